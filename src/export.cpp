@@ -1,0 +1,169 @@
+// config_guard.export_page(): one keyset page of a tenant's configuration,
+// across the config's sources in order, and config_guard.export_sql(), the
+// queries it runs.
+#include "core/cursor_codec.hpp"
+#include "export_query.hpp"
+#include "gucs.hpp"
+#include "module.hpp"
+#include "tenant.hpp"
+
+extern "C" {
+#include "funcapi.h"
+#include "utils/tuplestore.h"
+}
+
+namespace config_guard {
+namespace {
+
+// Where a page starts: the first source, or just after a cursor's row.
+struct StartPosition {
+  int source = 0;
+  bool after_key = false;
+  Datum keys[INDEX_MAX_KEYS] = {};
+};
+
+[[noreturn]] void RejectCursor(const char* reason) {
+  ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid export cursor: %s", reason),
+                  errhint("Start the walk again from the first page, with after => NULL.")));
+}
+
+void CursorContext(void*) { errcontext("reading an export cursor"); }
+
+StartPosition DecodeStart(text* after, const ConfigDef& def, const TenantKey& tenant) {
+  const char* data = VARDATA_ANY(after);
+  const size_t len = VARSIZE_ANY_EXHDR(after);
+  auto* scratch = static_cast<unsigned char*>(palloc(core::CursorScratchSize(len)));
+  core::CursorFields fields;
+  const core::CursorError error = core::DecodeCursor(data, len, scratch, &fields);
+  if (error != core::CursorError::kNone) RejectCursor(core::CursorErrorMessage(error));
+  if (fields.config_id != static_cast<uint32>(def.config_id))
+    RejectCursor("it belongs to another config, or to an earlier definition of this one");
+  if (fields.tenant_hash != tenant.hash) RejectCursor("it belongs to another tenant");
+  if (fields.source_index >= def.nsources || fields.nkeys != def.sources[fields.source_index].shape.nkeys)
+    RejectCursor("it does not match the config's sources");
+
+  StartPosition start;
+  start.source = fields.source_index;
+  start.after_key = true;
+  const SourceDef& src = def.sources[start.source];
+  ErrorContextCallback callback = {error_context_stack, CursorContext, nullptr};
+  error_context_stack = &callback;
+  for (int k = 0; k < fields.nkeys; ++k) {
+    char* key = pnstrdup(fields.keys[k].data, fields.keys[k].len);
+    start.keys[k] = OidInputFunctionCall(src.key_input[k], key, src.key_ioparam[k], -1);
+  }
+  error_context_stack = callback.previous;
+  return start;
+}
+
+Datum RowCursor(SourceDef* src, int source_index, const ConfigDef& def, const TenantKey& tenant, HeapTuple row,
+                TupleDesc desc) {
+  core::CursorFields fields;
+  fields.config_id = static_cast<uint32>(def.config_id);
+  fields.tenant_hash = tenant.hash;
+  fields.source_index = static_cast<uint16>(source_index);
+  fields.nkeys = static_cast<uint16>(src->shape.nkeys);
+  for (int k = 0; k < src->shape.nkeys; ++k) {
+    bool isnull = false;
+    const Datum key = SPI_getbinval(row, desc, 2 + k, &isnull);
+    char* out = OutputFunctionCall(&src->key_output[k], key);
+    fields.keys[k] = {out, static_cast<uint32>(strlen(out))};
+  }
+  auto* scratch = static_cast<unsigned char*>(palloc(core::CursorBinarySize(fields)));
+  const size_t len = core::CursorTextSize(fields);
+  text* result = static_cast<text*>(palloc(VARHDRSZ + len));
+  SET_VARSIZE(result, VARHDRSZ + len);
+  core::EncodeCursor(fields, scratch, VARDATA(result));
+  return PointerGetDatum(result);
+}
+
+// Appends up to `page_size` rows from `start` onwards to the result set.
+void WritePage(ConfigDef* def, const TenantKey& tenant, const StartPosition& start, int64 page_size,
+               ReturnSetInfo* rsinfo) {
+  MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "config_guard export row",
+                                                ALLOCSET_DEFAULT_SIZES);
+  int64 remaining = page_size;
+  for (int s = start.source; s < def->nsources && remaining > 0; ++s) {
+    SourceDef* src = &def->sources[s];
+    const bool after_key = start.after_key && s == start.source;
+    // A source keyed by the tenant alone has one row, already returned.
+    if (after_key && src->shape.nkeys == 0) continue;
+
+    Datum args[2 + INDEX_MAX_KEYS];
+    args[0] = tenant.value;
+    args[1] = Int64GetDatum(remaining);
+    for (int k = 0; after_key && k < src->shape.nkeys; ++k) args[2 + k] = start.keys[k];
+    const int rc = SPI_execute_plan(PagePlan(*def, src, after_key), args, nullptr, true, 0);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "export query failed: %s", SPI_result_code_string(rc));
+
+    SPITupleTable* rows = SPI_tuptable;
+    for (uint64 i = 0; i < SPI_processed; ++i) {
+      MemoryContext old = MemoryContextSwitchTo(row_cxt);
+      bool isnull = false;
+      Datum values[3];
+      bool nulls[3] = {false, false, false};
+      values[0] = ObjectIdGetDatum(src->shape.relid);
+      values[1] = SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull);
+      values[2] = RowCursor(src, s, *def, tenant, rows->vals[i], rows->tupdesc);
+      tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+      MemoryContextSwitchTo(old);
+      MemoryContextReset(row_cxt);
+    }
+    remaining -= static_cast<int64>(SPI_processed);
+    SPI_freetuptable(rows);
+  }
+  MemoryContextDelete(row_cxt);
+}
+
+char* ConfigArgument(FunctionCallInfo fcinfo) {
+  if (PG_ARGISNULL(0))
+    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("config must not be null")));
+  return text_to_cstring(PG_GETARG_TEXT_PP(0));
+}
+
+}  // namespace
+
+CG_FUNCTION(config_guard_export_page) {
+  RequirePreloaded();
+  char* name = ConfigArgument(fcinfo);
+  if (PG_ARGISNULL(3))
+    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("page_size must not be null")));
+  const int32 page_size = PG_GETARG_INT32(3);
+  if (page_size < 1 || page_size > max_page_size)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("page_size %d is out of range", page_size),
+                    errdetail("page_size must be between 1 and %d.", max_page_size),
+                    errhint("config_guard.max_page_size sets the upper bound.")));
+
+  InitMaterializedSRF(fcinfo, 0);
+  SPI_connect();
+  ConfigDef* def = AcquireConfig(name);
+  const TenantKey tenant = TenantFromArgument(fcinfo, 1, *def);
+  StartPosition start;
+  if (!PG_ARGISNULL(2)) start = DecodeStart(PG_GETARG_TEXT_PP(2), *def, tenant);
+  WritePage(def, tenant, start, page_size, reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo));
+  ReleaseConfig();
+  SPI_finish();
+  return static_cast<Datum>(0);
+}
+
+CG_FUNCTION(config_guard_export_sql) {
+  RequirePreloaded();
+  char* name = ConfigArgument(fcinfo);
+  InitMaterializedSRF(fcinfo, 0);
+  auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+  SPI_connect();
+  ConfigDef* def = AcquireConfig(name);
+  for (int s = 0; s < def->nsources; ++s) {
+    const SourceDef& src = def->sources[s];
+    Datum values[3] = {ObjectIdGetDatum(src.shape.relid), CStringGetTextDatum(PageQuery(*def, src, false)),
+                       CStringGetTextDatum(PageQuery(*def, src, true))};
+    bool nulls[3] = {false, false, false};
+    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+  }
+  ReleaseConfig();
+  SPI_finish();
+  return static_cast<Datum>(0);
+}
+
+}  // namespace config_guard

@@ -1,0 +1,108 @@
+#include "source_shape.hpp"
+
+extern "C" {
+#include "access/genam.h"
+#include "access/table.h"
+#include "catalog/pg_am_d.h"
+#include "catalog/pg_class_d.h"
+#include "commands/defrem.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+}
+
+namespace config_guard {
+namespace {
+
+// Fills the keyset from the primary key, leaving the tenant column out: a
+// primary key of (tenant_id, id) orders a tenant's rows by id alone.
+void KeysetFromPrimaryKey(Relation rel, SourceShape* shape) {
+  const Oid pk_oid = RelationGetPrimaryKeyIndex(rel);
+  if (!OidIsValid(pk_oid))
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("source table %s has no primary key", shape->qualified_name),
+                    errdetail("config_guard orders and pages each tenant's rows by primary key."),
+                    errhint("Add a primary key to the table.")));
+
+  Relation pk = index_open(pk_oid, AccessShareLock);
+  shape->nkeys = 0;
+  for (int i = 0; i < pk->rd_index->indnkeyatts; ++i) {
+    const AttrNumber att = pk->rd_index->indkey.values[i];
+    if (att == shape->tenant_attnum) continue;
+    const int k = shape->nkeys++;
+    shape->key_attnums[k] = att;
+    shape->key_types[k] = get_atttype(shape->relid, att);
+    shape->key_names[k] = pstrdup(quote_identifier(get_attname(shape->relid, att, false)));
+  }
+  index_close(pk, AccessShareLock);
+}
+
+// True if index column `col` of `index` stores heap column `att` in the
+// default btree order of its type, ascending, under the column's collation:
+// the order ORDER BY uses.
+bool ColumnServesOrder(Relation index, int col, Oid relid, AttrNumber att) {
+  if (index->rd_index->indkey.values[col] != att) return false;
+  Oid type = InvalidOid;
+  int32 typmod = 0;
+  Oid collation = InvalidOid;
+  get_atttypetypmodcoll(relid, att, &type, &typmod, &collation);
+  const Oid opclass = GetDefaultOpClass(type, BTREE_AM_OID);
+  if (!OidIsValid(opclass) || get_opclass_family(opclass) != index->rd_opfamily[col]) return false;
+  if (index->rd_indoption[col] != 0) return false;  // DESC or NULLS FIRST
+  return index->rd_indcollation[col] == collation;
+}
+
+bool IndexServesKeyset(Oid index_oid, const SourceShape& shape) {
+  Relation index = index_open(index_oid, AccessShareLock);
+  bool ok = index->rd_rel->relam == BTREE_AM_OID && index->rd_index->indisvalid &&
+            index->rd_index->indnkeyatts >= 1 + shape.nkeys && RelationGetIndexPredicate(index) == NIL;
+  if (ok) ok = ColumnServesOrder(index, 0, shape.relid, shape.tenant_attnum);
+  for (int k = 0; ok && k < shape.nkeys; ++k) ok = ColumnServesOrder(index, 1 + k, shape.relid, shape.key_attnums[k]);
+  index_close(index, AccessShareLock);
+  return ok;
+}
+
+void RequireSupportingIndex(Relation rel, const SourceShape& shape, const char* tenant_column) {
+  ListCell* lc;
+  foreach (lc, RelationGetIndexList(rel)) {
+    if (IndexServesKeyset(lfirst_oid(lc), shape)) return;
+  }
+  StringInfoData columns;
+  initStringInfo(&columns);
+  appendStringInfoString(&columns, quote_identifier(tenant_column));
+  for (int k = 0; k < shape.nkeys; ++k) appendStringInfo(&columns, ", %s", shape.key_names[k]);
+  ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                  errmsg("source table %s has no index supporting keyset export", shape.qualified_name),
+                  errdetail("Each export page must be one index seek on the tenant column followed by the "
+                            "primary-key columns."),
+                  errhint("Create it with: CREATE INDEX ON %s (%s);", shape.qualified_name, columns.data)));
+}
+
+}  // namespace
+
+void DescribeSource(Oid relid, const char* tenant_column, SourceShape* shape) {
+  Relation rel = table_open(relid, AccessShareLock);
+  shape->relid = relid;
+  shape->qualified_name = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+                                                     RelationGetRelationName(rel));
+  const char kind = rel->rd_rel->relkind;
+  if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
+    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                    errmsg("source %s is not a table", shape->qualified_name),
+                    errdetail("Sources must be ordinary or partitioned tables.")));
+
+  shape->tenant_attnum = get_attnum(relid, tenant_column);
+  if (shape->tenant_attnum == InvalidAttrNumber || shape->tenant_attnum < 0)
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+                    errmsg("source table %s has no tenant column \"%s\"", shape->qualified_name, tenant_column),
+                    errhint("Pass the tenant column's name as tenant_column, or add the column.")));
+  shape->tenant_type = get_atttype(relid, shape->tenant_attnum);
+
+  KeysetFromPrimaryKey(rel, shape);
+  RequireSupportingIndex(rel, *shape, tenant_column);
+  table_close(rel, AccessShareLock);
+}
+
+}  // namespace config_guard

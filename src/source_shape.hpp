@@ -1,0 +1,31 @@
+// What config_guard needs to know about one source table: its tenant column,
+// the primary-key columns that order a tenant's rows (the "keyset"), and proof
+// that a btree index serves (tenant, keyset...) so every export page is one
+// index seek. Used by define() to validate and by the registry to reload.
+#pragma once
+
+#include "pg.hpp"
+
+extern "C" {
+#include "access/attnum.h"
+}
+
+namespace config_guard {
+
+struct SourceShape {
+  Oid relid;
+  char* qualified_name;  // quoted, schema-qualified: safe to paste into SQL
+  AttrNumber tenant_attnum;
+  Oid tenant_type;
+  int nkeys;  // primary-key columns other than the tenant column
+  AttrNumber key_attnums[INDEX_MAX_KEYS];
+  Oid key_types[INDEX_MAX_KEYS];
+  char* key_names[INDEX_MAX_KEYS];  // quoted identifiers
+};
+
+// Fills `shape` for `relid`, or raises a clear error (wrong relkind, missing
+// tenant column, no primary key, no supporting index: the HINT then gives the
+// exact CREATE INDEX). Allocates in CurrentMemoryContext.
+void DescribeSource(Oid relid, const char* tenant_column, SourceShape* shape);
+
+}  // namespace config_guard

@@ -1,0 +1,54 @@
+#include "core/hash.hpp"
+#include "tenant.hpp"
+
+extern "C" {
+#include "utils/lsyscache.h"
+}
+
+namespace config_guard {
+namespace {
+
+constexpr std::uint64_t kTenantSeed = 0x74656E616E745F31ULL;  // "tenant_1"
+
+struct ConversionContext {
+  const ConfigDef* def;
+  Oid from_type;
+};
+
+void ConversionErrorContext(void* arg) {
+  auto* ctx = static_cast<ConversionContext*>(arg);
+  errcontext("converting the tenant value from type %s to type %s, the tenant column \"%s\" of config \"%s\"",
+             format_type_be(ctx->from_type), format_type_be(ctx->def->tenant_type), ctx->def->tenant_column,
+             ctx->def->name);
+}
+
+}  // namespace
+
+TenantKey TenantFromArgument(FunctionCallInfo fcinfo, int argno, ConfigDef& def) {
+  if (PG_ARGISNULL(argno))
+    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("tenant must not be null")));
+
+  const Oid from_type = get_fn_expr_argtype(fcinfo->flinfo, argno);
+  TenantKey key;
+  key.value = PG_GETARG_DATUM(argno);
+  if (from_type != def.tenant_type) {
+    // Convert through text, as a cast from an unknown literal would.
+    ConversionContext cctx = {&def, from_type};
+    ErrorContextCallback callback = {error_context_stack, ConversionErrorContext, &cctx};
+    error_context_stack = &callback;
+    Oid output = InvalidOid;
+    bool varlena = false;
+    getTypeOutputInfo(from_type, &output, &varlena);
+    char* text = OidOutputFunctionCall(output, key.value);
+    Oid input = InvalidOid;
+    Oid ioparam = InvalidOid;
+    getTypeInputInfo(def.tenant_type, &input, &ioparam);
+    key.value = OidInputFunctionCall(input, text, ioparam, -1);
+    error_context_stack = callback.previous;
+  }
+  key.text = OutputFunctionCall(&def.tenant_output, key.value);
+  key.hash = core::Hash64(key.text, strlen(key.text), kTenantSeed);
+  return key;
+}
+
+}  // namespace config_guard
