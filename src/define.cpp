@@ -1,13 +1,15 @@
 // config_guard.define() and config_guard.undefine(): validate a config and
 // write it to the registry tables.
 //
-// The registry tables are writable only by their owner (the extension's
-// installer). These functions check the caller's rights themselves, then
-// write as that owner, the way REFRESH MATERIALIZED VIEW switches user.
+// The registry tables are writable only by their owner; these functions check
+// the caller's rights, then write as that owner (privileged.hpp).
 #include "module.hpp"
 #include "pg_alloc.hpp"
+#include "invalidation.hpp"
+#include "privileged.hpp"
 #include "registry.hpp"
 #include "source_shape.hpp"
+#include "store.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -24,27 +26,6 @@ extern "C" {
 
 namespace config_guard {
 namespace {
-
-Oid RegistryOwner() {
-  Relation rel = table_open(ConfigsTable(), AccessShareLock);
-  const Oid owner = rel->rd_rel->relowner;
-  table_close(rel, AccessShareLock);
-  return owner;
-}
-
-// Runs `sql` with `args` as the registry owner; returns SPI's result code.
-int ExecuteAsRegistryOwner(const char* sql, int nargs, Oid* types, Datum* values, int expected) {
-  Oid saved_user = InvalidOid;
-  int saved_context = 0;
-  GetUserIdAndSecContext(&saved_user, &saved_context);
-  SetUserIdAndSecContext(RegistryOwner(),
-                         saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-  // An error here aborts the (sub)transaction, which restores the user.
-  const int rc = SPI_execute_with_args(sql, nargs, types, values, nullptr, false, 0);
-  SetUserIdAndSecContext(saved_user, saved_context);
-  if (rc != expected) elog(ERROR, "config_guard registry write failed: %s", SPI_result_code_string(rc));
-  return rc;
-}
 
 SmallVector<Oid, 8> SourceList(ArrayType* arr) {
   Datum* elems = nullptr;
@@ -136,19 +117,20 @@ CG_FUNCTION(config_guard_define) {
   Oid config_types[5] = {TEXTOID, REGPROCEDUREOID, NAMEOID, REGTYPEOID, REGROLEOID};
   Datum config_values[5] = {CStringGetTextDatum(name), ObjectIdGetDatum(builder), PG_GETARG_DATUM(3),
                             ObjectIdGetDatum(tenant_type), ObjectIdGetDatum(GetUserId())};
-  ExecuteAsRegistryOwner(
-      "INSERT INTO config_guard.configs (config_id, name, builder, tenant_column, tenant_type, owner) "
+  ExecuteAs(
+      ExtensionOwner(), "INSERT INTO config_guard.configs (config_id, name, builder, tenant_column, tenant_type, owner) "
       "VALUES (pg_catalog.nextval('config_guard.config_id_seq'), $1, $2, $3, $4, $5) RETURNING config_id",
-      5, config_types, config_values, SPI_OK_INSERT_RETURNING);
+      5, config_types, config_values, nullptr, SPI_OK_INSERT_RETURNING);
   bool isnull = false;
   const Datum config_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
   Oid source_types[2] = {INT4OID, REGCLASSARRAYOID};
   Datum source_values[2] = {config_id, PG_GETARG_DATUM(2)};
-  ExecuteAsRegistryOwner(
-      "INSERT INTO config_guard.config_sources (config_id, position, source) "
+  ExecuteAs(
+      ExtensionOwner(), "INSERT INTO config_guard.config_sources (config_id, position, source) "
       "SELECT $1, s.ord - 1, s.source FROM pg_catalog.unnest($2) WITH ORDINALITY AS s(source, ord)",
-      2, source_types, source_values, SPI_OK_INSERT);
+      2, source_types, source_values, nullptr, SPI_OK_INSERT);
+  for (Oid relid : sources) InstallTriggers(DatumGetInt32(config_id), relid, tenant_column);
   SPI_finish();
 
   InvalidateRegistry();
@@ -165,17 +147,29 @@ CG_FUNCTION(config_guard_undefine) {
   SPI_connect();
   Oid types[1] = {TEXTOID};
   Datum values[1] = {CStringGetTextDatum(name)};
-  int rc = SPI_execute_with_args("SELECT owner::pg_catalog.oid FROM config_guard.configs WHERE name = $1", 1, types,
-                                 values, nullptr, true, 1);
+  int rc = SPI_execute_with_args("SELECT owner::pg_catalog.oid, config_id FROM config_guard.configs WHERE name = $1",
+                                 1, types, values, nullptr, true, 1);
   if (rc != SPI_OK_SELECT) elog(ERROR, "registry lookup failed: %s", SPI_result_code_string(rc));
   if (SPI_processed == 0)
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("config \"%s\" does not exist", name)));
   bool isnull = false;
   const Oid owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+  const int32 config_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
   if (!has_privs_of_role(GetUserId(), owner))
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("must be owner of config \"%s\"", name)));
 
-  ExecuteAsRegistryOwner("DELETE FROM config_guard.configs WHERE name = $1", 1, types, values, SPI_OK_DELETE);
+  Oid id_types[1] = {INT4OID};
+  Datum id_values[1] = {Int32GetDatum(config_id)};
+  rc = SPI_execute_with_args("SELECT source::pg_catalog.oid FROM config_guard.config_sources WHERE config_id = $1", 1,
+                             id_types, id_values, nullptr, true, 0);
+  if (rc != SPI_OK_SELECT) elog(ERROR, "registry lookup failed: %s", SPI_result_code_string(rc));
+  SPITupleTable* source_rows = SPI_tuptable;
+  const uint64 nsources = SPI_processed;
+  for (uint64 i = 0; i < nsources; ++i)
+    DropTriggers(config_id, DatumGetObjectId(SPI_getbinval(source_rows->vals[i], source_rows->tupdesc, 1, &isnull)));
+  ForgetConfig(config_id);
+
+  ExecuteAs(ExtensionOwner(), "DELETE FROM config_guard.configs WHERE name = $1", 1, types, values, nullptr, SPI_OK_DELETE);
   SPI_finish();
 
   InvalidateRegistry();

@@ -5,6 +5,7 @@
 #include "export_query.hpp"
 #include "gucs.hpp"
 #include "module.hpp"
+#include "store.hpp"
 #include "tenant.hpp"
 
 extern "C" {
@@ -19,6 +20,7 @@ namespace {
 struct StartPosition {
   int source = 0;
   bool after_key = false;
+  uint64 generation = 0;  // of the tenant's configuration when the walk began
   Datum keys[INDEX_MAX_KEYS] = {};
 };
 
@@ -45,6 +47,7 @@ StartPosition DecodeStart(text* after, const ConfigDef& def, const TenantKey& te
   StartPosition start;
   start.source = fields.source_index;
   start.after_key = true;
+  start.generation = fields.generation;
   const SourceDef& src = def.sources[start.source];
   ErrorContextCallback callback = {error_context_stack, CursorContext, nullptr};
   error_context_stack = &callback;
@@ -56,9 +59,10 @@ StartPosition DecodeStart(text* after, const ConfigDef& def, const TenantKey& te
   return start;
 }
 
-Datum RowCursor(SourceDef* src, int source_index, const ConfigDef& def, const TenantKey& tenant, HeapTuple row,
-                TupleDesc desc) {
+Datum RowCursor(SourceDef* src, int source_index, const ConfigDef& def, const TenantKey& tenant, uint64 generation,
+                HeapTuple row, TupleDesc desc) {
   core::CursorFields fields;
+  fields.generation = generation;
   fields.config_id = static_cast<uint32>(def.config_id);
   fields.tenant_hash = tenant.hash;
   fields.source_index = static_cast<uint16>(source_index);
@@ -104,7 +108,7 @@ void WritePage(ConfigDef* def, const TenantKey& tenant, const StartPosition& sta
       bool nulls[3] = {false, false, false};
       values[0] = ObjectIdGetDatum(src->shape.relid);
       values[1] = SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull);
-      values[2] = RowCursor(src, s, *def, tenant, rows->vals[i], rows->tupdesc);
+      values[2] = RowCursor(src, s, *def, tenant, start.generation, rows->vals[i], rows->tupdesc);
       tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
       MemoryContextSwitchTo(old);
       MemoryContextReset(row_cxt);
@@ -140,7 +144,18 @@ CG_FUNCTION(config_guard_export_page) {
   ConfigDef* def = AcquireConfig(name);
   const TenantKey tenant = TenantFromArgument(fcinfo, 1, *def);
   StartPosition start;
-  if (!PG_ARGISNULL(2)) start = DecodeStart(PG_GETARG_TEXT_PP(2), *def, tenant);
+  const uint64 generation = static_cast<uint64>(TenantGeneration(*def, tenant.text));
+  if (PG_ARGISNULL(2)) {
+    start.generation = generation;
+  } else {
+    start = DecodeStart(PG_GETARG_TEXT_PP(2), *def, tenant);
+    if (start.generation != generation)
+      ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                      errmsg("configuration of tenant %s in config \"%s\" changed during the export", tenant.text,
+                             def->name),
+                      errdetail("Its rows were invalidated after the first page of this walk was read."),
+                      errhint("Restart the export from the first page, with after => NULL.")));
+  }
   WritePage(def, tenant, start, page_size, reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo));
   ReleaseConfig();
   SPI_finish();

@@ -1,5 +1,7 @@
 #include "gucs.hpp"
 
+#include <climits>
+
 #include "module.hpp"
 
 extern "C" {
@@ -9,12 +11,44 @@ extern "C" {
 namespace config_guard {
 
 int max_page_size = 10000;
+int rebuild_wait_timeout_ms = 5000;
+int stale_if_error_s = 300;
+int backoff_base_ms = 1000;
+int backoff_max_ms = 60000;
+int rebuild_alert_per_minute = 600;
+int max_tracked_tenants = 10000;
+int max_tracked_configs = 1000;
 
 void InitGucs() {
   DefineCustomIntVariable("config_guard.max_page_size", "Largest page_size accepted by config_guard.export_page.",
                           "Bounds the rows one export call can return, so a client cannot turn paging back "
                           "into one huge read.",
                           &max_page_size, 10000, 1, 1000000, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("config_guard.rebuild_wait_timeout",
+                          "How long config_guard.get() waits for another session's rebuild of the same tenant.",
+                          "After it, a caller that allows staleness gets the stored document; others get 55P03.",
+                          &rebuild_wait_timeout_ms, 5000, 0, 3600 * 1000, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr,
+                          nullptr);
+  DefineCustomIntVariable("config_guard.stale_if_error",
+                          "Age up to which the last good document is served while its builder fails (0 = never).",
+                          nullptr, &stale_if_error_s, 300, 0, 7 * 24 * 3600, PGC_USERSET, GUC_UNIT_S, nullptr, nullptr,
+                          nullptr);
+  DefineCustomIntVariable("config_guard.backoff_base", "Delay before a failed builder may run again, doubled per failure.",
+                          "The delay is jittered between half and all of it.", &backoff_base_ms, 1000, 1,
+                          3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("config_guard.backoff_max", "Longest delay between runs of a failing builder.", nullptr,
+                          &backoff_max_ms, 60000, 1, 24 * 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
+                          nullptr);
+  DefineCustomIntVariable("config_guard.rebuild_alert_per_minute",
+                          "Builder runs of one config per minute above which a WARNING is logged (0 = off).",
+                          "Logged at most once a minute per config.", &rebuild_alert_per_minute, 600, 0, INT_MAX,
+                          PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("config_guard.max_tracked_tenants",
+                          "Failing tenants whose backoff is tracked in shared memory.", nullptr, &max_tracked_tenants,
+                          10000, 100, 10000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("config_guard.max_tracked_configs", "Configs whose statistics are kept in shared memory.",
+                          nullptr, &max_tracked_configs, 1000, 10, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr,
+                          nullptr);
   MarkGUCPrefixReserved("config_guard");
 }
 

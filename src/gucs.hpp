@@ -5,5 +5,17 @@ namespace config_guard {
 
 // Largest page_size export_page accepts (PGC_SUSET: a DBA's cap, not a hint).
 extern int max_page_size;
+// How long get() waits for another session's rebuild (ms).
+extern int rebuild_wait_timeout_ms;
+// How old a last good document may be to serve while the builder fails (s, 0 = never).
+extern int stale_if_error_s;
+// Backoff after builder failures (ms): first delay and cap.
+extern int backoff_base_ms;
+extern int backoff_max_ms;
+// Builder runs per config and minute above which a WARNING is logged (0 = off).
+extern int rebuild_alert_per_minute;
+// Shared-memory sizes (postmaster start only).
+extern int max_tracked_tenants;
+extern int max_tracked_configs;
 
 }  // namespace config_guard

@@ -1,5 +1,6 @@
 // Library entry point: _PG_init is a list of Init*() calls.
 #include "module.hpp"
+#include "shmem.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -28,5 +29,6 @@ void _PG_init(void) {
   InitGucs();
   if (!process_shared_preload_libraries_in_progress) return;
   loaded_at_startup = true;
+  InitSharedMemory();
   InitRegistryCache();
 }

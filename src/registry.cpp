@@ -10,6 +10,7 @@ extern "C" {
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 }
 
 namespace config_guard {
@@ -33,6 +34,7 @@ void FlushCache() {
         if (def->sources[i].first_page_plan) SPI_freeplan(def->sources[i].first_page_plan);
         if (def->sources[i].next_page_plan) SPI_freeplan(def->sources[i].next_page_plan);
       }
+      if (def->builder_plan) SPI_freeplan(def->builder_plan);
     }
   }
   configs = nullptr;
@@ -65,6 +67,9 @@ void RelcacheCallback(Datum, Oid relid) {
     cache_stale = true;
   }
 }
+
+// Role membership decides read access, which ConfigDefs remember.
+void MembershipCallback(Datum, int, uint32) { cache_stale = true; }
 
 void XactCallback(XactEvent event, void*) {
   if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
@@ -164,6 +169,7 @@ ConfigDef* LoadConfig(const char* name) {
 void InitRegistryCache() {
   registry_cxt = AllocSetContextCreate(CacheMemoryContext, "config_guard registry", ALLOCSET_SMALL_SIZES);
   CacheRegisterRelcacheCallback(RelcacheCallback, 0);
+  CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, MembershipCallback, 0);
   RegisterXactCallback(XactCallback, nullptr);
 }
 

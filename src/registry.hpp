@@ -36,6 +36,8 @@ struct ConfigDef {
   FmgrInfo tenant_output;
   int nsources;
   SourceDef* sources;
+  SPIPlanPtr builder_plan;  // prepared on first use, kept
+  Oid read_checked_user;    // the last user RequireReadAccess() allowed
 };
 
 // Schema and tables of the registry; raises if the extension is not installed.
@@ -51,5 +53,9 @@ void ReleaseConfig();
 
 // Sends the invalidation that makes every backend reload the registry.
 void InvalidateRegistry();
+
+// 42501 unless the current user owns the config, was granted it with
+// grant_read(), or is a member of such a role (readers.cpp).
+void RequireReadAccess(ConfigDef* def);
 
 }  // namespace config_guard

@@ -1,0 +1,89 @@
+#include "builder.hpp"
+
+#include "privileged.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+}
+
+namespace config_guard {
+namespace {
+
+SPIPlanPtr BuilderPlan(ConfigDef* def) {
+  if (def->builder_plan != nullptr) return def->builder_plan;
+  // The snapshot and the time are taken before the builder runs: whatever the
+  // builder then reads is at least that new.
+  char* sql = psprintf(
+      "SELECT pg_catalog.pg_current_snapshot(), pg_catalog.clock_timestamp(), %s($1::%s)",
+      quote_qualified_identifier(get_namespace_name(get_func_namespace(def->builder)), get_func_name(def->builder)),
+      format_type_be_qualified(def->tenant_type));
+  Oid types[1] = {def->tenant_type};
+  SPIPlanPtr plan = SPI_prepare(sql, 1, types);
+  if (plan == nullptr) elog(ERROR, "preparing the builder call failed: %s", SPI_result_code_string(SPI_result));
+  SPI_keepplan(plan);
+  def->builder_plan = plan;
+  return plan;
+}
+
+void CallBuilder(ConfigDef* def, const TenantKey& tenant, BuildResult* result, MemoryContext result_cxt) {
+  const TimestampTz start = GetCurrentTimestamp();
+  Datum values[1] = {tenant.value};
+  ExecutePlanAs(def->owner, BuilderPlan(def), values, nullptr, false, SPI_OK_SELECT);
+  HeapTuple row = SPI_tuptable->vals[0];
+  TupleDesc desc = SPI_tuptable->tupdesc;
+  bool isnull = false;
+  const Datum document = SPI_getbinval(row, desc, 3, &isnull);
+  if (isnull)
+    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                    errmsg("builder of config \"%s\" returned NULL for tenant %s", def->name, tenant.text)));
+  MemoryContext old = MemoryContextSwitchTo(result_cxt);
+  result->snapshot = datumCopy(SPI_getbinval(row, desc, 1, &isnull), false, -1);
+  result->built_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 2, &isnull));
+  result->document = datumCopy(document, false, -1);
+  MemoryContextSwitchTo(old);
+  result->build_ms = static_cast<double>(GetCurrentTimestamp() - start) / 1000.0;
+}
+
+bool IsInterruption(int sqlerrcode) {
+  return sqlerrcode == ERRCODE_QUERY_CANCELED || sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
+         sqlerrcode == ERRCODE_CRASH_SHUTDOWN || sqlerrcode == ERRCODE_CANNOT_CONNECT_NOW;
+}
+
+}  // namespace
+
+BuildResult RunBuilder(ConfigDef* def, const TenantKey& tenant) {
+  MemoryContext caller_cxt = CurrentMemoryContext;
+  ResourceOwner caller_owner = CurrentResourceOwner;
+  BuildResult result = {};
+
+  BeginInternalSubTransaction(nullptr);
+  MemoryContextSwitchTo(caller_cxt);
+  PG_TRY();
+  {
+    CallBuilder(def, tenant, &result, caller_cxt);
+    ReleaseCurrentSubTransaction();
+    MemoryContextSwitchTo(caller_cxt);
+    CurrentResourceOwner = caller_owner;
+    result.ok = true;
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(caller_cxt);
+    ErrorData* error = CopyErrorData();
+    FlushErrorState();
+    RollbackAndReleaseCurrentSubTransaction();
+    MemoryContextSwitchTo(caller_cxt);
+    CurrentResourceOwner = caller_owner;
+    if (IsInterruption(error->sqlerrcode)) ReThrowError(error);
+    result.ok = false;
+    result.error = error;
+  }
+  PG_END_TRY();
+  return result;
+}
+
+}  // namespace config_guard

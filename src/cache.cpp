@@ -1,0 +1,161 @@
+// config_guard.get(): the tenant's document, fresh unless the caller allows
+// staleness, with one builder run per invalidation however many ask.
+//
+// READ COMMITTED (the normal case):
+//   fresh stored document             -> returned (hit)
+//   stale, within max_stale, another
+//     session rebuilding              -> stored document returned at once
+//   stale or missing, nobody leading  -> this session leads: runs the builder,
+//                                        stores and returns the result
+//   someone leading                   -> wait for the leader's transaction to
+//                                        end (rebuild_wait_timeout), look again
+//   builder backing off               -> last good document if younger than
+//                                        stale_if_error, else a fast error
+// REPEATABLE READ / SERIALIZABLE: the transaction's snapshot cannot see a
+// rebuild committed after it started, so get() neither waits nor stores: it
+// returns the stored document if fresh for that snapshot, else runs the
+// builder under the transaction's snapshot and returns the result.
+#include "builder.hpp"
+#include "coalesce.hpp"
+#include "gucs.hpp"
+#include "module.hpp"
+#include "shmem.hpp"
+#include "store.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "datatype/timestamp.h"
+#include "utils/timestamp.h"
+}
+
+namespace config_guard {
+namespace {
+
+int64 MaxStaleMicroseconds(FunctionCallInfo fcinfo) {
+  if (PG_ARGISNULL(2)) return 0;
+  const Interval* span = PG_GETARG_INTERVAL_P(2);
+  const int64 us = span->time + span->day * USECS_PER_DAY + static_cast<int64>(span->month) * DAYS_PER_MONTH * USECS_PER_DAY;
+  if (us < 0)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_stale must not be negative")));
+  return us;
+}
+
+char* FormatTime(TimestampTz t) { return pstrdup(timestamptz_to_str(t)); }
+
+// The answer while the builder backs off: the last good document if it is
+// recent enough, else a fast error carrying the builder's message.
+Datum AnswerFailure(const ConfigDef& def, const TenantKey& tenant, const StoredDocument& stored,
+                    const BackoffState& state) {
+  if (stored.found && stale_if_error_s > 0 && stored.age_us <= static_cast<int64>(stale_if_error_s) * USECS_PER_SEC) {
+    CountEvent(def.config_id, Counter::kStaleHit);
+    return stored.document;
+  }
+  ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                  errmsg("builder of config \"%s\" is failing for tenant %s", def.name, tenant.text),
+                  errdetail("Last error (%d in a row): %s", state.failures, state.last_error),
+                  errhint("The next attempt is allowed after %s.", FormatTime(state.next_attempt))));
+  pg_unreachable();
+}
+
+// Runs the builder; on success stores (if asked) and returns the document.
+Datum Rebuild(ConfigDef* def, const TenantKey& tenant, const StoredDocument& stored, bool store) {
+  const TenantSlotKey slot = {MyDatabaseId, def->config_id, tenant.hash};
+  BuildResult built = RunBuilder(def, tenant);
+  if (!built.ok) {
+    CountEvent(def->config_id, Counter::kBuilderFailure);
+    const BackoffState state = RecordBuilderFailure(slot, built.error->message ? built.error->message : "");
+    return AnswerFailure(*def, tenant, stored, state);
+  }
+  if (store) StoreDocument(*def, tenant.text, built.document, built.snapshot, built.built_at, built.build_ms);
+  ClearBackoff(slot);
+  int64 runs = 0;
+  if (CountBuilderRun(def->config_id, built.build_ms, &runs))
+    ereport(WARNING, (errmsg("config \"%s\": %lld builder runs in the last minute", def->name,
+                             static_cast<long long>(runs)),
+                      errdetail("config_guard.rebuild_alert_per_minute is %d.", rebuild_alert_per_minute),
+                      errhint("Look for a rebuild storm: invalidations from bulk writes, or clients bypassing "
+                              "their cache.")));
+  return built.document;
+}
+
+Datum GetUnderTransactionSnapshot(ConfigDef* def, const TenantKey& tenant) {
+  const StoredDocument stored = LookupDocument(*def, tenant.text, false);
+  if (stored.found && stored.fresh) {
+    CountEvent(def->config_id, Counter::kHit);
+    return stored.document;
+  }
+  CountEvent(def->config_id, Counter::kMiss);
+  BackoffState state;
+  if (ActiveBackoff({MyDatabaseId, def->config_id, tenant.hash}, &state)) {
+    CountEvent(def->config_id, Counter::kBackoffRefusal);
+    return AnswerFailure(*def, tenant, stored, state);
+  }
+  return Rebuild(def, tenant, stored, false);
+}
+
+Datum GetReadCommitted(ConfigDef* def, const TenantKey& tenant, int64 max_stale_us) {
+  const LOCKTAG lock = RebuildLock(def->config_id, tenant.hash);
+  bool counted_miss = false;
+  for (;;) {
+    const StoredDocument stored = LookupDocument(*def, tenant.text, true);
+    if (stored.found && stored.fresh) {
+      CountEvent(def->config_id, Counter::kHit);
+      return stored.document;
+    }
+    if (!counted_miss) CountEvent(def->config_id, Counter::kMiss);
+    counted_miss = true;
+
+    BackoffState state;
+    if (ActiveBackoff({MyDatabaseId, def->config_id, tenant.hash}, &state)) {
+      CountEvent(def->config_id, Counter::kBackoffRefusal);
+      return AnswerFailure(*def, tenant, stored, state);
+    }
+    const bool stale_ok = stored.found && max_stale_us > 0 && stored.age_us <= max_stale_us;
+    if (TryLead(lock)) {
+      // Look again under the lock: a leader may have committed just before.
+      const StoredDocument again = LookupDocument(*def, tenant.text, true);
+      if (again.found && again.fresh) {
+        StopLeading(lock);
+        return again.document;
+      }
+      return Rebuild(def, tenant, again, true);
+    }
+    if (stale_ok) {
+      CountEvent(def->config_id, Counter::kStaleHit);
+      return stored.document;
+    }
+    CountEvent(def->config_id, Counter::kCoalescedWait);
+    if (!WaitForLeader(lock, rebuild_wait_timeout_ms)) {
+      CountEvent(def->config_id, Counter::kWaitTimeout);
+      if (stored.found && max_stale_us > 0) return stored.document;
+      ereport(ERROR, (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+                      errmsg("timed out waiting for the rebuild of config \"%s\" for tenant %s", def->name,
+                             tenant.text),
+                      errdetail("Another session has been rebuilding it for longer than "
+                                "config_guard.rebuild_wait_timeout (%d ms).",
+                                rebuild_wait_timeout_ms),
+                      errhint("Retry later, or pass max_stale to accept the stored document.")));
+    }
+  }
+}
+
+}  // namespace
+
+CG_FUNCTION(config_guard_get) {
+  RequirePreloaded();
+  if (PG_ARGISNULL(0)) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("config must not be null")));
+  const int64 max_stale_us = MaxStaleMicroseconds(fcinfo);
+
+  SPI_connect();
+  ConfigDef* def = AcquireConfig(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+  RequireReadAccess(def);
+  const TenantKey tenant = TenantFromArgument(fcinfo, 1, *def);
+  const Datum document = IsolationUsesXactSnapshot() ? GetUnderTransactionSnapshot(def, tenant)
+                                                     : GetReadCommitted(def, tenant, max_stale_us);
+  const Datum result = SPI_datumTransfer(document, false, -1);
+  ReleaseConfig();
+  SPI_finish();
+  PG_RETURN_DATUM(result);
+}
+
+}  // namespace config_guard

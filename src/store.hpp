@@ -1,0 +1,37 @@
+// The document store: config_guard.documents and its freshness test against
+// config_guard.invalidations.
+//
+// A document records the snapshot its builder ran under. It is fresh for a
+// reader while every invalidation the reader can see was already visible in
+// that snapshot. A rebuild that started before a writer committed therefore
+// stays stale once the writer has committed (fencing), however late it
+// finishes.
+#pragma once
+
+#include "registry.hpp"
+
+namespace config_guard {
+
+struct StoredDocument {
+  bool found;
+  bool fresh;
+  Datum document;  // jsonb, copied into the caller's memory context
+  int64 age_us;    // since the snapshot it was built from
+};
+
+// Reads the tenant's document as the reader's (new, in READ COMMITTED) snapshot sees it.
+StoredDocument LookupDocument(const ConfigDef& def, const char* tenant, bool new_snapshot);
+
+// Stores a document built under `snapshot` (pg_snapshot) at `built_at`, and
+// folds the invalidations that snapshot covered into its `compacted` count.
+void StoreDocument(const ConfigDef& def, const char* tenant, Datum document, Datum snapshot, TimestampTz built_at,
+                   double build_ms);
+
+// A number that changes whenever the tenant's configuration is invalidated
+// (compaction keeps it unchanged): export_page's change detection.
+int64 TenantGeneration(const ConfigDef& def, const char* tenant);
+
+// Removes a config's documents and invalidations (undefine).
+void ForgetConfig(int32 config_id);
+
+}  // namespace config_guard
