@@ -11,6 +11,7 @@ extern "C" {
 namespace config_guard {
 
 int max_page_size = 10000;
+bool export_detects_changes = true;
 int rebuild_wait_timeout_ms = 5000;
 int stale_if_error_s = 300;
 int backoff_base_ms = 1000;
@@ -24,6 +25,10 @@ void InitGucs() {
                           "Bounds the rows one export call can return, so a client cannot turn paging back "
                           "into one huge read.",
                           &max_page_size, 10000, 1, 1000000, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable("config_guard.export_detects_changes",
+                           "Whether export_page fails with 40001 when the tenant changed since the walk's first page.",
+                           "Off, a walk goes on across changes: rows that existed throughout still come exactly once.",
+                           &export_detects_changes, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("config_guard.rebuild_wait_timeout",
                           "How long config_guard.get() waits for another session's rebuild of the same tenant.",
                           "After it, a caller that allows staleness gets the stored document; others get 55P03.",
@@ -43,13 +48,16 @@ void InitGucs() {
                           "Builder runs of one config per minute above which a WARNING is logged (0 = off).",
                           "Logged at most once a minute per config.", &rebuild_alert_per_minute, 600, 0, INT_MAX,
                           PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  MarkGUCPrefixReserved("config_guard");
+  // Sizes of shared memory exist only when the postmaster loads the library:
+  // a PGC_POSTMASTER setting cannot be created in a running server.
+  if (!process_shared_preload_libraries_in_progress) return;
   DefineCustomIntVariable("config_guard.max_tracked_tenants",
                           "Failing tenants whose backoff is tracked in shared memory.", nullptr, &max_tracked_tenants,
                           10000, 100, 10000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("config_guard.max_tracked_configs", "Configs whose statistics are kept in shared memory.",
                           nullptr, &max_tracked_configs, 1000, 10, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr,
                           nullptr);
-  MarkGUCPrefixReserved("config_guard");
 }
 
 }  // namespace config_guard

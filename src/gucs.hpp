@@ -5,6 +5,8 @@ namespace config_guard {
 
 // Largest page_size export_page accepts (PGC_SUSET: a DBA's cap, not a hint).
 extern int max_page_size;
+// Whether export_page refuses (40001) to continue a walk across a change.
+extern bool export_detects_changes;
 // How long get() waits for another session's rebuild (ms).
 extern int rebuild_wait_timeout_ms;
 // How old a last good document may be to serve while the builder fails (s, 0 = never).

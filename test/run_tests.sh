@@ -99,6 +99,7 @@ count_regress regress "$WORK/regress.log"
 cg_log "isolation"
 (cd "$WORK" && cg_as_postgres "$PGXS_DIR/test/isolation/pg_isolation_regress" --inputdir=test/isolation \
    --outputdir=isolation_out --host="$PGHOST" --port="$PGPORT" --user=postgres --dbname=config_guard_isolation \
+   --load-extension=config_guard \
    $(ls test/isolation/specs/*.spec | xargs -n1 basename | sed 's/\.spec$//' | sort)) | tee "$WORK/isolation.log"
 count_regress isolation "$WORK/isolation.log"
 [ -f "$WORK/isolation_out/regression.diffs" ] && cat "$WORK/isolation_out/regression.diffs"

@@ -1,0 +1,37 @@
+-- export_page notices a tenant whose configuration changed between two pages
+-- of one walk: SQLSTATE 40001, restart from the first page.
+\set ECHO all
+SET client_min_messages = warning;
+CREATE SCHEMA chg;
+SET search_path = chg, public;
+CREATE TABLE flags (tenant_id bigint NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));
+INSERT INTO flags SELECT t, g FROM generate_series(1, 2) t, generate_series(1, 10) g;
+CREATE FUNCTION build(tenant bigint) RETURNS jsonb LANGUAGE sql AS $$ SELECT jsonb_build_object('n', tenant) $$;
+SELECT config_guard.define('chg', 'build(bigint)', ARRAY['flags']::regclass[]);
+
+SELECT cursor AS c FROM config_guard.export_page('chg', 1, NULL, 3) OFFSET 2 \gset
+-- a write to another tenant does not disturb the walk
+INSERT INTO flags VALUES (2, 11);
+SELECT count(*) FROM config_guard.export_page('chg', 1, :'c', 3);
+-- a rebuild of the document in between does not either
+SELECT config_guard.get('chg', 1) IS NOT NULL AS rebuilt;
+SELECT count(*) FROM config_guard.export_page('chg', 1, :'c', 3);
+-- a committed write to the tenant does
+UPDATE flags SET id = 100 WHERE tenant_id = 1 AND id = 10;
+SELECT count(*) FROM config_guard.export_page('chg', 1, :'c', 3);
+\echo :LAST_ERROR_SQLSTATE
+-- and so does an explicit invalidation, or one of the whole config
+SELECT cursor AS c FROM config_guard.export_page('chg', 1, NULL, 3) OFFSET 2 \gset
+SELECT config_guard.invalidate('chg', 1);
+SELECT count(*) FROM config_guard.export_page('chg', 1, :'c', 3);
+\echo :LAST_ERROR_SQLSTATE
+SELECT cursor AS c FROM config_guard.export_page('chg', 1, NULL, 3) OFFSET 2 \gset
+SELECT config_guard.invalidate_all('chg');
+SELECT count(*) FROM config_guard.export_page('chg', 1, :'c', 3);
+\echo :LAST_ERROR_SQLSTATE
+-- restarting from the first page walks the new configuration
+SELECT count(*) FROM config_guard.export_page('chg', 1, NULL, 100);
+
+SELECT config_guard.undefine('chg');
+DROP SCHEMA chg CASCADE;
+RESET client_min_messages;

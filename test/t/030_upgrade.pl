@@ -1,0 +1,49 @@
+# ALTER EXTENSION config_guard UPDATE from 0.1: configs defined with 0.1 keep
+# working, get their invalidation triggers, and gain the cache.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('upgrade');
+$node->init;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'config_guard'");
+$node->start;
+
+$node->safe_psql('postgres', q{
+  CREATE EXTENSION config_guard VERSION '0.1';
+  CREATE TABLE flags (tenant_id bigint NOT NULL, id int NOT NULL, v text, PRIMARY KEY (tenant_id, id));
+  INSERT INTO flags SELECT t, g, 'v' FROM generate_series(1, 2) t, generate_series(1, 5) g;
+  CREATE FUNCTION build(tenant bigint) RETURNS jsonb LANGUAGE sql STABLE
+    AS $$ SELECT jsonb_build_object('n', (SELECT count(*) FROM flags WHERE tenant_id = tenant)) $$;
+  SELECT config_guard.define('flags', 'build(bigint)', ARRAY['flags']::regclass[]);
+});
+is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'config_guard'}), '0.1',
+  'installed at 0.1');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM config_guard.export_page('flags', 1)}), '5', 'export at 0.1');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_proc WHERE proname = 'get'
+                                   AND pronamespace = 'config_guard'::regnamespace}), '0', 'no get() at 0.1');
+
+$node->safe_psql('postgres', 'ALTER EXTENSION config_guard UPDATE');
+is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'config_guard'}), '0.2',
+  'updated to 0.2');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'flags'::regclass
+                                   AND tgname LIKE 'config_guard_%'}), '4', 'the update installed the triggers');
+is($node->safe_psql('postgres', q{SELECT config_guard.get('flags', 1)}), '{"n": 5}', 'get() works after the update');
+$node->safe_psql('postgres', 'INSERT INTO flags VALUES (1, 6, NULL)');
+is($node->safe_psql('postgres', q{SELECT config_guard.get('flags', 1)}), '{"n": 6}',
+  'a write after the update invalidates');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM config_guard.export_page('flags', 1)}), '6', 'export after the update');
+
+# The updated extension matches a fresh install object for object.
+$node->safe_psql('postgres', 'CREATE DATABASE fresh');
+$node->safe_psql('fresh', 'CREATE EXTENSION config_guard');
+my $objects = q{SELECT pg_describe_object(classid, objid, 0) FROM pg_depend
+                 WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+                   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'config_guard') ORDER BY 1};
+is($node->safe_psql('postgres', $objects), $node->safe_psql('fresh', $objects),
+  'the same objects as a fresh install of 0.2');
+
+$node->stop;
+done_testing();
