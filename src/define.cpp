@@ -130,7 +130,10 @@ CG_FUNCTION(config_guard_define) {
       ExtensionOwner(), "INSERT INTO config_guard.config_sources (config_id, position, source) "
       "SELECT $1, s.ord - 1, s.source FROM pg_catalog.unnest($2) WITH ORDINALITY AS s(source, ord)",
       2, source_types, source_values, nullptr, SPI_OK_INSERT);
-  for (Oid relid : sources) InstallTriggers(DatumGetInt32(config_id), relid, tenant_column);
+  // At 0.1 there is no cache to invalidate: ALTER EXTENSION UPDATE adds the triggers.
+  if (CacheInstalled()) {
+    for (Oid relid : sources) InstallTriggers(DatumGetInt32(config_id), relid, tenant_column);
+  }
   SPI_finish();
 
   InvalidateRegistry();
@@ -167,7 +170,7 @@ CG_FUNCTION(config_guard_undefine) {
   const uint64 nsources = SPI_processed;
   for (uint64 i = 0; i < nsources; ++i)
     DropTriggers(config_id, DatumGetObjectId(SPI_getbinval(source_rows->vals[i], source_rows->tupdesc, 1, &isnull)));
-  ForgetConfig(config_id);
+  if (CacheInstalled()) ForgetConfig(config_id);
 
   ExecuteAs(ExtensionOwner(), "DELETE FROM config_guard.configs WHERE name = $1", 1, types, values, nullptr, SPI_OK_DELETE);
   SPI_finish();

@@ -144,12 +144,13 @@ CG_FUNCTION(config_guard_export_page) {
   ConfigDef* def = AcquireConfig(name);
   const TenantKey tenant = TenantFromArgument(fcinfo, 1, *def);
   StartPosition start;
-  const uint64 generation = export_detects_changes ? static_cast<uint64>(TenantGeneration(*def, tenant.text)) : 0;
+  const bool detect = export_detects_changes && CacheInstalled();
+  const uint64 generation = detect ? static_cast<uint64>(TenantGeneration(*def, tenant.text)) : 0;
   if (PG_ARGISNULL(2)) {
     start.generation = generation;
   } else {
     start = DecodeStart(PG_GETARG_TEXT_PP(2), *def, tenant);
-    if (export_detects_changes && start.generation != generation)
+    if (detect && start.generation != generation)
       ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
                       errmsg("configuration of tenant %s in config \"%s\" changed during the export", tenant.text,
                              def->name),

@@ -197,6 +197,8 @@ Oid ConfigsTable() {
   return configs_table;
 }
 
+bool CacheInstalled() { return OidIsValid(get_relname_relid("documents", RegistryNamespace())); }
+
 void ValidateConfigName(const char* name) {
   const size_t len = strlen(name);
   if (len == 0 || len >= NAMEDATALEN)

@@ -44,6 +44,10 @@ struct ConfigDef {
 Oid RegistryNamespace();
 Oid ConfigsTable();
 
+// Whether the installed extension version has the cache (0.2 and later): the
+// library may run against a 0.1 schema until ALTER EXTENSION ... UPDATE.
+bool CacheInstalled();
+
 // Checks a config name's shape (1..NAMEDATALEN-1 bytes), 22023 otherwise.
 void ValidateConfigName(const char* name);
 
