@@ -25,6 +25,7 @@
 extern "C" {
 #include "access/xact.h"
 #include "datatype/timestamp.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
 
@@ -39,6 +40,10 @@ int64 MaxStaleMicroseconds(FunctionCallInfo fcinfo) {
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_stale must not be negative")));
   return us;
 }
+
+// In READ COMMITTED, a snapshot taken now: it sees a rebuild that committed
+// while this caller waited for it.
+Snapshot FreshSnapshot() { return GetLatestSnapshot(); }
 
 char* FormatTime(TimestampTz t) { return pstrdup(timestamptz_to_str(t)); }
 
@@ -78,12 +83,7 @@ Datum Rebuild(ConfigDef* def, const TenantKey& tenant, const StoredDocument& sto
   return built.document;
 }
 
-Datum GetUnderTransactionSnapshot(ConfigDef* def, const TenantKey& tenant) {
-  const StoredDocument stored = LookupDocument(*def, tenant.text, false);
-  if (stored.found && stored.fresh) {
-    CountEvent(def->config_id, Counter::kHit);
-    return stored.document;
-  }
+Datum GetUnderTransactionSnapshot(ConfigDef* def, const TenantKey& tenant, const StoredDocument& stored) {
   CountEvent(def->config_id, Counter::kMiss);
   BackoffState state;
   if (ActiveBackoff({MyDatabaseId, def->config_id, tenant.hash}, &state)) {
@@ -93,17 +93,15 @@ Datum GetUnderTransactionSnapshot(ConfigDef* def, const TenantKey& tenant) {
   return Rebuild(def, tenant, stored, false);
 }
 
-Datum GetReadCommitted(ConfigDef* def, const TenantKey& tenant, int64 max_stale_us) {
+// The miss path: `stored` is what the first look found (stale or missing).
+Datum GetReadCommitted(ConfigDef* def, const TenantKey& tenant, int64 max_stale_us, StoredDocument stored) {
   const LOCKTAG lock = RebuildLock(def->config_id, tenant.hash);
-  bool counted_miss = false;
-  for (;;) {
-    const StoredDocument stored = LookupDocument(*def, tenant.text, true);
-    if (stored.found && stored.fresh) {
-      CountEvent(def->config_id, Counter::kHit);
-      return stored.document;
+  CountEvent(def->config_id, Counter::kMiss);
+  for (bool first = true;; first = false) {
+    if (!first) {
+      stored = LookupDocument(*def, tenant.text, FreshSnapshot());
+      if (stored.found && stored.fresh) return stored.document;
     }
-    if (!counted_miss) CountEvent(def->config_id, Counter::kMiss);
-    counted_miss = true;
 
     BackoffState state;
     if (ActiveBackoff({MyDatabaseId, def->config_id, tenant.hash}, &state)) {
@@ -113,7 +111,7 @@ Datum GetReadCommitted(ConfigDef* def, const TenantKey& tenant, int64 max_stale_
     const bool stale_ok = stored.found && max_stale_us > 0 && stored.age_us <= max_stale_us;
     if (TryLead(lock)) {
       // Look again under the lock: a leader may have committed just before.
-      const StoredDocument again = LookupDocument(*def, tenant.text, true);
+      const StoredDocument again = LookupDocument(*def, tenant.text, FreshSnapshot());
       if (again.found && again.fresh) {
         StopLeading(lock);
         return again.document;
@@ -146,12 +144,21 @@ CG_FUNCTION(config_guard_get) {
   if (PG_ARGISNULL(0)) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("config must not be null")));
   const int64 max_stale_us = MaxStaleMicroseconds(fcinfo);
 
-  SPI_connect();
   ConfigDef* def = AcquireConfig(text_to_cstring(PG_GETARG_TEXT_PP(0)));
   RequireReadAccess(def);
   const TenantKey tenant = TenantFromArgument(fcinfo, 1, *def);
-  const Datum document = IsolationUsesXactSnapshot() ? GetUnderTransactionSnapshot(def, tenant)
-                                                     : GetReadCommitted(def, tenant, max_stale_us);
+
+  // The hit path: two index look-ups under the statement's snapshot, no SPI.
+  const StoredDocument stored = LookupDocument(*def, tenant.text, GetActiveSnapshot());
+  if (stored.found && stored.fresh) {
+    CountEvent(def->config_id, Counter::kHit);
+    ReleaseConfig();
+    PG_RETURN_DATUM(stored.document);
+  }
+
+  SPI_connect();
+  const Datum document = IsolationUsesXactSnapshot() ? GetUnderTransactionSnapshot(def, tenant, stored)
+                                                     : GetReadCommitted(def, tenant, max_stale_us, stored);
   const Datum result = SPI_datumTransfer(document, false, -1);
   ReleaseConfig();
   SPI_finish();

@@ -5,6 +5,7 @@
 extern "C" {
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
+#include "nodes/parsenodes.h"
 #include "utils/syscache.h"
 }
 
@@ -31,11 +32,19 @@ void Check(int rc, int expected) {
 
 }  // namespace
 
+namespace {
+Oid cached_owner = InvalidOid;
+}
+
+void ForgetExtensionOwner() { cached_owner = InvalidOid; }
+
 Oid ExtensionOwner() {
+  if (OidIsValid(cached_owner)) return cached_owner;
   HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(ConfigsTable()));
   if (!HeapTupleIsValid(tuple)) elog(ERROR, "cache lookup failed for config_guard.configs");
   const Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relowner;
   ReleaseSysCache(tuple);
+  cached_owner = owner;
   return owner;
 }
 
@@ -55,7 +64,9 @@ void ExecutePlanAs(Oid role, SPIPlanPtr plan, Datum* values, const char* nulls, 
 
 SPIPlanPtr KeptPlan(SPIPlanPtr* slot, const char* sql, int nargs, Oid* types) {
   if (*slot == nullptr) {
-    SPIPlanPtr plan = SPI_prepare(sql, nargs, types);
+    // Fixed queries on our own indexed tables: the generic plan is the right
+    // one, and planning on every call would cost more than the query.
+    SPIPlanPtr plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
     if (plan == nullptr) elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
     SPI_keepplan(plan);
     *slot = plan;

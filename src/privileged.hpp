@@ -15,8 +15,9 @@ extern "C" {
 
 namespace config_guard {
 
-// Owner of the extension's tables.
+// Owner of the extension's tables (cached until the registry is invalidated).
 Oid ExtensionOwner();
+void ForgetExtensionOwner();
 
 // SPI_execute_with_args as `role`; raises unless the result code is `expected`.
 void ExecuteAs(Oid role, const char* sql, int nargs, Oid* types, Datum* values, const char* nulls, int expected);

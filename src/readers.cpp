@@ -15,6 +15,7 @@ namespace {
 
 bool IsGrantedReader(int32 config_id, Oid user) {
   static SPIPlanPtr plan = nullptr;
+  SPI_connect();
   Oid types[2] = {INT4OID, OIDOID};
   KeptPlan(&plan,
            "SELECT 1 FROM config_guard.readers r WHERE r.config_id = $1 "
@@ -23,7 +24,9 @@ bool IsGrantedReader(int32 config_id, Oid user) {
   Datum values[2] = {Int32GetDatum(config_id), ObjectIdGetDatum(user)};
   const int rc = SPI_execute_plan(plan, values, nullptr, true, 1);
   if (rc != SPI_OK_SELECT) elog(ERROR, "reader lookup failed: %s", SPI_result_code_string(rc));
-  return SPI_processed > 0;
+  const bool granted = SPI_processed > 0;
+  SPI_finish();
+  return granted;
 }
 
 ConfigDef* OwnedConfig(FunctionCallInfo fcinfo) {

@@ -1,6 +1,7 @@
 #include "registry.hpp"
 
 #include "module.hpp"
+#include "privileged.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -24,6 +25,7 @@ Oid registry_namespace = InvalidOid;
 Oid configs_table = InvalidOid;
 Oid sources_table = InvalidOid;
 SPIPlanPtr load_plan = nullptr;
+CacheRelations cache_relations = {};
 
 void FlushCache() {
   if (configs != nullptr) {
@@ -62,6 +64,8 @@ bool IsCachedSource(Oid relid) {
 void RelcacheCallback(Datum, Oid relid) {
   if (relid == InvalidOid || relid == configs_table || relid == sources_table) {
     registry_namespace = configs_table = sources_table = InvalidOid;
+    cache_relations = {};
+    ForgetExtensionOwner();
     cache_stale = true;
   } else if (IsCachedSource(relid)) {
     cache_stale = true;
@@ -120,7 +124,9 @@ void LoadSources(ConfigDef* def, Datum source_array) {
   def->nsources = n;
 }
 
+// Runs its own SPI connection, so that a cached config costs no SPI at all.
 ConfigDef* LoadConfig(const char* name) {
+  SPI_connect();
   if (load_plan == nullptr) {
     Oid argtypes[1] = {TEXTOID};
     SPIPlanPtr plan = SPI_prepare(
@@ -161,6 +167,7 @@ ConfigDef* LoadConfig(const char* name) {
   bool found = false;
   auto* def = static_cast<ConfigDef*>(hash_search(ConfigHash(), name, HASH_ENTER, &found));
   *def = tmp;
+  SPI_finish();
   return def;
 }
 
@@ -198,6 +205,25 @@ Oid ConfigsTable() {
 }
 
 bool CacheInstalled() { return OidIsValid(get_relname_relid("documents", RegistryNamespace())); }
+
+const CacheRelations& CacheTables() {
+  if (!OidIsValid(cache_relations.invalidations_key)) {
+    ConfigsTable();  // registers the registry oids the invalidation callback watches
+    const Oid nsp = RegistryNamespace();
+    CacheRelations r;
+    r.documents = get_relname_relid("documents", nsp);
+    r.documents_pkey = get_relname_relid("documents_pkey", nsp);
+    r.invalidations = get_relname_relid("invalidations", nsp);
+    r.invalidations_key = get_relname_relid("invalidations_key", nsp);
+    if (!OidIsValid(r.documents) || !OidIsValid(r.documents_pkey) || !OidIsValid(r.invalidations) ||
+        !OidIsValid(r.invalidations_key))
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                      errmsg("config_guard's cache tables are missing"),
+                      errhint("Update the extension with ALTER EXTENSION config_guard UPDATE.")));
+    cache_relations = r;
+  }
+  return cache_relations;
+}
 
 void ValidateConfigName(const char* name) {
   const size_t len = strlen(name);

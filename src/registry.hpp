@@ -44,6 +44,15 @@ struct ConfigDef {
 Oid RegistryNamespace();
 Oid ConfigsTable();
 
+// The cache's tables and indexes (0.2), resolved once per registry invalidation.
+struct CacheRelations {
+  Oid documents;
+  Oid documents_pkey;
+  Oid invalidations;
+  Oid invalidations_key;
+};
+const CacheRelations& CacheTables();
+
 // Whether the installed extension version has the cache (0.2 and later): the
 // library may run against a 0.1 schema until ALTER EXTENSION ... UPDATE.
 bool CacheInstalled();
@@ -51,7 +60,7 @@ bool CacheInstalled();
 // Checks a config name's shape (1..NAMEDATALEN-1 bytes), 22023 otherwise.
 void ValidateConfigName(const char* name);
 
-// Looks up a config by name (42704 if unknown). SPI must be connected.
+// Looks up a config by name (42704 if unknown).
 ConfigDef* AcquireConfig(const char* name);
 void ReleaseConfig();
 

@@ -3,7 +3,15 @@
 #include "privileged.hpp"
 
 extern "C" {
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/pg_collation_d.h"
 #include "catalog/pg_type_d.h"
+#include "utils/fmgroids.h"
+#include "utils/fmgrprotos.h"
+#include "utils/rel.h"
 #include "utils/datum.h"
 #include "utils/timestamp.h"
 }
@@ -11,36 +19,71 @@ extern "C" {
 namespace config_guard {
 namespace {
 
-SPIPlanPtr lookup_plan = nullptr;
+// Column numbers of config_guard.documents and config_guard.invalidations
+// (the same for the columns both tables share), as the 0.2 script creates them.
+constexpr AttrNumber kConfigIdAttr = 1;
+constexpr AttrNumber kTenantAttr = 2;
+constexpr AttrNumber kDocumentAttr = 3;
+constexpr AttrNumber kBuiltAtAttr = 4;
+constexpr AttrNumber kSnapshotAttr = 5;
+constexpr AttrNumber kXidAttr = 3;
 SPIPlanPtr store_plan = nullptr;
 SPIPlanPtr generation_plan = nullptr;
 
 }  // namespace
 
-StoredDocument LookupDocument(const ConfigDef& def, const char* tenant, bool new_snapshot) {
-  Oid types[2] = {INT4OID, TEXTOID};
-  KeptPlan(&lookup_plan,
-           "SELECT d.document, "
-           "       (EXTRACT(EPOCH FROM pg_catalog.clock_timestamp() - d.built_at) * 1000000)::pg_catalog.int8, "
-           "       NOT EXISTS (SELECT FROM config_guard.invalidations i "
-           "                    WHERE i.config_id = $1 AND (i.tenant = $2 OR i.tenant IS NULL) "
-           "                      AND NOT pg_catalog.pg_visible_in_snapshot(i.xid, d.snapshot)) "
-           "  FROM config_guard.documents d WHERE d.config_id = $1 AND d.tenant = $2",
-           2, types);
-  Datum values[2] = {Int32GetDatum(def.config_id), CStringGetTextDatum(tenant)};
-  // Not read-only in READ COMMITTED: SPI then takes a new snapshot, which sees
-  // a rebuild that committed while this caller waited for it.
-  ExecutePlanAs(ExtensionOwner(), lookup_plan, values, nullptr, !new_snapshot, SPI_OK_SELECT);
-
+StoredDocument LookupDocument(const ConfigDef& def, const char* tenant, Snapshot snapshot) {
+  const CacheRelations& rels = CacheTables();
   StoredDocument doc = {};
-  if (SPI_processed == 0) return doc;
-  HeapTuple row = SPI_tuptable->vals[0];
-  TupleDesc desc = SPI_tuptable->tupdesc;
-  bool isnull = false;
-  doc.found = true;
-  doc.document = SPI_getbinval(row, desc, 1, &isnull);
-  doc.age_us = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
-  doc.fresh = DatumGetBool(SPI_getbinval(row, desc, 3, &isnull));
+  Datum tenant_text = CStringGetTextDatum(tenant);
+
+  Relation documents = table_open(rels.documents, AccessShareLock);
+  ScanKeyData keys[2];
+  ScanKeyInit(&keys[0], kConfigIdAttr, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(def.config_id));
+  ScanKeyInit(&keys[1], kTenantAttr, BTEqualStrategyNumber, F_TEXTEQ, tenant_text);
+  keys[1].sk_collation = DEFAULT_COLLATION_OID;
+  SysScanDesc scan = systable_beginscan(documents, rels.documents_pkey, true, snapshot, 2, keys);
+  HeapTuple tuple = systable_getnext(scan);
+  Datum doc_snapshot = 0;
+  if (HeapTupleIsValid(tuple)) {
+    TupleDesc desc = RelationGetDescr(documents);
+    bool isnull = false;
+    doc.found = true;
+    // Copies: the tuple lives in a shared buffer only while the scan is open.
+    doc.document = PointerGetDatum(PG_DETOAST_DATUM_COPY(heap_getattr(tuple, kDocumentAttr, desc, &isnull)));
+    doc_snapshot = PointerGetDatum(PG_DETOAST_DATUM_COPY(heap_getattr(tuple, kSnapshotAttr, desc, &isnull)));
+    doc.age_us = GetCurrentTimestamp() - DatumGetTimestampTz(heap_getattr(tuple, kBuiltAtAttr, desc, &isnull));
+  }
+  systable_endscan(scan);
+  table_close(documents, AccessShareLock);
+  if (!doc.found) return doc;
+
+  // Fresh unless a mark the reader can see was invisible to the builder: one
+  // probe for the tenant's marks, one for the config-wide marks.
+  doc.fresh = true;
+  Relation invalidations = table_open(rels.invalidations, AccessShareLock);
+  TupleDesc desc = RelationGetDescr(invalidations);
+  for (int pass = 0; pass < 2 && doc.fresh; ++pass) {
+    ScanKeyInit(&keys[0], kConfigIdAttr, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(def.config_id));
+    if (pass == 0) {
+      ScanKeyInit(&keys[1], kTenantAttr, BTEqualStrategyNumber, F_TEXTEQ, tenant_text);
+      keys[1].sk_collation = DEFAULT_COLLATION_OID;
+    } else {
+      ScanKeyEntryInitialize(&keys[1], SK_ISNULL | SK_SEARCHNULL, kTenantAttr, InvalidStrategy, InvalidOid, InvalidOid,
+                             InvalidOid, static_cast<Datum>(0));
+    }
+    scan = systable_beginscan(invalidations, rels.invalidations_key, true, snapshot, 2, keys);
+    while (HeapTupleIsValid(tuple = systable_getnext(scan))) {
+      bool isnull = false;
+      const Datum xid = heap_getattr(tuple, kXidAttr, desc, &isnull);
+      if (!DatumGetBool(DirectFunctionCall2(pg_visible_in_snapshot, xid, doc_snapshot))) {
+        doc.fresh = false;
+        break;
+      }
+    }
+    systable_endscan(scan);
+  }
+  table_close(invalidations, AccessShareLock);
   return doc;
 }
 

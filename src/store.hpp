@@ -10,6 +10,10 @@
 
 #include "registry.hpp"
 
+extern "C" {
+#include "utils/snapshot.h"
+}
+
 namespace config_guard {
 
 struct StoredDocument {
@@ -19,8 +23,10 @@ struct StoredDocument {
   int64 age_us;    // since the snapshot it was built from
 };
 
-// Reads the tenant's document as the reader's (new, in READ COMMITTED) snapshot sees it.
-StoredDocument LookupDocument(const ConfigDef& def, const char* tenant, bool new_snapshot);
+// Reads the tenant's document and judges its freshness under `snapshot`:
+// the statement's for a first look, a new one after waiting for a rebuild.
+// Index scans, no SPI: this is the hit path.
+StoredDocument LookupDocument(const ConfigDef& def, const char* tenant, Snapshot snapshot);
 
 // Stores a document built under `snapshot` (pg_snapshot) at `built_at`, and
 // folds the invalidations that snapshot covered into its `compacted` count.
