@@ -31,6 +31,9 @@ CREATE TABLE config_guard.invalidations (
     at        timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 CREATE UNIQUE INDEX invalidations_key ON config_guard.invalidations (config_id, tenant, xid) NULLS NOT DISTINCT;
+-- Config-wide marks are rare: their own partial index is empty most of the
+-- time, which makes get()'s probe for them nearly free.
+CREATE INDEX invalidations_config_wide ON config_guard.invalidations (config_id) WHERE tenant IS NULL;
 COMMENT ON TABLE config_guard.invalidations IS 'tenants changed by committed or running transactions, until a rebuild folds them in';
 
 -- Roles allowed to read a config's documents besides its owner.

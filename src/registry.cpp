@@ -215,8 +215,9 @@ const CacheRelations& CacheTables() {
     r.documents_pkey = get_relname_relid("documents_pkey", nsp);
     r.invalidations = get_relname_relid("invalidations", nsp);
     r.invalidations_key = get_relname_relid("invalidations_key", nsp);
+    r.invalidations_config_wide = get_relname_relid("invalidations_config_wide", nsp);
     if (!OidIsValid(r.documents) || !OidIsValid(r.documents_pkey) || !OidIsValid(r.invalidations) ||
-        !OidIsValid(r.invalidations_key))
+        !OidIsValid(r.invalidations_key) || !OidIsValid(r.invalidations_config_wide))
       ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                       errmsg("config_guard's cache tables are missing"),
                       errhint("Update the extension with ALTER EXTENSION config_guard UPDATE.")));

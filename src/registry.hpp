@@ -50,6 +50,7 @@ struct CacheRelations {
   Oid documents_pkey;
   Oid invalidations;
   Oid invalidations_key;
+  Oid invalidations_config_wide;
 };
 const CacheRelations& CacheTables();
 

@@ -6,9 +6,11 @@
 //     after the promotion);
 //   - BackoffState fields are read under the shared lock, written under the
 //     exclusive lock.
-// Each CounterEntry has a spinlock guarding its counters, taken while holding
-// the LWLock (shared is enough): lock order LWLock, then spinlock. Nothing
-// under a spinlock can ereport; formatting happens after copying out.
+// A CounterEntry, once created, is never removed, so backends keep pointers
+// to it: its event counts are atomics updated without locks, and its build
+// times and rate alarm are guarded by its spinlock (taken with or without the
+// LWLock; when both, LWLock first). Nothing under a spinlock can ereport;
+// formatting happens after copying out.
 //
 // Everything here is advisory state: a crash resets it with the rest of shared
 // memory, and correctness (freshness, one rebuild at a time) never depends on
@@ -25,6 +27,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
+#include "port/atomics.h"
 #include "storage/shmem.h"
 #include "utils/hsearch.h"
 }
@@ -32,15 +35,22 @@ extern "C" {
 namespace config_guard {
 namespace {
 
+// Event counts are atomics, bumped without any lock on the hit path; build
+// times, the reset time and the rate alarm sit under the entry's spinlock.
 struct CounterEntry {
   ConfigSlotKey key;
+  pg_atomic_uint64 events[kCounterKinds];
   slock_t mutex;
-  ConfigCounters counters;
+  double total_build_ms;
+  double max_build_ms;
+  uint64 builder_runs;
+  TimestampTz stats_reset;
   core::RateAlarm alarm;
 };
 
 static_assert(std::is_standard_layout_v<BackoffState>, "shared memory holds plain structs");
 static_assert(std::is_standard_layout_v<CounterEntry>, "shared memory holds plain structs");
+static_assert(static_cast<int>(Counter::kBuilderFailure) + 1 == kCounterKinds, "one atomic per Counter");
 static_assert(sizeof(TenantSlotKey) == 16, "hash keys have no padding");
 static_assert(sizeof(ConfigSlotKey) == 8, "hash keys have no padding");
 
@@ -91,7 +101,27 @@ void EvictOneBackoff() {
   if (victim != nullptr) hash_search(backoff_table, &victim->key, HASH_REMOVE, nullptr);
 }
 
-// The counters of a config, created on first use; nullptr if the table is full.
+// This backend's pointers to counter entries: entries never move or go away
+// (a reset zeroes them), so after the first look-up no lock is needed.
+HTAB* local_entries = nullptr;
+
+struct LocalEntry {
+  int32 config_id;
+  CounterEntry* entry;
+};
+
+void ResetEntry(CounterEntry* e, TimestampTz now) {
+  for (auto& v : e->events) pg_atomic_write_u64(&v, 0);
+  SpinLockAcquire(&e->mutex);
+  e->total_build_ms = 0;
+  e->max_build_ms = 0;
+  e->builder_runs = 0;
+  e->stats_reset = now;
+  SpinLockRelease(&e->mutex);
+}
+
+// The counters of a config, created on first use; nullptr if the table is
+// full. Called with `lock` held in shared mode; may promote it to exclusive.
 CounterEntry* CounterEntryFor(int32 config_id) {
   ConfigSlotKey key = {MyDatabaseId, config_id};
   auto* e = static_cast<CounterEntry*>(hash_search(counter_table, &key, HASH_FIND, nullptr));
@@ -101,12 +131,29 @@ CounterEntry* CounterEntryFor(int32 config_id) {
   bool found = false;
   e = static_cast<CounterEntry*>(hash_search(counter_table, &key, HASH_ENTER_NULL, &found));
   if (e != nullptr && !found) {
+    for (auto& v : e->events) pg_atomic_init_u64(&v, 0);
     SpinLockInit(&e->mutex);
-    e->counters = {};
-    e->counters.stats_reset = GetCurrentTimestamp();
     e->alarm = {};
+    ResetEntry(e, GetCurrentTimestamp());
   }
   return e;
+}
+
+CounterEntry* LocalCounterEntry(int32 config_id) {
+  if (local_entries == nullptr) {
+    HASHCTL ctl = {};
+    ctl.keysize = sizeof(int32);
+    ctl.entrysize = sizeof(LocalEntry);
+    local_entries = hash_create("config_guard counter pointers", 16, &ctl, HASH_ELEM | HASH_BLOBS);
+  }
+  bool found = false;
+  auto* local = static_cast<LocalEntry*>(hash_search(local_entries, &config_id, HASH_ENTER, &found));
+  if (!found || local->entry == nullptr) {
+    LWLockAcquire(lock, LW_SHARED);
+    local->entry = CounterEntryFor(config_id);
+    LWLockRelease(lock);
+  }
+  return local->entry;
 }
 
 }  // namespace
@@ -158,40 +205,21 @@ void ClearBackoff(const TenantSlotKey& key) {
 }
 
 void CountEvent(int32 config_id, Counter counter) {
-  LWLockAcquire(lock, LW_SHARED);
-  CounterEntry* e = CounterEntryFor(config_id);
-  if (e != nullptr) {
-    SpinLockAcquire(&e->mutex);
-    ConfigCounters& c = e->counters;
-    switch (counter) {
-      case Counter::kHit: c.hits++; break;
-      case Counter::kStaleHit: c.stale_hits++; break;
-      case Counter::kMiss: c.misses++; break;
-      case Counter::kCoalescedWait: c.coalesced_waits++; break;
-      case Counter::kWaitTimeout: c.wait_timeouts++; break;
-      case Counter::kBackoffRefusal: c.backoff_refusals++; break;
-      case Counter::kBuilderFailure: c.builder_failures++; break;
-    }
-    SpinLockRelease(&e->mutex);
-  }
-  LWLockRelease(lock);
+  CounterEntry* e = LocalCounterEntry(config_id);
+  if (e != nullptr) pg_atomic_fetch_add_u64(&e->events[static_cast<int>(counter)], 1);
 }
 
 bool CountBuilderRun(int32 config_id, double build_ms, int64* runs_this_minute) {
-  bool alert = false;
-  LWLockAcquire(lock, LW_SHARED);
-  CounterEntry* e = CounterEntryFor(config_id);
-  if (e != nullptr) {
-    const int64 now_s = GetCurrentTimestamp() / USECS_PER_SEC;
-    SpinLockAcquire(&e->mutex);
-    e->counters.builder_runs++;
-    e->counters.total_build_ms += build_ms;
-    if (build_ms > e->counters.max_build_ms) e->counters.max_build_ms = build_ms;
-    alert = core::RecordRunAndCheck(&e->alarm, now_s, rebuild_alert_per_minute);
-    *runs_this_minute = e->alarm.runs_in_window;
-    SpinLockRelease(&e->mutex);
-  }
-  LWLockRelease(lock);
+  CounterEntry* e = LocalCounterEntry(config_id);
+  if (e == nullptr) return false;
+  const int64 now_s = GetCurrentTimestamp() / USECS_PER_SEC;
+  SpinLockAcquire(&e->mutex);
+  e->builder_runs++;
+  e->total_build_ms += build_ms;
+  if (build_ms > e->max_build_ms) e->max_build_ms = build_ms;
+  const bool alert = core::RecordRunAndCheck(&e->alarm, now_s, rebuild_alert_per_minute);
+  *runs_this_minute = e->alarm.runs_in_window;
+  SpinLockRelease(&e->mutex);
   return alert;
 }
 
@@ -205,8 +233,19 @@ int SnapshotCounters(int32** config_ids, ConfigCounters** counters) {
   hash_seq_init(&it, counter_table);
   while (auto* e = static_cast<CounterEntry*>(hash_seq_search(&it))) {
     if (e->key.dboid != MyDatabaseId || count > n) continue;
+    ConfigCounters& c = (*counters)[count];
+    c.hits = pg_atomic_read_u64(&e->events[static_cast<int>(Counter::kHit)]);
+    c.stale_hits = pg_atomic_read_u64(&e->events[static_cast<int>(Counter::kStaleHit)]);
+    c.misses = pg_atomic_read_u64(&e->events[static_cast<int>(Counter::kMiss)]);
+    c.coalesced_waits = pg_atomic_read_u64(&e->events[static_cast<int>(Counter::kCoalescedWait)]);
+    c.wait_timeouts = pg_atomic_read_u64(&e->events[static_cast<int>(Counter::kWaitTimeout)]);
+    c.backoff_refusals = pg_atomic_read_u64(&e->events[static_cast<int>(Counter::kBackoffRefusal)]);
+    c.builder_failures = pg_atomic_read_u64(&e->events[static_cast<int>(Counter::kBuilderFailure)]);
     SpinLockAcquire(&e->mutex);
-    (*counters)[count] = e->counters;
+    c.builder_runs = e->builder_runs;
+    c.total_build_ms = e->total_build_ms;
+    c.max_build_ms = e->max_build_ms;
+    c.stats_reset = e->stats_reset;
     SpinLockRelease(&e->mutex);
     (*config_ids)[count] = e->key.config_id;
     count++;
@@ -222,10 +261,7 @@ void ResetCounters() {
   hash_seq_init(&it, counter_table);
   while (auto* e = static_cast<CounterEntry*>(hash_seq_search(&it))) {
     if (e->key.dboid != MyDatabaseId) continue;
-    SpinLockAcquire(&e->mutex);
-    e->counters = {};
-    e->counters.stats_reset = now;
-    SpinLockRelease(&e->mutex);
+    ResetEntry(e, now);
   }
   LWLockRelease(lock);
 }

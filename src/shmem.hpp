@@ -50,6 +50,7 @@ struct ConfigCounters {
 };
 
 enum class Counter { kHit, kStaleHit, kMiss, kCoalescedWait, kWaitTimeout, kBackoffRefusal, kBuilderFailure };
+constexpr int kCounterKinds = 7;
 
 void InitSharedMemory();
 

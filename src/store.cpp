@@ -65,14 +65,11 @@ StoredDocument LookupDocument(const ConfigDef& def, const char* tenant, Snapshot
   TupleDesc desc = RelationGetDescr(invalidations);
   for (int pass = 0; pass < 2 && doc.fresh; ++pass) {
     ScanKeyInit(&keys[0], kConfigIdAttr, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(def.config_id));
-    if (pass == 0) {
-      ScanKeyInit(&keys[1], kTenantAttr, BTEqualStrategyNumber, F_TEXTEQ, tenant_text);
-      keys[1].sk_collation = DEFAULT_COLLATION_OID;
-    } else {
-      ScanKeyEntryInitialize(&keys[1], SK_ISNULL | SK_SEARCHNULL, kTenantAttr, InvalidStrategy, InvalidOid, InvalidOid,
-                             InvalidOid, static_cast<Datum>(0));
-    }
-    scan = systable_beginscan(invalidations, rels.invalidations_key, true, snapshot, 2, keys);
+    ScanKeyInit(&keys[1], kTenantAttr, BTEqualStrategyNumber, F_TEXTEQ, tenant_text);
+    keys[1].sk_collation = DEFAULT_COLLATION_OID;
+    const bool config_wide = pass == 1;
+    scan = systable_beginscan(invalidations, config_wide ? rels.invalidations_config_wide : rels.invalidations_key,
+                              true, snapshot, config_wide ? 1 : 2, keys);
     while (HeapTupleIsValid(tuple = systable_getnext(scan))) {
       bool isnull = false;
       const Datum xid = heap_getattr(tuple, kXidAttr, desc, &isnull);
