@@ -149,3 +149,24 @@ LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION config_guard.install_triggers(text) FROM PUBLIC;
 COMMENT ON FUNCTION config_guard.install_triggers(text) IS 'create the invalidation triggers of a config (used by the 0.2 upgrade)';
 SELECT config_guard.install_triggers(name) FROM config_guard.configs;
+
+-- Maintenance -------------------------------------------------------------------
+-- A tenant that is written but never read keeps its marks until its first
+-- rebuild. This removes the marks of tenants without a document once they
+-- are older than any rebuild could still be running from.
+CREATE FUNCTION config_guard.prune_invalidations(older_than interval DEFAULT '1 hour')
+RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH pruned AS (
+    DELETE FROM config_guard.invalidations i
+     WHERE i.tenant IS NOT NULL
+       AND i.at < pg_catalog.now() - older_than
+       AND NOT EXISTS (SELECT FROM config_guard.documents d WHERE d.config_id = i.config_id AND d.tenant = i.tenant)
+    RETURNING 1)
+  SELECT pg_catalog.count(*) FROM pruned
+$$;
+COMMENT ON FUNCTION config_guard.prune_invalidations(interval) IS
+  'delete the invalidation marks of tenants that have no stored document, once older than older_than';
+REVOKE ALL ON FUNCTION config_guard.prune_invalidations(interval) FROM PUBLIC;

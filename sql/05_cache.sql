@@ -181,6 +181,14 @@ ALTER SYSTEM RESET config_guard.backoff_base;
 ALTER SYSTEM RESET config_guard.backoff_max;
 SELECT pg_reload_conf();
 
+-- marks of tenants that were written but never read are pruned once old
+INSERT INTO flags SELECT 77, g, 'never read' FROM generate_series(1, 5) g;
+UPDATE flags SET name = 'again' WHERE tenant_id = 77;
+SELECT count(*) AS marks_of_unread_tenant FROM config_guard.invalidations WHERE tenant = '77';
+SELECT config_guard.prune_invalidations('1 hour') AS pruned_young;
+SELECT config_guard.prune_invalidations('0') AS pruned;
+SELECT count(*) AS marks_of_read_tenants_kept FROM config_guard.invalidations WHERE tenant <> '77';
+
 -- undefine drops the triggers and the stored documents
 SELECT config_guard.undefine('flaky');
 SELECT config_guard.undefine('shop');
