@@ -1,5 +1,6 @@
 // Library entry point: _PG_init is a list of Init*() calls.
 #include "module.hpp"
+#include "admission.hpp"
 #include "shmem.hpp"
 
 extern "C" {
@@ -31,4 +32,5 @@ void _PG_init(void) {
   loaded_at_startup = true;
   InitSharedMemory();
   InitRegistryCache();
+  InitAdmission();
 }

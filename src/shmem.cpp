@@ -20,6 +20,7 @@
 
 #include <type_traits>
 
+#include "admission.hpp"
 #include "gucs.hpp"
 #include "module.hpp"
 
@@ -72,6 +73,7 @@ void ShmemRequest() {
   if (prev_shmem_request_hook) prev_shmem_request_hook();
   RequestAddinShmemSpace(SharedSize());
   RequestNamedLWLockTranche(kTranche, 1);
+  RequestAdmissionShmem();
 }
 
 void ShmemStartup() {
@@ -87,6 +89,7 @@ void ShmemStartup() {
   info.entrysize = sizeof(CounterEntry);
   counter_table = ShmemInitHash("config_guard counters", max_tracked_configs, max_tracked_configs, &info,
                                 HASH_ELEM | HASH_BLOBS);
+  StartAdmissionShmem();
   LWLockRelease(AddinShmemInitLock);
 }
 

@@ -1,0 +1,566 @@
+// Per-role admission control (see admission.hpp).
+//
+// Locking contract. One LWLock ("config_guard admission") protects the role
+// table (entries are created, never removed: a dropped limit is marked
+// unlimited, so condition variables and pointers stay valid) and the
+// per-backend array. limits_version is an atomic bumped after every change
+// to the limits, so backends whose role is unlimited check it without a lock.
+// Waiters sleep on their role's condition variable; every release, limit
+// change or departure from the queue broadcasts on it.
+#include "core/admission.hpp"  // first: core headers precede postgres.h
+#include "admission.hpp"
+
+#include <climits>
+
+#include "gucs.hpp"
+
+#include <type_traits>
+#include "module.hpp"
+#include "privileged.hpp"
+
+extern "C" {
+#include "access/parallel.h"
+#include "access/twophase.h"
+#include "access/xact.h"
+#include "catalog/pg_type_d.h"
+#include "executor/executor.h"
+#include "funcapi.h"
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/acl.h"
+#include "utils/hsearch.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+#include "utils/wait_event.h"
+}
+
+namespace config_guard {
+namespace {
+
+constexpr int kMaxLimitedRoles = 1000;
+constexpr const char* kLimitsFile = "config_guard_role_limits";
+constexpr const char* kTranche = "config_guard admission";
+
+struct RoleLimit {
+  Oid role;  // hash key
+  bool limited;
+  int max_active;
+  int max_queued;
+  int queue_timeout_ms;
+  int active;
+  int queued;
+  uint64 next_ticket;
+  uint64 admitted;
+  uint64 ever_queued;
+  uint64 wait_timeouts;
+  uint64 queue_full;
+  uint64 ran_after_wait;
+  double total_wait_ms;
+  double max_wait_ms;
+  ConditionVariable cv;
+};
+
+struct BackendSlot {
+  Oid role;
+  uint64 ticket;
+  bool waiting;
+  bool holding;
+};
+
+struct AdmissionShared {
+  pg_atomic_uint64 limits_version;
+  BackendSlot backends[FLEXIBLE_ARRAY_MEMBER];
+};
+
+static_assert(std::is_standard_layout_v<RoleLimit>, "shared memory holds plain structs");
+static_assert(std::is_standard_layout_v<BackendSlot>, "shared memory holds plain structs");
+
+LWLock* lock = nullptr;
+AdmissionShared* shared = nullptr;
+HTAB* roles = nullptr;
+
+ExecutorStart_hook_type prev_executor_start = nullptr;
+ExecutorRun_hook_type prev_executor_run = nullptr;
+ExecutorFinish_hook_type prev_executor_finish = nullptr;
+ExecutorEnd_hook_type prev_executor_end = nullptr;
+
+// This backend: its executor nesting, the statement holding its slot, and
+// which limit applies to it (cached until limits_version moves).
+int nesting = 0;
+QueryDesc* slot_query = nullptr;
+SubTransactionId slot_subxact = InvalidSubTransactionId;
+RoleLimit* my_limit = nullptr;
+uint64 my_limit_version = UINT64_MAX;
+
+// Limit changes of the current transaction, applied at commit.
+struct PendingLimit {
+  Oid role;
+  bool drop;
+  int max_active;
+  int max_queued;
+  int queue_timeout_ms;
+};
+constexpr int kMaxPending = 64;
+PendingLimit pending[kMaxPending];
+int npending = 0;
+
+int SlotCount() { return MaxBackends + NUM_AUXILIARY_PROCS + max_prepared_xacts; }
+
+BackendSlot* MySlot() { return &shared->backends[MyProc->pgprocno]; }
+
+// -- persistence -----------------------------------------------------------------
+
+// Rewrites the limits file from shared memory. Runs after commit: failures
+// are reported, never raised.
+void SaveLimitsFile() {
+  char tmp[MAXPGPATH];
+  snprintf(tmp, sizeof tmp, "%s.tmp", kLimitsFile);
+  FILE* f = AllocateFile(tmp, "w");
+  if (f == nullptr) {
+    ereport(WARNING, (errcode_for_file_access(), errmsg("could not write \"%s\": %m", tmp),
+                      errdetail("The new role limits are in force but will not survive a restart.")));
+    return;
+  }
+  LWLockAcquire(lock, LW_SHARED);
+  HASH_SEQ_STATUS it;
+  hash_seq_init(&it, roles);
+  while (auto* e = static_cast<RoleLimit*>(hash_seq_search(&it))) {
+    if (e->limited) fprintf(f, "%u %d %d %d\n", e->role, e->max_active, e->max_queued, e->queue_timeout_ms);
+  }
+  LWLockRelease(lock);
+  if (FreeFile(f) != 0) {
+    ereport(WARNING, (errcode_for_file_access(), errmsg("could not write \"%s\": %m", tmp)));
+    return;
+  }
+  durable_rename(tmp, kLimitsFile, WARNING);
+}
+
+RoleLimit* EnterRole(Oid role) {
+  bool found = false;
+  auto* e = static_cast<RoleLimit*>(hash_search(roles, &role, HASH_ENTER_NULL, &found));
+  if (e != nullptr && !found) {
+    e->limited = false;
+    e->active = e->queued = 0;
+    e->next_ticket = 0;
+    e->admitted = e->ever_queued = e->wait_timeouts = e->queue_full = e->ran_after_wait = 0;
+    e->total_wait_ms = e->max_wait_ms = 0;
+    ConditionVariableInit(&e->cv);
+  }
+  return e;
+}
+
+// Reads the limits file into fresh shared memory (postmaster, at start and
+// after a crash). A malformed line is logged and skipped.
+void LoadLimitsFile() {
+  FILE* f = AllocateFile(kLimitsFile, "r");
+  if (f == nullptr) return;
+  unsigned role = 0;
+  int max_active = 0, max_queued = 0, timeout_ms = 0;
+  char line[256];
+  while (fgets(line, sizeof line, f) != nullptr) {
+    if (sscanf(line, "%u %d %d %d", &role, &max_active, &max_queued, &timeout_ms) != 4 || max_active < 1 ||
+        max_queued < 0 || timeout_ms < 1) {
+      ereport(LOG, (errmsg("config_guard: ignoring malformed line in \"%s\": %s", kLimitsFile, line)));
+      continue;
+    }
+    RoleLimit* e = EnterRole(role);
+    if (e == nullptr) break;
+    e->limited = true;
+    e->max_active = max_active;
+    e->max_queued = max_queued;
+    e->queue_timeout_ms = timeout_ms;
+  }
+  FreeFile(f);
+}
+
+// -- slots ---------------------------------------------------------------------------
+
+RoleLimit* LimitForThisSession() {
+  const uint64 version = pg_atomic_read_u64(&shared->limits_version);
+  if (version != my_limit_version) {
+    const Oid role = GetAuthenticatedUserId();
+    LWLockAcquire(lock, LW_SHARED);
+    my_limit = static_cast<RoleLimit*>(hash_search(roles, &role, HASH_FIND, nullptr));
+    LWLockRelease(lock);
+    my_limit_version = version;
+  }
+  return my_limit != nullptr && my_limit->limited ? my_limit : nullptr;
+}
+
+bool IsOldestWaiter(const RoleLimit* e, const BackendSlot* me) {
+  for (int i = 0, n = SlotCount(); i < n; ++i) {
+    const BackendSlot& other = shared->backends[i];
+    if (other.waiting && other.role == e->role && other.ticket < me->ticket) return false;
+  }
+  return true;
+}
+
+// Leaves the queue or gives the slot back; broadcasts so the next may go.
+void ReleaseSlot() {
+  BackendSlot* me = MySlot();
+  if (!me->waiting && !me->holding) return;
+  LWLockAcquire(lock, LW_EXCLUSIVE);
+  auto* e = static_cast<RoleLimit*>(hash_search(roles, &me->role, HASH_FIND, nullptr));
+  if (e != nullptr) {
+    if (me->waiting) e->queued--;
+    if (me->holding) e->active--;
+  }
+  me->waiting = me->holding = false;
+  LWLockRelease(lock);
+  slot_query = nullptr;
+  if (e != nullptr) ConditionVariableBroadcast(&e->cv);
+}
+
+struct Counts {
+  int active, max_active, queued, max_queued, timeout_ms;
+};
+
+Counts CopyCounts(const RoleLimit* e) {
+  return {e->active, e->max_active, e->queued, e->max_queued, e->queue_timeout_ms};
+}
+
+[[noreturn]] void RefuseFull(const RoleLimit* e, Counts c) {
+  ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+                  errmsg("too many statements of role \"%s\" are waiting", GetUserNameFromId(e->role, false)),
+                  errdetail("%d statements run (limit %d) and %d wait (queue limit %d).", c.active, c.max_active,
+                            c.queued, c.max_queued),
+                  errhint("Retry later with backoff, or raise the limit with config_guard.set_role_limit().")));
+}
+
+[[noreturn]] void RefuseTimeout(const RoleLimit* e, Counts c, double waited_ms) {
+  ereport(ERROR, (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+                  errmsg("statement of role \"%s\" waited %.0f ms for a slot", GetUserNameFromId(e->role, false),
+                         waited_ms),
+                  errdetail("%d statements run (limit %d) and %d wait; the queue timeout is %d ms.", c.active,
+                            c.max_active, c.queued, c.timeout_ms),
+                  errhint("Retry later with backoff, or raise the limit with config_guard.set_role_limit().")));
+}
+
+void AcquireSlot(QueryDesc* query, RoleLimit* e) {
+  BackendSlot* me = MySlot();
+  LWLockAcquire(lock, LW_EXCLUSIVE);
+  if (!e->limited) {  // dropped since this session last looked
+    LWLockRelease(lock);
+    return;
+  }
+  const core::Admission decision = core::AdmitNewcomer(e->active, e->max_active, e->queued, e->max_queued);
+  if (decision == core::Admission::kRun) {
+    e->active++;
+    e->admitted++;
+    me->role = e->role;
+    me->holding = true;
+    LWLockRelease(lock);
+    slot_query = query;
+    slot_subxact = GetCurrentSubTransactionId();
+    return;
+  }
+  if (decision == core::Admission::kRefuse) {
+    e->queue_full++;
+    const Counts c = CopyCounts(e);
+    LWLockRelease(lock);
+    RefuseFull(e, c);
+  }
+  me->role = e->role;
+  me->ticket = e->next_ticket++;
+  me->waiting = true;
+  e->queued++;
+  e->ever_queued++;
+  LWLockRelease(lock);
+  slot_subxact = GetCurrentSubTransactionId();
+
+  const TimestampTz start = GetCurrentTimestamp();
+  ConditionVariablePrepareToSleep(&e->cv);
+  for (;;) {
+    LWLockAcquire(lock, LW_EXCLUSIVE);
+    const double waited_ms = static_cast<double>(GetCurrentTimestamp() - start) / 1000.0;
+    if (!e->limited || core::MayLeaveQueue(e->active, e->max_active, IsOldestWaiter(e, me))) {
+      e->queued--;
+      e->active++;
+      e->admitted++;
+      e->ran_after_wait++;
+      e->total_wait_ms += waited_ms;
+      if (waited_ms > e->max_wait_ms) e->max_wait_ms = waited_ms;
+      me->waiting = false;
+      me->holding = true;
+      LWLockRelease(lock);
+      break;
+    }
+    const long remaining = e->queue_timeout_ms - static_cast<long>(waited_ms);
+    if (remaining <= 0) {
+      e->queued--;
+      e->wait_timeouts++;
+      me->waiting = false;
+      const Counts c = CopyCounts(e);
+      LWLockRelease(lock);
+      ConditionVariableCancelSleep();
+      ConditionVariableBroadcast(&e->cv);  // the next waiter may now be the oldest
+      RefuseTimeout(e, c, waited_ms);
+    }
+    LWLockRelease(lock);
+    ConditionVariableTimedSleep(&e->cv, remaining, PG_WAIT_EXTENSION);
+  }
+  ConditionVariableCancelSleep();
+  ConditionVariableBroadcast(&e->cv);
+  slot_query = query;
+}
+
+// -- hooks ------------------------------------------------------------------------------
+
+void ExecutorStartHook(QueryDesc* query, int eflags) {
+  // Parallel workers belong to their leader's statement, which holds the slot.
+  if (nesting == 0 && slot_query == nullptr && shared != nullptr && MyProc != nullptr && !IsParallelWorker() &&
+      !(eflags & EXEC_FLAG_EXPLAIN_ONLY)) {
+    if (RoleLimit* e = LimitForThisSession()) AcquireSlot(query, e);
+  }
+  if (prev_executor_start)
+    prev_executor_start(query, eflags);
+  else
+    standard_ExecutorStart(query, eflags);
+}
+
+void ExecutorRunHook(QueryDesc* query, ScanDirection direction, uint64 count, bool execute_once) {
+  nesting++;
+  PG_TRY();
+  {
+    if (prev_executor_run)
+      prev_executor_run(query, direction, count, execute_once);
+    else
+      standard_ExecutorRun(query, direction, count, execute_once);
+  }
+  PG_FINALLY();
+  {
+    nesting--;
+  }
+  PG_END_TRY();
+}
+
+void ExecutorFinishHook(QueryDesc* query) {
+  nesting++;
+  PG_TRY();
+  {
+    if (prev_executor_finish)
+      prev_executor_finish(query);
+    else
+      standard_ExecutorFinish(query);
+  }
+  PG_FINALLY();
+  {
+    nesting--;
+  }
+  PG_END_TRY();
+}
+
+void ExecutorEndHook(QueryDesc* query) {
+  if (prev_executor_end)
+    prev_executor_end(query);
+  else
+    standard_ExecutorEnd(query);
+  if (query == slot_query) ReleaseSlot();
+}
+
+// Errors, cancels and FATALs: the statement that held or awaited a slot is
+// gone, and ExecutorEnd will not run for it.
+void AdmissionXactCallback(XactEvent event, void*) {
+  switch (event) {
+    case XACT_EVENT_ABORT:
+    case XACT_EVENT_PARALLEL_ABORT:
+      nesting = 0;
+      ReleaseSlot();
+      npending = 0;
+      break;
+    case XACT_EVENT_COMMIT:
+    case XACT_EVENT_PARALLEL_COMMIT: {
+      if (npending == 0) break;
+      LWLockAcquire(lock, LW_EXCLUSIVE);
+      bool full = false;
+      for (int i = 0; i < npending; ++i) {
+        RoleLimit* e = EnterRole(pending[i].role);
+        if (e == nullptr) {
+          full = true;
+          continue;
+        }
+        e->limited = !pending[i].drop;
+        e->max_active = pending[i].max_active;
+        e->max_queued = pending[i].max_queued;
+        e->queue_timeout_ms = pending[i].queue_timeout_ms;
+      }
+      LWLockRelease(lock);
+      pg_atomic_fetch_add_u64(&shared->limits_version, 1);
+      for (int i = 0; i < npending; ++i) {
+        auto* e = static_cast<RoleLimit*>(hash_search(roles, &pending[i].role, HASH_FIND, nullptr));
+        if (e != nullptr) ConditionVariableBroadcast(&e->cv);
+      }
+      npending = 0;
+      if (full) ereport(WARNING, (errmsg("config_guard: too many limited roles, some limits were not applied")));
+      SaveLimitsFile();
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void AdmissionSubXactCallback(SubXactEvent event, SubTransactionId subid, SubTransactionId, void*) {
+  if (event == SUBXACT_EVENT_ABORT_SUB && subid == slot_subxact) ReleaseSlot();
+}
+
+void AdmissionShmemExit(int, Datum) {
+  if (shared != nullptr && MyProc != nullptr) ReleaseSlot();
+}
+
+Size AdmissionShmemSize() {
+  return add_size(add_size(offsetof(AdmissionShared, backends), mul_size(SlotCount(), sizeof(BackendSlot))),
+                  hash_estimate_size(kMaxLimitedRoles, sizeof(RoleLimit)));
+}
+
+int TimeoutMs(const Interval* span) {
+  const int64 us = span->time + span->day * USECS_PER_DAY + static_cast<int64>(span->month) * DAYS_PER_MONTH * USECS_PER_DAY;
+  if (us < 1000 || us > static_cast<int64>(24) * 3600 * 1000000)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("queue_timeout must be between 1 millisecond and 1 day")));
+  return static_cast<int>(us / 1000);
+}
+
+void Stage(const PendingLimit& change) {
+  for (int i = 0; i < npending; ++i) {
+    if (pending[i].role == change.role) {
+      pending[i] = change;
+      return;
+    }
+  }
+  if (npending == kMaxPending)
+    ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                    errmsg("too many role limit changes in one transaction")));
+  pending[npending++] = change;
+}
+
+}  // namespace
+
+void RequestAdmissionShmem() {
+  RequestAddinShmemSpace(AdmissionShmemSize());
+  RequestNamedLWLockTranche(kTranche, 1);
+}
+
+void StartAdmissionShmem() {
+  bool found = false;
+  lock = &GetNamedLWLockTranche(kTranche)->lock;
+  shared = static_cast<AdmissionShared*>(ShmemInitStruct(
+      "config_guard admission", add_size(offsetof(AdmissionShared, backends), mul_size(SlotCount(), sizeof(BackendSlot))),
+      &found));
+  HASHCTL info = {};
+  info.keysize = sizeof(Oid);
+  info.entrysize = sizeof(RoleLimit);
+  roles = ShmemInitHash("config_guard role limits", kMaxLimitedRoles, kMaxLimitedRoles, &info,
+                        HASH_ELEM | HASH_BLOBS);
+  if (!found) {
+    pg_atomic_init_u64(&shared->limits_version, 0);
+    for (int i = 0, n = SlotCount(); i < n; ++i) shared->backends[i] = {InvalidOid, 0, false, false};
+    LoadLimitsFile();
+  }
+}
+
+void InitAdmission() {
+  prev_executor_start = ExecutorStart_hook;
+  ExecutorStart_hook = ExecutorStartHook;
+  prev_executor_run = ExecutorRun_hook;
+  ExecutorRun_hook = ExecutorRunHook;
+  prev_executor_finish = ExecutorFinish_hook;
+  ExecutorFinish_hook = ExecutorFinishHook;
+  prev_executor_end = ExecutorEnd_hook;
+  ExecutorEnd_hook = ExecutorEndHook;
+  RegisterXactCallback(AdmissionXactCallback, nullptr);
+  RegisterSubXactCallback(AdmissionSubXactCallback, nullptr);
+  before_shmem_exit(AdmissionShmemExit, 0);
+}
+
+// -- SQL ------------------------------------------------------------------------------------
+
+CG_FUNCTION(config_guard_set_role_limit) {
+  RequirePreloaded();
+  for (int i = 0; i < 4; ++i) {
+    if (PG_ARGISNULL(i))
+      ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("arguments of set_role_limit must not be null")));
+  }
+  PendingLimit change = {PG_GETARG_OID(0), false, PG_GETARG_INT32(1), PG_GETARG_INT32(2),
+                         TimeoutMs(PG_GETARG_INTERVAL_P(3))};
+  if (change.max_active < 1)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_active must be at least 1")));
+  if (change.max_queued < 0)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_queued must not be negative")));
+
+  SPI_connect();
+  Oid types[4] = {REGROLEOID, INT4OID, INT4OID, INTERVALOID};
+  Datum values[4] = {PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), PG_GETARG_DATUM(2), PG_GETARG_DATUM(3)};
+  ExecuteAs(ExtensionOwner(),
+            "INSERT INTO config_guard.role_limits AS l (role, max_active, max_queued, queue_timeout) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (role) DO UPDATE SET max_active = EXCLUDED.max_active, "
+            "max_queued = EXCLUDED.max_queued, queue_timeout = EXCLUDED.queue_timeout",
+            4, types, values, nullptr, SPI_OK_INSERT);
+  SPI_finish();
+  Stage(change);
+  PG_RETURN_VOID();
+}
+
+CG_FUNCTION(config_guard_drop_role_limit) {
+  RequirePreloaded();
+  if (PG_ARGISNULL(0)) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("role must not be null")));
+  const Oid role = PG_GETARG_OID(0);
+  LWLockAcquire(lock, LW_SHARED);
+  auto* e = static_cast<RoleLimit*>(hash_search(roles, &role, HASH_FIND, nullptr));
+  const bool limited = e != nullptr && e->limited;
+  LWLockRelease(lock);
+
+  SPI_connect();
+  Oid types[1] = {REGROLEOID};
+  Datum values[1] = {PG_GETARG_DATUM(0)};
+  ExecuteAs(ExtensionOwner(), "DELETE FROM config_guard.role_limits WHERE role = $1", 1, types, values, nullptr,
+            SPI_OK_DELETE);
+  const uint64 deleted = SPI_processed;
+  SPI_finish();
+  if (!limited && deleted == 0)
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                    errmsg("role \"%s\" has no limit", GetUserNameFromId(role, false))));
+  Stage({role, true, 0, 0, 0});
+  PG_RETURN_VOID();
+}
+
+CG_FUNCTION(config_guard_role_counters) {
+  RequirePreloaded();
+  InitMaterializedSRF(fcinfo, 0);
+  auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+  // Copy under the lock, format after.
+  RoleLimit* copies = static_cast<RoleLimit*>(palloc(sizeof(RoleLimit) * kMaxLimitedRoles));
+  int n = 0;
+  LWLockAcquire(lock, LW_SHARED);
+  HASH_SEQ_STATUS it;
+  hash_seq_init(&it, roles);
+  while (auto* e = static_cast<RoleLimit*>(hash_seq_search(&it))) {
+    if (e->limited && n < kMaxLimitedRoles) copies[n++] = *e;
+  }
+  LWLockRelease(lock);
+  for (int i = 0; i < n; ++i) {
+    const RoleLimit& e = copies[i];
+    Datum values[12] = {ObjectIdGetDatum(e.role),
+                        Int32GetDatum(e.max_active),
+                        Int32GetDatum(e.max_queued),
+                        Int32GetDatum(e.queue_timeout_ms),
+                        Int32GetDatum(e.active),
+                        Int32GetDatum(e.queued),
+                        Int64GetDatum(static_cast<int64>(e.admitted)),
+                        Int64GetDatum(static_cast<int64>(e.ever_queued)),
+                        Int64GetDatum(static_cast<int64>(e.wait_timeouts)),
+                        Int64GetDatum(static_cast<int64>(e.queue_full)),
+                        Float8GetDatum(e.ran_after_wait > 0 ? e.total_wait_ms / static_cast<double>(e.ran_after_wait) : 0),
+                        Float8GetDatum(e.max_wait_ms)};
+    bool nulls[12] = {};
+    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+  }
+  return static_cast<Datum>(0);
+}
+
+}  // namespace config_guard
