@@ -1,5 +1,6 @@
-# ALTER EXTENSION config_guard UPDATE from 0.1: configs defined with 0.1 keep
-# working, get their invalidation triggers, and gain the cache.
+# ALTER EXTENSION config_guard UPDATE from 0.1 through every version: configs
+# defined with 0.1 keep working, get their invalidation triggers, and gain the
+# cache (0.2) and admission control (0.3).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -26,8 +27,8 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_proc WHERE proname = '
                                    AND pronamespace = 'config_guard'::regnamespace}), '0', 'no get() at 0.1');
 
 $node->safe_psql('postgres', 'ALTER EXTENSION config_guard UPDATE');
-is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'config_guard'}), '0.2',
-  'updated to 0.2');
+is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'config_guard'}), '0.3',
+  'updated through 0.2 to 0.3');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'flags'::regclass
                                    AND tgname LIKE 'config_guard_%'}), '4', 'the update installed the triggers');
 is($node->safe_psql('postgres', q{SELECT config_guard.get('flags', 1)}), '{"n": 5}', 'get() works after the update');
@@ -43,7 +44,8 @@ my $objects = q{SELECT pg_describe_object(classid, objid, 0) FROM pg_depend
                  WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
                    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'config_guard') ORDER BY 1};
 is($node->safe_psql('postgres', $objects), $node->safe_psql('fresh', $objects),
-  'the same objects as a fresh install of 0.2');
+  'the same objects as a fresh install');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM config_guard.role_stats}), '0', 'admission control after the update');
 
 $node->stop;
 done_testing();
