@@ -62,10 +62,24 @@ Datum AnswerFailure(const ConfigDef& def, const TenantKey& tenant, const StoredD
   pg_unreachable();
 }
 
+[[noreturn]] void RefuseWaitTimeout(const ConfigDef& def, const TenantKey& tenant, const char* what) {
+  ereport(ERROR, (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+                  errmsg("timed out waiting for %s of config \"%s\" for tenant %s", what, def.name, tenant.text),
+                  errdetail("The wait exceeded config_guard.rebuild_wait_timeout (%d ms).", rebuild_wait_timeout_ms),
+                  errhint("Retry later, or pass max_stale to accept the stored document.")));
+}
+
 // Runs the builder; on success stores (if asked) and returns the document.
-Datum Rebuild(ConfigDef* def, const TenantKey& tenant, const StoredDocument& stored, bool store) {
+Datum Rebuild(ConfigDef* def, const TenantKey& tenant, const StoredDocument& stored, bool store, int64 max_stale_us) {
   const TenantSlotKey slot = {MyDatabaseId, def->config_id, tenant.hash};
+  // At most max_rebuilds_per_config builders of this config run at once.
+  if (!AcquireBuilderSlot(def->config_id, rebuild_wait_timeout_ms)) {
+    CountEvent(def->config_id, Counter::kWaitTimeout);
+    if (stored.found && max_stale_us > 0) return stored.document;
+    RefuseWaitTimeout(*def, tenant, "a builder slot");
+  }
   BuildResult built = RunBuilder(def, tenant);
+  ReleaseBuilderSlot();
   if (!built.ok) {
     CountEvent(def->config_id, Counter::kBuilderFailure);
     const BackoffState state = RecordBuilderFailure(slot, built.error->message ? built.error->message : "");
@@ -90,7 +104,7 @@ Datum GetUnderTransactionSnapshot(ConfigDef* def, const TenantKey& tenant, const
     CountEvent(def->config_id, Counter::kBackoffRefusal);
     return AnswerFailure(*def, tenant, stored, state);
   }
-  return Rebuild(def, tenant, stored, false);
+  return Rebuild(def, tenant, stored, false, 0);
 }
 
 // The miss path: `stored` is what the first look found (stale or missing).
@@ -116,7 +130,7 @@ Datum GetReadCommitted(ConfigDef* def, const TenantKey& tenant, int64 max_stale_
         StopLeading(lock);
         return again.document;
       }
-      return Rebuild(def, tenant, again, true);
+      return Rebuild(def, tenant, again, true, max_stale_us);
     }
     if (stale_ok) {
       CountEvent(def->config_id, Counter::kStaleHit);
@@ -126,13 +140,7 @@ Datum GetReadCommitted(ConfigDef* def, const TenantKey& tenant, int64 max_stale_
     if (!WaitForLeader(lock, rebuild_wait_timeout_ms)) {
       CountEvent(def->config_id, Counter::kWaitTimeout);
       if (stored.found && max_stale_us > 0) return stored.document;
-      ereport(ERROR, (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-                      errmsg("timed out waiting for the rebuild of config \"%s\" for tenant %s", def->name,
-                             tenant.text),
-                      errdetail("Another session has been rebuilding it for longer than "
-                                "config_guard.rebuild_wait_timeout (%d ms).",
-                                rebuild_wait_timeout_ms),
-                      errhint("Retry later, or pass max_stale to accept the stored document.")));
+      RefuseWaitTimeout(*def, tenant, "the rebuild");
     }
   }
 }

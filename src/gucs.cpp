@@ -17,6 +17,7 @@ int stale_if_error_s = 300;
 int backoff_base_ms = 1000;
 int backoff_max_ms = 60000;
 int rebuild_alert_per_minute = 600;
+int max_rebuilds_per_config = 8;
 int max_tracked_tenants = 10000;
 int max_tracked_configs = 1000;
 
@@ -48,6 +49,11 @@ void InitGucs() {
                           "Builder runs of one config per minute above which a WARNING is logged (0 = off).",
                           "Logged at most once a minute per config.", &rebuild_alert_per_minute, 600, 0, INT_MAX,
                           PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("config_guard.max_rebuilds_per_config",
+                          "Builder runs of one config allowed at once across the cluster (0 = no cap).",
+                          "A cold start over thousands of tenants then runs this many builders at a time; the "
+                          "others wait, bounded by config_guard.rebuild_wait_timeout.",
+                          &max_rebuilds_per_config, 8, 0, 10000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("config_guard");
   // Sizes of shared memory exist only when the postmaster loads the library:
   // a PGC_POSTMASTER setting cannot be created in a running server.

@@ -16,6 +16,8 @@ extern int backoff_base_ms;
 extern int backoff_max_ms;
 // Builder runs per config and minute above which a WARNING is logged (0 = off).
 extern int rebuild_alert_per_minute;
+// Builder runs of one config allowed at once, cluster-wide (0 = no cap).
+extern int max_rebuilds_per_config;
 // Shared-memory sizes (postmaster start only).
 extern int max_tracked_tenants;
 extern int max_tracked_configs;

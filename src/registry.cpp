@@ -2,6 +2,7 @@
 
 #include "module.hpp"
 #include "privileged.hpp"
+#include "shmem.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -77,8 +78,10 @@ void MembershipCallback(Datum, int, uint32) { cache_stale = true; }
 
 void XactCallback(XactEvent event, void*) {
   if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
-      event == XACT_EVENT_PARALLEL_COMMIT)
+      event == XACT_EVENT_PARALLEL_COMMIT) {
     active_calls = 0;
+    ReleaseBuilderSlot();  // a builder interrupted by an error or a cancel
+  }
 }
 
 HTAB* ConfigHash() {

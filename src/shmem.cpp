@@ -7,7 +7,7 @@
 //   - BackoffState fields are read under the shared lock, written under the
 //     exclusive lock.
 // A CounterEntry, once created, is never removed, so backends keep pointers
-// to it: its event counts are atomics updated without locks, and its build
+// to it (running_builders is a counting semaphore over it, with builder_cv): its event counts are atomics updated without locks, and its build
 // times and rate alarm are guarded by its spinlock (taken with or without the
 // LWLock; when both, LWLock first). Nothing under a spinlock can ereport;
 // formatting happens after copying out.
@@ -29,6 +29,8 @@ extern "C" {
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "utils/wait_event.h"
 #include "storage/shmem.h"
 #include "utils/hsearch.h"
 }
@@ -47,10 +49,14 @@ struct CounterEntry {
   uint64 builder_runs;
   TimestampTz stats_reset;
   core::RateAlarm alarm;
+  // Builder runs in progress, capped by config_guard.max_rebuilds_per_config.
+  pg_atomic_uint32 running_builders;
+  ConditionVariable builder_cv;
 };
 
 static_assert(std::is_standard_layout_v<BackoffState>, "shared memory holds plain structs");
 static_assert(std::is_standard_layout_v<CounterEntry>, "shared memory holds plain structs");
+static_assert(std::is_trivially_destructible_v<CounterEntry>, "shared memory holds plain structs");
 static_assert(static_cast<int>(Counter::kBuilderFailure) + 1 == kCounterKinds, "one atomic per Counter");
 static_assert(sizeof(TenantSlotKey) == 16, "hash keys have no padding");
 static_assert(sizeof(ConfigSlotKey) == 8, "hash keys have no padding");
@@ -135,6 +141,8 @@ CounterEntry* CounterEntryFor(int32 config_id) {
   e = static_cast<CounterEntry*>(hash_search(counter_table, &key, HASH_ENTER_NULL, &found));
   if (e != nullptr && !found) {
     for (auto& v : e->events) pg_atomic_init_u64(&v, 0);
+    pg_atomic_init_u32(&e->running_builders, 0);
+    ConditionVariableInit(&e->builder_cv);
     SpinLockInit(&e->mutex);
     e->alarm = {};
     ResetEntry(e, GetCurrentTimestamp());
@@ -224,6 +232,44 @@ bool CountBuilderRun(int32 config_id, double build_ms, int64* runs_this_minute) 
   *runs_this_minute = e->alarm.runs_in_window;
   SpinLockRelease(&e->mutex);
   return alert;
+}
+
+// The builder slot this backend holds, returned at the end of the build or
+// by the abort path.
+CounterEntry* held_builder_slot = nullptr;
+
+bool TryTakeBuilderSlot(CounterEntry* e) {
+  uint32 running = pg_atomic_read_u32(&e->running_builders);
+  while (running < static_cast<uint32>(max_rebuilds_per_config)) {
+    if (pg_atomic_compare_exchange_u32(&e->running_builders, &running, running + 1)) return true;
+  }
+  return false;
+}
+
+bool AcquireBuilderSlot(int32 config_id, int timeout_ms) {
+  CounterEntry* e = LocalCounterEntry(config_id);
+  if (e == nullptr || max_rebuilds_per_config <= 0) return true;
+  const TimestampTz start = GetCurrentTimestamp();
+  bool acquired = TryTakeBuilderSlot(e);
+  if (!acquired) {
+    ConditionVariablePrepareToSleep(&e->builder_cv);
+    while (!(acquired = TryTakeBuilderSlot(e))) {
+      const long remaining = timeout_ms - static_cast<long>((GetCurrentTimestamp() - start) / 1000);
+      if (remaining <= 0) break;
+      ConditionVariableTimedSleep(&e->builder_cv, remaining, PG_WAIT_EXTENSION);
+    }
+    ConditionVariableCancelSleep();
+  }
+  if (acquired) held_builder_slot = e;
+  return acquired;
+}
+
+void ReleaseBuilderSlot() {
+  CounterEntry* e = held_builder_slot;
+  if (e == nullptr) return;
+  held_builder_slot = nullptr;
+  pg_atomic_fetch_sub_u32(&e->running_builders, 1);
+  ConditionVariableBroadcast(&e->builder_cv);
 }
 
 int SnapshotCounters(int32** config_ids, ConfigCounters** counters) {

@@ -65,6 +65,12 @@ void CountEvent(int32 config_id, Counter counter);
 // Records a builder run; returns true when the rebuild-rate warning is due.
 bool CountBuilderRun(int32 config_id, double build_ms, int64* runs_this_minute);
 
+// A slot to run one builder of the config (config_guard.max_rebuilds_per_config
+// at once, cluster-wide); waits up to timeout_ms. The slot is returned by
+// ReleaseBuilderSlot(), which the abort path also calls.
+bool AcquireBuilderSlot(int32 config_id, int timeout_ms);
+void ReleaseBuilderSlot();
+
 // Copies of every config's counters in the current database (palloc'd).
 int SnapshotCounters(int32** config_ids, ConfigCounters** counters);
 void ResetCounters();
