@@ -1,5 +1,6 @@
 # config_guard: built with PGXS. `make test` runs every suite on a temporary
-# cluster (see test/run_tests.sh); `make demo` runs the demonstration.
+# cluster (test/run_tests.sh); `make demo` replays the incident
+# (test/replay/replay.sh); `make stress` measures a tenant of a million rows.
 
 EXTENSION   = config_guard
 EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
@@ -36,10 +37,14 @@ $(EXTENSION)--$(EXTVERSION).sql: ;
 
 -include $(OBJS:.o=.d)
 
-EXTRA_CLEAN = $(OBJS:.o=.d) build build-fuzz results output_iso tmp_check log
+EXTRA_CLEAN = $(OBJS:.o=.d) build build-fuzz results output_iso tmp_check log build.log build-fuzz.log
 
-.PHONY: test demo bench unit
+.PHONY: test demo demo-export stress
 test:
 	bash test/run_tests.sh
 demo:
+	bash test/replay/replay.sh
+demo-export:
 	bash test/demo/demo.sh
+stress:
+	bash test/stress/stress.sh

@@ -9,7 +9,7 @@ CG_PG_MAJOR=15
 CG_PG_BIN=/usr/lib/postgresql/$CG_PG_MAJOR/bin
 CG_PACKAGES=(postgresql-$CG_PG_MAJOR postgresql-server-dev-$CG_PG_MAJOR postgresql-client-$CG_PG_MAJOR
              make g++ clang libclang-rt-14-dev cmake libgtest-dev libboost-dev libipc-run-perl
-             pgbouncer gnuplot-nox)
+             pgbouncer gnuplot-nox python3 python3-psycopg2)
 
 cg_log() { printf '== %s\n' "$*" >&2; }
 
@@ -55,7 +55,7 @@ cg_workdir() {
 
 # A free TCP port on 127.0.0.1.
 cg_free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # cg_cluster_start DIR PORT [extra postgresql.conf lines...]: initdb and start
