@@ -25,12 +25,67 @@
 extern "C" {
 #include "access/xact.h"
 #include "datatype/timestamp.h"
+#include "utils/hsearch.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
 
 namespace config_guard {
 namespace {
+
+// -- Known-fresh document versions --------------------------------------------------
+// A hit normally probes the invalidation marks. This backend may skip the
+// probes for a document version it has verified fresh, as long as no
+// transaction that writes marks for the config is in progress or has ended
+// since (ReadMarkEpoch: quiet, and the same epoch).
+//
+// Why that is safe: the count is read before the epoch, and a writer bumps the
+// count before its first mark and, after its commit, the epoch before the
+// count. So a writer that committed before this statement's snapshot is seen
+// either as in progress or through a new epoch. And a version is remembered
+// only when verified under a snapshot taken after the epoch was read, so every
+// writer that ended before that read had its marks checked.
+struct KnownFreshKey {
+  uint64 tenant_hash;
+  int32 config_id;
+  int32 zero;  // no padding bytes in a HASH_BLOBS key
+};
+struct KnownFresh {
+  KnownFreshKey key;
+  uint64 epoch;
+  DocumentVersion version;
+};
+constexpr long kMaxKnownFresh = 4096;
+HTAB* known_fresh = nullptr;
+
+KnownFresh* FindKnownFresh(int32 config_id, uint64 tenant_hash, bool create) {
+  if (known_fresh == nullptr || (create && hash_get_num_entries(known_fresh) >= kMaxKnownFresh)) {
+    if (known_fresh != nullptr) hash_destroy(known_fresh);
+    HASHCTL ctl = {};
+    ctl.keysize = sizeof(KnownFreshKey);
+    ctl.entrysize = sizeof(KnownFresh);
+    known_fresh = hash_create("config_guard known-fresh documents", 256, &ctl, HASH_ELEM | HASH_BLOBS);
+  }
+  const KnownFreshKey key = {tenant_hash, config_id, 0};
+  return static_cast<KnownFresh*>(hash_search(known_fresh, &key, create ? HASH_ENTER : HASH_FIND, nullptr));
+}
+
+// The first look of a READ COMMITTED get(), with the fast path when it applies.
+StoredDocument FirstLook(const ConfigDef& def, const TenantKey& tenant) {
+  const MarkEpoch marks = ReadMarkEpoch(def.config_id);
+  if (!marks.quiet) return LookupDocument(def, tenant.text, GetActiveSnapshot());
+  const KnownFresh* known = FindKnownFresh(def.config_id, tenant.hash, false);
+  if (known != nullptr && known->epoch == marks.epoch)
+    return LookupDocument(def, tenant.text, GetActiveSnapshot(), &known->version);
+  // Verify under a snapshot taken after reading the epoch, then remember.
+  const StoredDocument doc = LookupDocument(def, tenant.text, GetLatestSnapshot());
+  if (doc.found && doc.fresh) {
+    KnownFresh* entry = FindKnownFresh(def.config_id, tenant.hash, true);
+    entry->epoch = marks.epoch;
+    entry->version = doc.version;
+  }
+  return doc;
+}
 
 int64 MaxStaleMicroseconds(FunctionCallInfo fcinfo) {
   if (PG_ARGISNULL(2)) return 0;
@@ -156,8 +211,10 @@ CG_FUNCTION(config_guard_get) {
   RequireReadAccess(def);
   const TenantKey tenant = TenantFromArgument(fcinfo, 1, *def);
 
-  // The hit path: two index look-ups under the statement's snapshot, no SPI.
-  const StoredDocument stored = LookupDocument(*def, tenant.text, GetActiveSnapshot());
+  // The hit path: index look-ups, no SPI; in READ COMMITTED usually just the
+  // document's, when no mark writer of the config has been active since.
+  const StoredDocument stored = IsolationUsesXactSnapshot() ? LookupDocument(*def, tenant.text, GetActiveSnapshot())
+                                                            : FirstLook(*def, tenant);
   if (stored.found && stored.fresh) {
     CountEvent(def->config_id, Counter::kHit);
     ReleaseConfig();

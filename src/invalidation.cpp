@@ -5,6 +5,7 @@
 #include "module.hpp"
 #include "privileged.hpp"
 #include "registry.hpp"
+#include "shmem.hpp"
 #include "tenant.hpp"
 
 extern "C" {
@@ -87,6 +88,7 @@ SPIPlanPtr PlanFor(const Trigger* trigger, Oid relid, const TriggerData* data, c
 }
 
 void AppendInvalidation(int32 config_id, const char* tenant_text) {
+  NoteMarkWriter(config_id);
   Oid types[2] = {INT4OID, TEXTOID};
   Datum values[2] = {Int32GetDatum(config_id), tenant_text ? CStringGetTextDatum(tenant_text) : Datum(0)};
   const char nulls[2] = {' ', tenant_text ? ' ' : 'n'};
@@ -136,6 +138,7 @@ CG_FUNCTION(config_guard_invalidation_trigger) {
   SPI_connect();
   if (SPI_register_trigger_data(data) != SPI_OK_TD_REGISTER) elog(ERROR, "registering transition tables failed");
   SPIPlanPtr plan = PlanFor(trigger, RelationGetRelid(data->tg_relation), data, trigger->tgargs[1]);
+  NoteMarkWriter(config_id);
   Datum values[1] = {Int32GetDatum(config_id)};
   ExecutePlanAs(ExtensionOwner(), plan, values, nullptr, false, SPI_OK_INSERT);
   SPI_finish();

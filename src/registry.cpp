@@ -81,6 +81,9 @@ void XactCallback(XactEvent event, void*) {
       event == XACT_EVENT_PARALLEL_COMMIT) {
     active_calls = 0;
     ReleaseBuilderSlot();  // a builder interrupted by an error or a cancel
+    EndMarkWriters(false);
+  } else if (event == XACT_EVENT_PREPARE) {
+    EndMarkWriters(true);
   }
 }
 

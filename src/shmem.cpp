@@ -51,6 +51,10 @@ struct CounterEntry {
   core::RateAlarm alarm;
   // Builder runs in progress, capped by config_guard.max_rebuilds_per_config.
   pg_atomic_uint32 running_builders;
+  // Writers of invalidation marks: `marking` counts transactions in progress
+  // that wrote marks for this config; `mark_epoch` is bumped when each ends.
+  pg_atomic_uint32 marking;
+  pg_atomic_uint64 mark_epoch;
   ConditionVariable builder_cv;
 };
 
@@ -142,6 +146,8 @@ CounterEntry* CounterEntryFor(int32 config_id) {
   if (e != nullptr && !found) {
     for (auto& v : e->events) pg_atomic_init_u64(&v, 0);
     pg_atomic_init_u32(&e->running_builders, 0);
+    pg_atomic_init_u32(&e->marking, 0);
+    pg_atomic_init_u64(&e->mark_epoch, 0);
     ConditionVariableInit(&e->builder_cv);
     SpinLockInit(&e->mutex);
     e->alarm = {};
@@ -232,6 +238,54 @@ bool CountBuilderRun(int32 config_id, double build_ms, int64* runs_this_minute) 
   *runs_this_minute = e->alarm.runs_in_window;
   SpinLockRelease(&e->mutex);
   return alert;
+}
+
+// Configs this transaction wrote marks for, each counted once in `marking`.
+constexpr int kMaxMarkedConfigs = 64;
+CounterEntry* marked[kMaxMarkedConfigs];
+int nmarked = 0;
+bool marked_overflow = false;
+
+void NoteMarkWriter(int32 config_id) {
+  if (!loaded_at_startup) return;
+  CounterEntry* e = LocalCounterEntry(config_id);
+  if (e == nullptr) return;
+  for (int i = 0; i < nmarked; ++i) {
+    if (marked[i] == e) return;
+  }
+  if (nmarked == kMaxMarkedConfigs) {
+    // Cannot track more: bump without remembering, so the fast path of this
+    // config stays off until a restart (safe, only slower).
+    pg_atomic_fetch_add_u32(&e->marking, 1);
+    marked_overflow = true;
+    return;
+  }
+  pg_atomic_fetch_add_u32(&e->marking, 1);
+  marked[nmarked++] = e;
+}
+
+void EndMarkWriters(bool prepared) {
+  for (int i = 0; i < nmarked; ++i) {
+    CounterEntry* e = marked[i];
+    // A prepared transaction's marks become visible at COMMIT PREPARED, maybe
+    // in another session: leave it counted as in progress (the fast path of
+    // the config stays off until a restart).
+    if (prepared) continue;
+    pg_atomic_fetch_add_u64(&e->mark_epoch, 1);  // first the epoch, then the count
+    pg_atomic_fetch_sub_u32(&e->marking, 1);
+  }
+  nmarked = 0;
+  marked_overflow = false;
+}
+
+MarkEpoch ReadMarkEpoch(int32 config_id) {
+  CounterEntry* e = LocalCounterEntry(config_id);
+  if (e == nullptr) return {false, 0};
+  // The count before the epoch (see cache.cpp for why this order).
+  const uint32 marking = pg_atomic_fetch_add_u32(&e->marking, 0);
+  pg_memory_barrier();
+  const uint64 epoch = pg_atomic_fetch_add_u64(&e->mark_epoch, 0);
+  return {marking == 0, epoch};
 }
 
 // The builder slot this backend holds, returned at the end of the build or

@@ -71,6 +71,18 @@ bool CountBuilderRun(int32 config_id, double build_ms, int64* runs_this_minute);
 bool AcquireBuilderSlot(int32 config_id, int timeout_ms);
 void ReleaseBuilderSlot();
 
+// Invalidation-mark writers of a config. A transaction that writes marks
+// calls NoteMarkWriter() before its first mark; EndMarkWriters() runs when it
+// ends. ReadMarkEpoch() tells a reader whether no such transaction is in
+// progress (quiet) and how many have ended (epoch).
+struct MarkEpoch {
+  bool quiet;
+  uint64 epoch;
+};
+void NoteMarkWriter(int32 config_id);
+void EndMarkWriters(bool prepared);
+MarkEpoch ReadMarkEpoch(int32 config_id);
+
 // Copies of every config's counters in the current database (palloc'd).
 int SnapshotCounters(int32** config_ids, ConfigCounters** counters);
 void ResetCounters();

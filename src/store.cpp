@@ -32,7 +32,8 @@ SPIPlanPtr generation_plan = nullptr;
 
 }  // namespace
 
-StoredDocument LookupDocument(const ConfigDef& def, const char* tenant, Snapshot snapshot) {
+StoredDocument LookupDocument(const ConfigDef& def, const char* tenant, Snapshot snapshot,
+                              const DocumentVersion* known_fresh) {
   const CacheRelations& rels = CacheTables();
   StoredDocument doc = {};
   Datum tenant_text = CStringGetTextDatum(tenant);
@@ -53,10 +54,16 @@ StoredDocument LookupDocument(const ConfigDef& def, const char* tenant, Snapshot
     doc.document = PointerGetDatum(PG_DETOAST_DATUM_COPY(heap_getattr(tuple, kDocumentAttr, desc, &isnull)));
     doc_snapshot = PointerGetDatum(PG_DETOAST_DATUM_COPY(heap_getattr(tuple, kSnapshotAttr, desc, &isnull)));
     doc.age_us = GetCurrentTimestamp() - DatumGetTimestampTz(heap_getattr(tuple, kBuiltAtAttr, desc, &isnull));
+    doc.version = {tuple->t_self, HeapTupleHeaderGetXmin(tuple->t_data)};
   }
   systable_endscan(scan);
   table_close(documents, AccessShareLock);
   if (!doc.found) return doc;
+  if (known_fresh != nullptr && ItemPointerEquals(&doc.version.tid, const_cast<ItemPointerData*>(&known_fresh->tid)) &&
+      doc.version.xmin == known_fresh->xmin) {
+    doc.fresh = true;
+    return doc;
+  }
 
   // Fresh unless a mark the reader can see was invisible to the builder: one
   // probe for the tenant's marks, one for the config-wide marks.

@@ -11,22 +11,33 @@
 #include "registry.hpp"
 
 extern "C" {
+#include "storage/itemptr.h"
 #include "utils/snapshot.h"
 }
 
 namespace config_guard {
+
+// Which version of a stored document a reader saw (a rebuild makes a new one).
+struct DocumentVersion {
+  ItemPointerData tid;
+  TransactionId xmin;
+};
 
 struct StoredDocument {
   bool found;
   bool fresh;
   Datum document;  // jsonb, copied into the caller's memory context
   int64 age_us;    // since the snapshot it was built from
+  DocumentVersion version;
 };
 
 // Reads the tenant's document and judges its freshness under `snapshot`:
 // the statement's for a first look, a new one after waiting for a rebuild.
 // Index scans, no SPI: this is the hit path.
-StoredDocument LookupDocument(const ConfigDef& def, const char* tenant, Snapshot snapshot);
+// With `known_fresh`, a document of that very version is taken as fresh
+// without looking at the marks (the caller vouches for it, see cache.cpp).
+StoredDocument LookupDocument(const ConfigDef& def, const char* tenant, Snapshot snapshot,
+                              const DocumentVersion* known_fresh = nullptr);
 
 // Stores a document built under `snapshot` (pg_snapshot) at `built_at`, and
 // folds the invalidations that snapshot covered into its `compacted` count.
