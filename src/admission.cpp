@@ -123,7 +123,7 @@ void SaveLimitsFile() {
   FILE* f = AllocateFile(tmp, "w");
   if (f == nullptr) {
     ereport(WARNING, (errcode_for_file_access(), errmsg("could not write \"%s\": %m", tmp),
-                      errdetail("The new role limits are in force but will not survive a restart.")));
+                      errdetail("The changed role limits are in force but will not survive a restart.")));
     return;
   }
   LWLockAcquire(lock, LW_SHARED);
@@ -233,12 +233,12 @@ Counts CopyCounts(const RoleLimit* e) {
 }
 
 [[noreturn]] void RefuseTimeout(const RoleLimit* e, Counts c, double waited_ms) {
-  ereport(ERROR, (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-                  errmsg("statement of role \"%s\" waited %.0f ms for a slot", GetUserNameFromId(e->role, false),
-                         waited_ms),
-                  errdetail("%d statements run (limit %d) and %d wait; the queue timeout is %d ms.", c.active,
-                            c.max_active, c.queued, c.timeout_ms),
-                  errhint("Retry later with backoff, or raise the limit with config_guard.set_role_limit().")));
+  ereport(ERROR,
+          (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+           errmsg("statement of role \"%s\" waited %.0f ms for a slot", GetUserNameFromId(e->role, false), waited_ms),
+           errdetail("%d statements run (limit %d) and %d wait; the queue timeout is %d ms.", c.active, c.max_active,
+                     c.queued, c.timeout_ms),
+           errhint("Retry later with backoff, or raise the limit with config_guard.set_role_limit().")));
 }
 
 void AcquireSlot(QueryDesc* query, RoleLimit* e) {
@@ -333,9 +333,7 @@ void ExecutorRunHook(QueryDesc* query, ScanDirection direction, uint64 count, bo
       standard_ExecutorRun(query, direction, count, execute_once);
   }
   PG_FINALLY();
-  {
-    nesting--;
-  }
+  { nesting--; }
   PG_END_TRY();
 }
 
@@ -349,9 +347,7 @@ void ExecutorFinishHook(QueryDesc* query) {
       standard_ExecutorFinish(query);
   }
   PG_FINALLY();
-  {
-    nesting--;
-  }
+  { nesting--; }
   PG_END_TRY();
 }
 
@@ -419,7 +415,8 @@ Size AdmissionShmemSize() {
 }
 
 int TimeoutMs(const Interval* span) {
-  const int64 us = span->time + span->day * USECS_PER_DAY + static_cast<int64>(span->month) * DAYS_PER_MONTH * USECS_PER_DAY;
+  const int64 us =
+      span->time + span->day * USECS_PER_DAY + static_cast<int64>(span->month) * DAYS_PER_MONTH * USECS_PER_DAY;
   if (us < 1000 || us > static_cast<int64>(24) * 3600 * 1000000)
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("queue_timeout must be between 1 millisecond and 1 day")));
@@ -434,8 +431,7 @@ void Stage(const PendingLimit& change) {
     }
   }
   if (npending == kMaxPending)
-    ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-                    errmsg("too many role limit changes in one transaction")));
+    ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("too many role limit changes in one transaction")));
   pending[npending++] = change;
 }
 
@@ -450,13 +446,12 @@ void StartAdmissionShmem() {
   bool found = false;
   lock = &GetNamedLWLockTranche(kTranche)->lock;
   shared = static_cast<AdmissionShared*>(ShmemInitStruct(
-      "config_guard admission", add_size(offsetof(AdmissionShared, backends), mul_size(SlotCount(), sizeof(BackendSlot))),
-      &found));
+      "config_guard admission",
+      add_size(offsetof(AdmissionShared, backends), mul_size(SlotCount(), sizeof(BackendSlot))), &found));
   HASHCTL info = {};
   info.keysize = sizeof(Oid);
   info.entrysize = sizeof(RoleLimit);
-  roles = ShmemInitHash("config_guard role limits", kMaxLimitedRoles, kMaxLimitedRoles, &info,
-                        HASH_ELEM | HASH_BLOBS);
+  roles = ShmemInitHash("config_guard role limits", kMaxLimitedRoles, kMaxLimitedRoles, &info, HASH_ELEM | HASH_BLOBS);
   if (!found) {
     pg_atomic_init_u64(&shared->limits_version, 0);
     for (int i = 0, n = SlotCount(); i < n; ++i) shared->backends[i] = {InvalidOid, 0, false, false};
@@ -523,8 +518,8 @@ CG_FUNCTION(config_guard_drop_role_limit) {
   const uint64 deleted = SPI_processed;
   SPI_finish();
   if (!limited && deleted == 0)
-    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-                    errmsg("role \"%s\" has no limit", GetUserNameFromId(role, false))));
+    ereport(ERROR,
+            (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("role \"%s\" has no limit", GetUserNameFromId(role, false))));
   Stage({role, true, 0, 0, 0});
   PG_RETURN_VOID();
 }
@@ -545,18 +540,19 @@ CG_FUNCTION(config_guard_role_counters) {
   LWLockRelease(lock);
   for (int i = 0; i < n; ++i) {
     const RoleLimit& e = copies[i];
-    Datum values[12] = {ObjectIdGetDatum(e.role),
-                        Int32GetDatum(e.max_active),
-                        Int32GetDatum(e.max_queued),
-                        Int32GetDatum(e.queue_timeout_ms),
-                        Int32GetDatum(e.active),
-                        Int32GetDatum(e.queued),
-                        Int64GetDatum(static_cast<int64>(e.admitted)),
-                        Int64GetDatum(static_cast<int64>(e.ever_queued)),
-                        Int64GetDatum(static_cast<int64>(e.wait_timeouts)),
-                        Int64GetDatum(static_cast<int64>(e.queue_full)),
-                        Float8GetDatum(e.ran_after_wait > 0 ? e.total_wait_ms / static_cast<double>(e.ran_after_wait) : 0),
-                        Float8GetDatum(e.max_wait_ms)};
+    Datum values[12] = {
+        ObjectIdGetDatum(e.role),
+        Int32GetDatum(e.max_active),
+        Int32GetDatum(e.max_queued),
+        Int32GetDatum(e.queue_timeout_ms),
+        Int32GetDatum(e.active),
+        Int32GetDatum(e.queued),
+        Int64GetDatum(static_cast<int64>(e.admitted)),
+        Int64GetDatum(static_cast<int64>(e.ever_queued)),
+        Int64GetDatum(static_cast<int64>(e.wait_timeouts)),
+        Int64GetDatum(static_cast<int64>(e.queue_full)),
+        Float8GetDatum(e.ran_after_wait > 0 ? e.total_wait_ms / static_cast<double>(e.ran_after_wait) : 0),
+        Float8GetDatum(e.max_wait_ms)};
     bool nulls[12] = {};
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
   }

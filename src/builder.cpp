@@ -1,12 +1,11 @@
 #include "builder.hpp"
 
 #include "privileged.hpp"
+#include "subtransaction.hpp"
 
 extern "C" {
-#include "access/xact.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 }
 
@@ -53,36 +52,27 @@ bool IsInterruption(int sqlerrcode) {
          sqlerrcode == ERRCODE_CRASH_SHUTDOWN || sqlerrcode == ERRCODE_CANNOT_CONNECT_NOW;
 }
 
+struct BuildCall {
+  ConfigDef* def;
+  const TenantKey* tenant;
+  BuildResult* result;
+  MemoryContext result_cxt;
+};
+
+void CallBuilderThunk(void* arg) {
+  auto* call = static_cast<BuildCall*>(arg);
+  CallBuilder(call->def, *call->tenant, call->result, call->result_cxt);
+}
+
 }  // namespace
 
 BuildResult RunBuilder(ConfigDef* def, const TenantKey& tenant) {
-  MemoryContext caller_cxt = CurrentMemoryContext;
-  ResourceOwner caller_owner = CurrentResourceOwner;
   BuildResult result = {};
-
-  BeginInternalSubTransaction(nullptr);
-  MemoryContextSwitchTo(caller_cxt);
-  PG_TRY();
-  {
-    CallBuilder(def, tenant, &result, caller_cxt);
-    ReleaseCurrentSubTransaction();
-    MemoryContextSwitchTo(caller_cxt);
-    CurrentResourceOwner = caller_owner;
-    result.ok = true;
-  }
-  PG_CATCH();
-  {
-    MemoryContextSwitchTo(caller_cxt);
-    ErrorData* error = CopyErrorData();
-    FlushErrorState();
-    RollbackAndReleaseCurrentSubTransaction();
-    MemoryContextSwitchTo(caller_cxt);
-    CurrentResourceOwner = caller_owner;
-    if (IsInterruption(error->sqlerrcode)) ReThrowError(error);
-    result.ok = false;
-    result.error = error;
-  }
-  PG_END_TRY();
+  BuildCall call = {def, &tenant, &result, CurrentMemoryContext};
+  ErrorData* error = RunInSubtransaction(CallBuilderThunk, &call);
+  if (error != nullptr && IsInterruption(error->sqlerrcode)) ReThrowError(error);
+  result.ok = error == nullptr;
+  result.error = error;
   return result;
 }
 

@@ -11,8 +11,8 @@ namespace config_guard {
 
 struct BuildResult {
   bool ok;
-  Datum document;   // jsonb, in the caller's memory context
-  Datum snapshot;   // pg_snapshot the builder ran under
+  Datum document;  // jsonb, in the caller's memory context
+  Datum snapshot;  // pg_snapshot the builder ran under
   TimestampTz built_at;
   double build_ms;
   ErrorData* error;  // when !ok: the builder's error, SQLSTATE, detail and all

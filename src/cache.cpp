@@ -42,7 +42,7 @@ namespace {
 // Why that is safe: the count is read before the epoch, and a writer bumps the
 // count before its first mark and, after its commit, the epoch before the
 // count. So a writer that committed before this statement's snapshot is seen
-// either as in progress or through a new epoch. And a version is remembered
+// either as in progress or through a changed epoch. And a version is remembered
 // only when verified under a snapshot taken after the epoch was read, so every
 // writer that ended before that read had its marks checked.
 struct KnownFreshKey {
@@ -90,9 +90,9 @@ StoredDocument FirstLook(const ConfigDef& def, const TenantKey& tenant) {
 int64 MaxStaleMicroseconds(FunctionCallInfo fcinfo) {
   if (PG_ARGISNULL(2)) return 0;
   const Interval* span = PG_GETARG_INTERVAL_P(2);
-  const int64 us = span->time + span->day * USECS_PER_DAY + static_cast<int64>(span->month) * DAYS_PER_MONTH * USECS_PER_DAY;
-  if (us < 0)
-    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_stale must not be negative")));
+  const int64 us =
+      span->time + span->day * USECS_PER_DAY + static_cast<int64>(span->month) * DAYS_PER_MONTH * USECS_PER_DAY;
+  if (us < 0) ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_stale must not be negative")));
   return us;
 }
 
@@ -144,11 +144,11 @@ Datum Rebuild(ConfigDef* def, const TenantKey& tenant, const StoredDocument& sto
   ClearBackoff(slot);
   int64 runs = 0;
   if (CountBuilderRun(def->config_id, built.build_ms, &runs))
-    ereport(WARNING, (errmsg("config \"%s\": %lld builder runs in the last minute", def->name,
-                             static_cast<long long>(runs)),
-                      errdetail("config_guard.rebuild_alert_per_minute is %d.", rebuild_alert_per_minute),
-                      errhint("Look for a rebuild storm: invalidations from bulk writes, or clients bypassing "
-                              "their cache.")));
+    ereport(WARNING,
+            (errmsg("config \"%s\": %lld builder runs in the last minute", def->name, static_cast<long long>(runs)),
+             errdetail("config_guard.rebuild_alert_per_minute is %d.", rebuild_alert_per_minute),
+             errhint("Look for a rebuild storm: invalidations from bulk writes, or clients bypassing "
+                     "their cache.")));
   return built.document;
 }
 
@@ -213,8 +213,8 @@ CG_FUNCTION(config_guard_get) {
 
   // The hit path: index look-ups, no SPI; in READ COMMITTED usually just the
   // document's, when no mark writer of the config has been active since.
-  const StoredDocument stored = IsolationUsesXactSnapshot() ? LookupDocument(*def, tenant.text, GetActiveSnapshot())
-                                                            : FirstLook(*def, tenant);
+  const StoredDocument stored =
+      IsolationUsesXactSnapshot() ? LookupDocument(*def, tenant.text, GetActiveSnapshot()) : FirstLook(*def, tenant);
   if (stored.found && stored.fresh) {
     CountEvent(def->config_id, Counter::kHit);
     ReleaseConfig();

@@ -1,9 +1,9 @@
 #include "coalesce.hpp"
 
+#include "subtransaction.hpp"
+
 extern "C" {
-#include "access/xact.h"
 #include "storage/proc.h"
-#include "utils/resowner.h"
 }
 
 namespace config_guard {
@@ -11,6 +11,19 @@ namespace {
 
 // Distinguishes config_guard's advisory locks from pg_advisory_lock's (1, 2).
 constexpr uint16 kLockClass = 3;
+
+struct TimedWait {
+  const LOCKTAG* tag;
+  int timeout_ms;
+};
+
+// lock_timeout bounds the wait (the caller restores it, error or not).
+void WaitInShareMode(void* arg) {
+  auto* wait = static_cast<TimedWait*>(arg);
+  LockTimeout = wait->timeout_ms;
+  LockAcquire(wait->tag, ShareLock, false, false);
+  LockRelease(wait->tag, ShareLock, false);
+}
 
 }  // namespace
 
@@ -32,38 +45,14 @@ bool WaitForLeader(const LOCKTAG& tag, int timeout_ms) {
     return true;
   }
 
-  // lock_timeout bounds the wait; its error is caught in a subtransaction,
-  // which also cleans up the lock-wait state.
-  MemoryContext caller_cxt = CurrentMemoryContext;
-  ResourceOwner caller_owner = CurrentResourceOwner;
+  // The lock timeout's error is caught in a subtransaction, which also cleans
+  // up the lock-wait state.
   const int saved_timeout = LockTimeout;
-  bool acquired = false;
-  BeginInternalSubTransaction(nullptr);
-  MemoryContextSwitchTo(caller_cxt);
-  PG_TRY();
-  {
-    LockTimeout = timeout_ms;
-    LockAcquire(&tag, ShareLock, false, false);
-    LockTimeout = saved_timeout;
-    LockRelease(&tag, ShareLock, false);
-    ReleaseCurrentSubTransaction();
-    MemoryContextSwitchTo(caller_cxt);
-    CurrentResourceOwner = caller_owner;
-    acquired = true;
-  }
-  PG_CATCH();
-  {
-    LockTimeout = saved_timeout;
-    MemoryContextSwitchTo(caller_cxt);
-    ErrorData* error = CopyErrorData();
-    FlushErrorState();
-    RollbackAndReleaseCurrentSubTransaction();
-    MemoryContextSwitchTo(caller_cxt);
-    CurrentResourceOwner = caller_owner;
-    if (error->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE) ReThrowError(error);
-  }
-  PG_END_TRY();
-  return acquired;
+  TimedWait wait = {&tag, timeout_ms};
+  ErrorData* error = RunInSubtransaction(WaitInShareMode, &wait);
+  LockTimeout = saved_timeout;
+  if (error != nullptr && error->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE) ReThrowError(error);
+  return error == nullptr;
 }
 
 }  // namespace config_guard

@@ -36,8 +36,7 @@ SmallVector<Oid, 8> SourceList(ArrayType* arr) {
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("sources must name at least one table")));
   SmallVector<Oid, 8> sources;
   for (int i = 0; i < n; ++i) {
-    if (nulls[i])
-      ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("sources must not contain null")));
+    if (nulls[i]) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("sources must not contain null")));
     const Oid relid = DatumGetObjectId(elems[i]);
     for (Oid seen : sources) {
       if (seen == relid)
@@ -57,11 +56,11 @@ void CheckBuilder(Oid builder, Oid tenant_type) {
                   proc->proargtypes.values[0] == tenant_type && proc->prorettype == JSONBOID && !proc->proretset;
   ReleaseSysCache(tuple);
   if (!ok)
-    ereport(ERROR, (errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
-                    errmsg("builder %s must take one argument of type %s and return jsonb",
-                           format_procedure(builder), format_type_be(tenant_type)),
-                    errhint("Declare it as CREATE FUNCTION ...(tenant %s) RETURNS jsonb.",
-                            format_type_be(tenant_type))));
+    ereport(ERROR,
+            (errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+             errmsg("builder %s must take one argument of type %s and return jsonb", format_procedure(builder),
+                    format_type_be(tenant_type)),
+             errhint("Declare it as CREATE FUNCTION ...(tenant %s) RETURNS jsonb.", format_type_be(tenant_type))));
   if (!pg_proc_ownercheck(builder, GetUserId()))
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                     errmsg("must be owner of builder function %s to use it in a config", format_procedure(builder))));
@@ -70,8 +69,8 @@ void CheckBuilder(Oid builder, Oid tenant_type) {
 bool ConfigExists(const char* name) {
   Oid types[1] = {TEXTOID};
   Datum values[1] = {CStringGetTextDatum(name)};
-  const int rc = SPI_execute_with_args("SELECT 1 FROM config_guard.configs WHERE name = $1", 1, types, values,
-                                       nullptr, true, 1);
+  const int rc =
+      SPI_execute_with_args("SELECT 1 FROM config_guard.configs WHERE name = $1", 1, types, values, nullptr, true, 1);
   if (rc != SPI_OK_SELECT) elog(ERROR, "registry lookup failed: %s", SPI_result_code_string(rc));
   return SPI_processed > 0;
 }
@@ -82,7 +81,8 @@ CG_FUNCTION(config_guard_define) {
   RequirePreloaded();
   for (int i = 0; i < 4; ++i) {
     if (PG_ARGISNULL(i))
-      ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("arguments of config_guard.define must not be null")));
+      ereport(ERROR,
+              (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("arguments of config_guard.define must not be null")));
   }
   char* name = text_to_cstring(PG_GETARG_TEXT_PP(0));
   const Oid builder = PG_GETARG_OID(1);
@@ -100,11 +100,11 @@ CG_FUNCTION(config_guard_define) {
     if (tenant_type == InvalidOid) {
       tenant_type = shape.tenant_type;
     } else if (shape.tenant_type != tenant_type) {
-      ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-                      errmsg("tenant column \"%s\" of source %s has type %s, but earlier sources have type %s",
-                             tenant_column, shape.qualified_name, format_type_be(shape.tenant_type),
-                             format_type_be(tenant_type)),
-                      errdetail("All sources of a config share one tenant key type.")));
+      ereport(ERROR,
+              (errcode(ERRCODE_DATATYPE_MISMATCH),
+               errmsg("tenant column \"%s\" of source %s has type %s, but earlier sources have type %s", tenant_column,
+                      shape.qualified_name, format_type_be(shape.tenant_type), format_type_be(tenant_type)),
+               errdetail("All sources of a config share one tenant key type.")));
     }
   }
   CheckBuilder(builder, tenant_type);
@@ -117,19 +117,19 @@ CG_FUNCTION(config_guard_define) {
   Oid config_types[5] = {TEXTOID, REGPROCEDUREOID, NAMEOID, REGTYPEOID, REGROLEOID};
   Datum config_values[5] = {CStringGetTextDatum(name), ObjectIdGetDatum(builder), PG_GETARG_DATUM(3),
                             ObjectIdGetDatum(tenant_type), ObjectIdGetDatum(GetUserId())};
-  ExecuteAs(
-      ExtensionOwner(), "INSERT INTO config_guard.configs (config_id, name, builder, tenant_column, tenant_type, owner) "
-      "VALUES (pg_catalog.nextval('config_guard.config_id_seq'), $1, $2, $3, $4, $5) RETURNING config_id",
-      5, config_types, config_values, nullptr, SPI_OK_INSERT_RETURNING);
+  ExecuteAs(ExtensionOwner(),
+            "INSERT INTO config_guard.configs (config_id, name, builder, tenant_column, tenant_type, owner) "
+            "VALUES (pg_catalog.nextval('config_guard.config_id_seq'), $1, $2, $3, $4, $5) RETURNING config_id",
+            5, config_types, config_values, nullptr, SPI_OK_INSERT_RETURNING);
   bool isnull = false;
   const Datum config_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
   Oid source_types[2] = {INT4OID, REGCLASSARRAYOID};
   Datum source_values[2] = {config_id, PG_GETARG_DATUM(2)};
-  ExecuteAs(
-      ExtensionOwner(), "INSERT INTO config_guard.config_sources (config_id, position, source) "
-      "SELECT $1, s.ord - 1, s.source FROM pg_catalog.unnest($2) WITH ORDINALITY AS s(source, ord)",
-      2, source_types, source_values, nullptr, SPI_OK_INSERT);
+  ExecuteAs(ExtensionOwner(),
+            "INSERT INTO config_guard.config_sources (config_id, position, source) "
+            "SELECT $1, s.ord - 1, s.source FROM pg_catalog.unnest($2) WITH ORDINALITY AS s(source, ord)",
+            2, source_types, source_values, nullptr, SPI_OK_INSERT);
   // At 0.1 there is no cache to invalidate: ALTER EXTENSION UPDATE adds the triggers.
   if (CacheInstalled()) {
     for (Oid relid : sources) InstallTriggers(DatumGetInt32(config_id), relid, tenant_column);
@@ -142,16 +142,15 @@ CG_FUNCTION(config_guard_define) {
 
 CG_FUNCTION(config_guard_undefine) {
   RequirePreloaded();
-  if (PG_ARGISNULL(0))
-    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("config must not be null")));
+  if (PG_ARGISNULL(0)) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("config must not be null")));
   char* name = text_to_cstring(PG_GETARG_TEXT_PP(0));
   ValidateConfigName(name);
 
   SPI_connect();
   Oid types[1] = {TEXTOID};
   Datum values[1] = {CStringGetTextDatum(name)};
-  int rc = SPI_execute_with_args("SELECT owner::pg_catalog.oid, config_id FROM config_guard.configs WHERE name = $1",
-                                 1, types, values, nullptr, true, 1);
+  int rc = SPI_execute_with_args("SELECT owner::pg_catalog.oid, config_id FROM config_guard.configs WHERE name = $1", 1,
+                                 types, values, nullptr, true, 1);
   if (rc != SPI_OK_SELECT) elog(ERROR, "registry lookup failed: %s", SPI_result_code_string(rc));
   if (SPI_processed == 0)
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("config \"%s\" does not exist", name)));
@@ -172,7 +171,8 @@ CG_FUNCTION(config_guard_undefine) {
     DropTriggers(config_id, DatumGetObjectId(SPI_getbinval(source_rows->vals[i], source_rows->tupdesc, 1, &isnull)));
   if (CacheInstalled()) ForgetConfig(config_id);
 
-  ExecuteAs(ExtensionOwner(), "DELETE FROM config_guard.configs WHERE name = $1", 1, types, values, nullptr, SPI_OK_DELETE);
+  ExecuteAs(ExtensionOwner(), "DELETE FROM config_guard.configs WHERE name = $1", 1, types, values, nullptr,
+            SPI_OK_DELETE);
   SPI_finish();
 
   InvalidateRegistry();

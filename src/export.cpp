@@ -84,8 +84,8 @@ Datum RowCursor(SourceDef* src, int source_index, const ConfigDef& def, const Te
 // Appends up to `page_size` rows from `start` onwards to the result set.
 void WritePage(ConfigDef* def, const TenantKey& tenant, const StartPosition& start, int64 page_size,
                ReturnSetInfo* rsinfo) {
-  MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "config_guard export row",
-                                                ALLOCSET_DEFAULT_SIZES);
+  MemoryContext row_cxt =
+      AllocSetContextCreate(CurrentMemoryContext, "config_guard export row", ALLOCSET_DEFAULT_SIZES);
   int64 remaining = page_size;
   for (int s = start.source; s < def->nsources && remaining > 0; ++s) {
     SourceDef* src = &def->sources[s];
@@ -120,8 +120,7 @@ void WritePage(ConfigDef* def, const TenantKey& tenant, const StartPosition& sta
 }
 
 char* ConfigArgument(FunctionCallInfo fcinfo) {
-  if (PG_ARGISNULL(0))
-    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("config must not be null")));
+  if (PG_ARGISNULL(0)) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("config must not be null")));
   return text_to_cstring(PG_GETARG_TEXT_PP(0));
 }
 
@@ -130,12 +129,10 @@ char* ConfigArgument(FunctionCallInfo fcinfo) {
 CG_FUNCTION(config_guard_export_page) {
   RequirePreloaded();
   char* name = ConfigArgument(fcinfo);
-  if (PG_ARGISNULL(3))
-    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("page_size must not be null")));
+  if (PG_ARGISNULL(3)) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("page_size must not be null")));
   const int32 page_size = PG_GETARG_INT32(3);
   if (page_size < 1 || page_size > max_page_size)
-    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                    errmsg("page_size %d is out of range", page_size),
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("page_size %d is out of range", page_size),
                     errdetail("page_size must be between 1 and %d.", max_page_size),
                     errhint("config_guard.max_page_size sets the upper bound.")));
 
@@ -151,11 +148,11 @@ CG_FUNCTION(config_guard_export_page) {
   } else {
     start = DecodeStart(PG_GETARG_TEXT_PP(2), *def, tenant);
     if (detect && start.generation != generation)
-      ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-                      errmsg("configuration of tenant %s in config \"%s\" changed during the export", tenant.text,
-                             def->name),
-                      errdetail("Its rows were invalidated after the first page of this walk was read."),
-                      errhint("Restart the export from the first page, with after => NULL.")));
+      ereport(ERROR,
+              (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+               errmsg("configuration of tenant %s in config \"%s\" changed during the export", tenant.text, def->name),
+               errdetail("Its rows were invalidated after the first page of this walk was read."),
+               errhint("Restart the export from the first page, with after => NULL.")));
   }
   WritePage(def, tenant, start, page_size, reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo));
   ReleaseConfig();

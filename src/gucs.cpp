@@ -39,9 +39,10 @@ void InitGucs() {
                           "Age up to which the last good document is served while its builder fails (0 = never).",
                           nullptr, &stale_if_error_s, 300, 0, 7 * 24 * 3600, PGC_USERSET, GUC_UNIT_S, nullptr, nullptr,
                           nullptr);
-  DefineCustomIntVariable("config_guard.backoff_base", "Delay before a failed builder may run again, doubled per failure.",
-                          "The delay is jittered between half and all of it.", &backoff_base_ms, 1000, 1,
-                          3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("config_guard.backoff_base",
+                          "Delay before a failed builder may run again, doubled per failure.",
+                          "The delay is jittered between half and all of it.", &backoff_base_ms, 1000, 1, 3600 * 1000,
+                          PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("config_guard.backoff_max", "Longest delay between runs of a failing builder.", nullptr,
                           &backoff_max_ms, 60000, 1, 24 * 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
                           nullptr);

@@ -131,8 +131,9 @@ CG_FUNCTION(config_guard_invalidation_trigger) {
   auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
   const Trigger* trigger = data->tg_trigger;
   if (!TRIGGER_FIRED_FOR_STATEMENT(data->tg_event) || !TRIGGER_FIRED_AFTER(data->tg_event) || trigger->tgnargs != 2)
-    ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                    errmsg("config_guard.invalidation_trigger() must be an AFTER statement trigger with two arguments")));
+    ereport(ERROR,
+            (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+             errmsg("config_guard.invalidation_trigger() must be an AFTER statement trigger with two arguments")));
   const int32 config_id = pg_strtoint32(trigger->tgargs[0]);
 
   SPI_connect();

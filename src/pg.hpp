@@ -23,9 +23,9 @@ extern "C" {
 #endif
 
 // Declares a SQL-callable C function with C linkage.
-#define CG_FUNCTION(name)         \
-  extern "C" {                    \
+#define CG_FUNCTION(name)                   \
+  extern "C" {                              \
   PGDLLEXPORT Datum name(PG_FUNCTION_ARGS); \
-  PG_FUNCTION_INFO_V1(name);      \
-  }                               \
+  PG_FUNCTION_INFO_V1(name);                \
+  }                                         \
   Datum name(PG_FUNCTION_ARGS)

@@ -23,16 +23,18 @@ class PgAllocator {
   template <typename U>
   PgAllocator(const PgAllocator<U>& other) : cxt_(other.context()) {}  // NOLINT: rebinding
 
-  T* allocate(std::size_t n) {
-    return static_cast<T*>(MemoryContextAllocHuge(cxt_, n * sizeof(T)));
-  }
+  T* allocate(std::size_t n) { return static_cast<T*>(MemoryContextAllocHuge(cxt_, n * sizeof(T))); }
   void deallocate(T* p, std::size_t) { pfree(p); }
 
   MemoryContext context() const { return cxt_; }
   template <typename U>
-  bool operator==(const PgAllocator<U>& other) const { return cxt_ == other.context(); }
+  bool operator==(const PgAllocator<U>& other) const {
+    return cxt_ == other.context();
+  }
   template <typename U>
-  bool operator!=(const PgAllocator<U>& other) const { return cxt_ != other.context(); }
+  bool operator!=(const PgAllocator<U>& other) const {
+    return cxt_ != other.context();
+  }
 
  private:
   MemoryContext cxt_;

@@ -45,8 +45,7 @@ void RequireReadAccess(ConfigDef* def) {
   const Oid user = GetUserId();
   if (def->read_checked_user == user) return;
   if (!has_privs_of_role(user, def->owner) && !IsGrantedReader(def->config_id, user))
-    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                    errmsg("permission denied for config \"%s\"", def->name),
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("permission denied for config \"%s\"", def->name),
                     errhint("The config's owner can allow it with config_guard.grant_read('%s', '%s').", def->name,
                             GetUserNameFromId(user, false))));
   def->read_checked_user = user;
@@ -71,8 +70,8 @@ CG_FUNCTION(config_guard_revoke_read) {
   ConfigDef* def = OwnedConfig(fcinfo);
   Oid types[2] = {INT4OID, REGROLEOID};
   Datum values[2] = {Int32GetDatum(def->config_id), PG_GETARG_DATUM(1)};
-  ExecuteAs(ExtensionOwner(), "DELETE FROM config_guard.readers WHERE config_id = $1 AND reader = $2", 2, types,
-            values, nullptr, SPI_OK_DELETE);
+  ExecuteAs(ExtensionOwner(), "DELETE FROM config_guard.readers WHERE config_id = $1 AND reader = $2", 2, types, values,
+            nullptr, SPI_OK_DELETE);
   ReleaseConfig();
   SPI_finish();
   InvalidateRegistry();

@@ -203,9 +203,9 @@ Oid ConfigsTable() {
     configs_table = get_relname_relid("configs", nsp);
     sources_table = get_relname_relid("config_sources", nsp);
     if (!OidIsValid(configs_table) || !OidIsValid(sources_table))
-      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                      errmsg("config_guard's registry tables are missing"),
-                      errhint("Reinstall the extension with DROP EXTENSION and CREATE EXTENSION.")));
+      ereport(ERROR,
+              (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("config_guard's registry tables are missing"),
+               errhint("Reinstall the extension with DROP EXTENSION and CREATE EXTENSION.")));
   }
   return configs_table;
 }
@@ -224,9 +224,9 @@ const CacheRelations& CacheTables() {
     r.invalidations_config_wide = get_relname_relid("invalidations_config_wide", nsp);
     if (!OidIsValid(r.documents) || !OidIsValid(r.documents_pkey) || !OidIsValid(r.invalidations) ||
         !OidIsValid(r.invalidations_key) || !OidIsValid(r.invalidations_config_wide))
-      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                      errmsg("config_guard's cache tables are missing"),
-                      errhint("Update the extension with ALTER EXTENSION config_guard UPDATE.")));
+      ereport(ERROR,
+              (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("config_guard's cache tables are missing"),
+               errhint("Update the extension with ALTER EXTENSION config_guard UPDATE.")));
     cache_relations = r;
   }
   return cache_relations;

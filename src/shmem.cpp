@@ -7,10 +7,9 @@
 //   - BackoffState fields are read under the shared lock, written under the
 //     exclusive lock.
 // A CounterEntry, once created, is never removed, so backends keep pointers
-// to it (running_builders is a counting semaphore over it, with builder_cv): its event counts are atomics updated without locks, and its build
-// times and rate alarm are guarded by its spinlock (taken with or without the
-// LWLock; when both, LWLock first). Nothing under a spinlock can ereport;
-// formatting happens after copying out.
+// to it (running_builders is a counting semaphore over it, with builder_cv): its event counts are atomics updated
+// without locks, and its build times and rate alarm are guarded by its spinlock (taken with or without the LWLock; when
+// both, LWLock first). Nothing under a spinlock can ereport; formatting happens after copying out.
 //
 // Everything here is advisory state: a crash resets it with the rest of shared
 // memory, and correctness (freshness, one rebuild at a time) never depends on
@@ -93,12 +92,12 @@ void ShmemStartup() {
   HASHCTL info = {};
   info.keysize = sizeof(TenantSlotKey);
   info.entrysize = sizeof(BackoffState);
-  backoff_table = ShmemInitHash("config_guard backoff", max_tracked_tenants, max_tracked_tenants, &info,
-                                HASH_ELEM | HASH_BLOBS);
+  backoff_table =
+      ShmemInitHash("config_guard backoff", max_tracked_tenants, max_tracked_tenants, &info, HASH_ELEM | HASH_BLOBS);
   info.keysize = sizeof(ConfigSlotKey);
   info.entrysize = sizeof(CounterEntry);
-  counter_table = ShmemInitHash("config_guard counters", max_tracked_configs, max_tracked_configs, &info,
-                                HASH_ELEM | HASH_BLOBS);
+  counter_table =
+      ShmemInitHash("config_guard counters", max_tracked_configs, max_tracked_configs, &info, HASH_ELEM | HASH_BLOBS);
   StartAdmissionShmem();
   LWLockRelease(AddinShmemInitLock);
 }
@@ -202,7 +201,8 @@ BackoffState RecordBuilderFailure(const TenantSlotKey& key, const char* message)
   if (!found) s->failures = 0;
   s->failures++;
   const TimestampTz now = GetCurrentTimestamp();
-  const int64 delay_ms = core::BackoffDelayMs(s->failures, backoff_base_ms, backoff_max_ms, pg_prng_double(&pg_global_prng_state));
+  const int64 delay_ms =
+      core::BackoffDelayMs(s->failures, backoff_base_ms, backoff_max_ms, pg_prng_double(&pg_global_prng_state));
   s->last_failure = now;
   s->next_attempt = TimestampTzPlusMilliseconds(now, delay_ms);
   strlcpy(s->last_error, message, kErrorTextSize);

@@ -85,12 +85,11 @@ void RequireSupportingIndex(Relation rel, const SourceShape& shape, const char* 
 void DescribeSource(Oid relid, const char* tenant_column, SourceShape* shape) {
   Relation rel = table_open(relid, AccessShareLock);
   shape->relid = relid;
-  shape->qualified_name = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-                                                     RelationGetRelationName(rel));
+  shape->qualified_name =
+      quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel));
   const char kind = rel->rd_rel->relkind;
   if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
-    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-                    errmsg("source %s is not a table", shape->qualified_name),
+    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("source %s is not a table", shape->qualified_name),
                     errdetail("Sources must be ordinary or partitioned tables.")));
 
   shape->tenant_attnum = get_attnum(relid, tenant_column);

@@ -106,7 +106,7 @@ void StoreDocument(const ConfigDef& def, const char* tenant, Datum document, Dat
            "  snapshot = EXCLUDED.snapshot, built_at = EXCLUDED.built_at, build_ms = EXCLUDED.build_ms, "
            "  compacted = d.compacted + EXCLUDED.compacted",
            6, types);
-  Datum values[6] = {Int32GetDatum(def.config_id), CStringGetTextDatum(tenant), document, snapshot,
+  Datum values[6] = {Int32GetDatum(def.config_id),  CStringGetTextDatum(tenant), document, snapshot,
                      TimestampTzGetDatum(built_at), Float8GetDatum(build_ms)};
   ExecutePlanAs(ExtensionOwner(), store_plan, values, nullptr, false, SPI_OK_INSERT);
 }

@@ -17,7 +17,7 @@ extern "C" {
 
 namespace config_guard {
 
-// Which version of a stored document a reader saw (a rebuild makes a new one).
+// Which version of a stored document a reader saw (a rebuild makes another).
 struct DocumentVersion {
   ItemPointerData tid;
   TransactionId xmin;
@@ -32,7 +32,7 @@ struct StoredDocument {
 };
 
 // Reads the tenant's document and judges its freshness under `snapshot`:
-// the statement's for a first look, a new one after waiting for a rebuild.
+// the statement's for a first look, a later one after waiting for a rebuild.
 // Index scans, no SPI: this is the hit path.
 // With `known_fresh`, a document of that very version is taken as fresh
 // without looking at the marks (the caller vouches for it, see cache.cpp).

@@ -25,8 +25,7 @@ void ConversionErrorContext(void* arg) {
 }  // namespace
 
 TenantKey TenantFromArgument(FunctionCallInfo fcinfo, int argno, ConfigDef& def) {
-  if (PG_ARGISNULL(argno))
-    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("tenant must not be null")));
+  if (PG_ARGISNULL(argno)) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("tenant must not be null")));
 
   const Oid from_type = get_fn_expr_argtype(fcinfo->flinfo, argno);
   TenantKey key;

@@ -135,8 +135,7 @@ void EncodeCursor(const CursorFields& fields, unsigned char* scratch, char* out)
 
 std::size_t CursorScratchSize(std::size_t text_len) { return text_len / 4 * 3 + 3; }
 
-CursorError DecodeCursor(const char* text, std::size_t text_len, unsigned char* scratch,
-                         CursorFields* out) {
+CursorError DecodeCursor(const char* text, std::size_t text_len, unsigned char* scratch, CursorFields* out) {
   if (text_len == 0) return CursorError::kEmpty;
   if (text_len > kMaxCursorTextLength) return CursorError::kTooLong;
   if (text_len % 4 == 1) return CursorError::kBadLength;

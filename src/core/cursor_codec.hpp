@@ -69,7 +69,6 @@ void EncodeCursor(const CursorFields& fields, unsigned char* scratch, char* out)
 std::size_t CursorScratchSize(std::size_t text_len);
 
 // Decodes `text`; on success the key pointers in `out` point into `scratch`.
-CursorError DecodeCursor(const char* text, std::size_t text_len, unsigned char* scratch,
-                         CursorFields* out);
+CursorError DecodeCursor(const char* text, std::size_t text_len, unsigned char* scratch, CursorFields* out);
 
 }  // namespace config_guard::core
