@@ -12,14 +12,7 @@ source "$(dirname "$0")/../lib/common.sh"
 SECS=${1:-10}
 CLIENTS=${2:-8}
 
-cg_ensure_packages
-cg_build_install
-WORK=$(cg_workdir bench)
-trap 'cg_cluster_stop "$WORK"' EXIT
-PORT=$(cg_free_port)
-cg_cluster_start "$WORK" "$PORT" "shared_buffers = '512MB'" "max_connections = 200"
-psql_b() { cg_as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -d postgres "$@"; }
-calc() { awk "BEGIN { print $* }"; }
+cg_temp_cluster bench "shared_buffers = '512MB'" "max_connections = 200"
 bench() {  # bench ROLE CLIENTS SECONDS ARGS... -> tps
   local role=$1 clients=$2 secs=$3
   shift 3
@@ -28,7 +21,7 @@ bench() {  # bench ROLE CLIENTS SECONDS ARGS... -> tps
 }
 
 cg_as_postgres pgbench -i -q -s 10 -h "$WORK" -p "$PORT" postgres >/dev/null 2>&1
-psql_b <<'SQL'
+cg_psql <<'SQL'
 CREATE EXTENSION config_guard;
 CREATE ROLE limited LOGIN;
 CREATE ROLE unlimited LOGIN;
@@ -68,7 +61,7 @@ protect() {  # protect LABEL -> prints p50 p99 count
     >"$WORK/heavy_$label.out" 2>&1 &
   local heavy=$!
   sleep 1
-  (cd "$WORK" && cg_as_postgres pgbench -n -h "$WORK" -p "$PORT" -U bystander -c 2 -j 1 -T $((SECS - 2)) \
+  (cd "$WORK" && cg_as_postgres pgbench -n -h "$WORK" -p "$PORT" -U bystander -c 2 -j 1 -T $((SECS > 3 ? SECS - 2 : 1)) \
     -f "$WORK/lookup.sql" -l --log-prefix="$WORK/bys_$label" postgres >/dev/null 2>&1)
   wait "$heavy"
   percentiles "$WORK/bys_$label"
@@ -77,12 +70,12 @@ protect() {  # protect LABEL -> prints p50 p99 count
 echo
 echo "Protection: 64 clients of 'limited' run a full scan of pgbench_accounts (scale 10) while 2 bystander"
 echo "clients run an indexed lookup, ${SECS} s:"
-psql_b -c "SELECT config_guard.drop_role_limit('limited')" >/dev/null
+cg_psql -c "SELECT config_guard.drop_role_limit('limited')" >/dev/null
 read -r free_p50 free_p99 free_n <<<"$(protect nolimit)"
-psql_b -c "SELECT config_guard.set_role_limit('limited', 2, 100, '60s')" >/dev/null
+cg_psql -c "SELECT config_guard.set_role_limit('limited', 2, 100, '60s')" >/dev/null
 read -r lim_p50 lim_p99 lim_n <<<"$(protect limit2)"
 printf '%-28s %10s %10s %12s\n' "limited role's limit" "p50 ms" "p99 ms" transactions
 printf '%-28s %10s %10s %12s\n' "none" "$free_p50" "$free_p99" "$free_n"
 printf '%-28s %10s %10s %12s\n' "2" "$lim_p50" "$lim_p99" "$lim_n"
 printf '%-28s %10.3f\n' "bystander p99, limit 2 / none" "$(calc "$lim_p99 / $free_p99")"
-psql_b -c "SELECT role, max_active, admitted, ever_queued, round(avg_wait_ms::numeric) AS avg_wait_ms FROM config_guard.role_stats"
+cg_psql -c "SELECT role, max_active, admitted, ever_queued, round(avg_wait_ms::numeric) AS avg_wait_ms FROM config_guard.role_stats"

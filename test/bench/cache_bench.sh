@@ -12,20 +12,13 @@ source "$(dirname "$0")/../lib/common.sh"
 SECS=${1:-10}
 CLIENTS=${2:-8}
 
-cg_ensure_packages
-cg_build_install
-WORK=$(cg_workdir bench)
-trap 'cg_cluster_stop "$WORK"' EXIT
-PORT=$(cg_free_port)
-cg_cluster_start "$WORK" "$PORT" "shared_buffers = '1GB'" "max_connections = 200" "max_wal_size = '4GB'"
-psql_b() { cg_as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -d postgres "$@"; }
-calc() { awk "BEGIN { print $* }"; }
+cg_temp_cluster bench "shared_buffers = '1GB'" "max_connections = 200" "max_wal_size = '4GB'"
 pgbench_tps() {  # pgbench_tps SCRIPT CLIENTS SECONDS -> tps
   cg_as_postgres pgbench -n -M prepared -h "$WORK" -p "$PORT" -c "$2" -j 2 -T "$3" -f "$1" postgres 2>/dev/null |
     sed -n 's/^tps = \([0-9.]*\).*/\1/p'
 }
 
-psql_b <<'SQL'
+cg_psql <<'SQL'
 CREATE EXTENSION config_guard;
 CREATE TABLE items (tenant_id int NOT NULL, id int NOT NULL, body text NOT NULL, PRIMARY KEY (tenant_id, id));
 -- tenant 1: about 2 KB of document; tenant 2: about 1 MB
@@ -40,7 +33,7 @@ CREATE TABLE plain_docs (tenant_id int PRIMARY KEY, doc jsonb NOT NULL);
 INSERT INTO plain_docs SELECT t, config_guard.get('bench', t) FROM generate_series(1, 2) t;
 ANALYZE;
 SQL
-psql_b -At -c "SELECT tenant_id, pg_column_size(doc), octet_length(doc::text) FROM plain_docs ORDER BY 1" |
+cg_psql -At -c "SELECT tenant_id, pg_column_size(doc), octet_length(doc::text) FROM plain_docs ORDER BY 1" |
   while IFS='|' read -r t stored text; do cg_log "tenant $t document: $text bytes as text, $stored stored"; done
 
 for t in 1 2; do
@@ -61,7 +54,7 @@ for t in 1 2; do
   label=$([ "$t" = 1 ] && echo "2 KB" || echo "1 MB")
   printf '%-10s %12.0f %12.0f %8.2f\n' "$label" "$(calc "$g / 2")" "$(calc "$p / 2")" "$(calc "$g / $p")"
 done
-psql_b -At -c "SELECT 'runs during the hit benchmark: ' || builder_runs FROM config_guard.config_stats"
+cg_psql -At -c "SELECT 'runs during the hit benchmark: ' || builder_runs FROM config_guard.config_stats"
 
 echo
 echo "Stampede: 64 clients ask for tenant 2 right after an invalidation (5 invalidations):"
@@ -72,14 +65,14 @@ echo "SELECT config_guard.get('bench', 2);" >"$WORK/stampede.sql"
 chmod 644 "$WORK"/*.sql
 cg_runs=0; naive_runs=0
 for round in 1 2 3 4 5; do
-  psql_b -c "SELECT config_guard.invalidate('bench', 2)"
-  before=$(psql_b -At -c "SELECT last_value FROM builder_runs")
+  cg_psql -c "SELECT config_guard.invalidate('bench', 2)"
+  before=$(cg_psql -At -c "SELECT last_value FROM builder_runs")
   cg_as_postgres pgbench -n -h "$WORK" -p "$PORT" -c 64 -j 4 -t 1 -f "$WORK/stampede.sql" postgres >/dev/null 2>&1
-  after=$(psql_b -At -c "SELECT last_value FROM builder_runs")
+  after=$(cg_psql -At -c "SELECT last_value FROM builder_runs")
   cg_runs=$((cg_runs + after - before))
   before=$after
   cg_as_postgres pgbench -n -h "$WORK" -p "$PORT" -c 64 -j 4 -t 1 -f "$WORK/naive.sql" postgres >/dev/null 2>&1
-  after=$(psql_b -At -c "SELECT last_value FROM builder_runs")
+  after=$(cg_psql -At -c "SELECT last_value FROM builder_runs")
   naive_runs=$((naive_runs + after - before))
 done
 printf '%-28s %8s\n' way "builder runs per invalidation"
@@ -88,7 +81,7 @@ printf '%-28s %8.1f\n' "naive (every client builds)" "$(calc "$naive_runs / 5")"
 
 echo
 echo "Invalidation triggers on a 100,000-row UPDATE (median of 5, interleaved):"
-psql_b <<'SQL'
+cg_psql <<'SQL'
 CREATE TABLE big (tenant_id int NOT NULL, id int NOT NULL, v int NOT NULL, PRIMARY KEY (tenant_id, id));
 INSERT INTO big SELECT g % 100, g, 0 FROM generate_series(1, 100000) g;
 CREATE TABLE big_plain (LIKE big INCLUDING ALL);
@@ -97,7 +90,7 @@ CREATE FUNCTION build_big(tenant int) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{
 SELECT config_guard.define('big', 'build_big(int)', ARRAY['big']::regclass[]);
 VACUUM ANALYZE big, big_plain;
 SQL
-psql_b <<'SQL'
+cg_psql <<'SQL'
 CREATE FUNCTION pg_temp.time_ms(sql text) RETURNS float8 LANGUAGE plpgsql AS $$
 DECLARE t0 timestamptz := clock_timestamp();
 BEGIN EXECUTE sql; RETURN extract(epoch FROM clock_timestamp() - t0) * 1000; END $$;

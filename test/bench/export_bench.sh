@@ -8,14 +8,9 @@ source "$(dirname "$0")/../lib/common.sh"
 ROWS=${1:-1000000}
 ROUNDS=${2:-3}
 
-cg_ensure_packages
-cg_build_install
-WORK=$(cg_workdir bench)
-trap 'cg_cluster_stop "$WORK"' EXIT
-cg_cluster_start "$WORK" "$(cg_free_port)" "shared_buffers = '1GB'" "max_wal_size = '4GB'"
+cg_temp_cluster bench "shared_buffers = '1GB'" "max_wal_size = '4GB'"
 cp "$CG_ROOT/test/bench/export_bench.sql" "$WORK/" && chmod 644 "$WORK/export_bench.sql"
 
 cg_log "export benchmark: tenant of $ROWS rows, page size 1000, $ROUNDS rounds"
-cg_as_postgres psql -X -q -h "$WORK" -p "$(sed -n 's/^port = //p' "$WORK/data/postgresql.conf")" -d postgres \
-  -c 'CREATE EXTENSION config_guard' \
+cg_as_postgres psql -X -q -h "$WORK" -p "$PORT" -d postgres -c 'CREATE EXTENSION config_guard' \
   -v rows="$ROWS" -v rounds="$ROUNDS" -f "$WORK/export_bench.sql"

@@ -10,13 +10,7 @@ source "$(dirname "$0")/../lib/common.sh"
 TENANTS=${DEMO_TENANTS:-2000}
 LARGE=${DEMO_LARGE:-200000}
 
-cg_ensure_packages
-cg_build_install
-WORK=$(cg_workdir demo)
-trap 'cg_cluster_stop "$WORK"; cg_log "demo cluster stopped"' EXIT
-trap 'exit 130' INT TERM
-PORT=$(cg_free_port)
-cg_cluster_start "$WORK" "$PORT" "shared_buffers = '512MB'"
+cg_temp_cluster demo "shared_buffers = '512MB'"
 cp "$CG_ROOT"/test/demo/*.sql "$WORK/" && chmod 644 "$WORK"/*.sql
 psql_demo() { cg_as_postgres psql -X -q -h "$WORK" -p "$PORT" -d postgres "$@"; }
 

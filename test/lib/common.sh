@@ -90,3 +90,25 @@ cg_cluster_stop() {
 cg_crashes_in_log() {
   grep -E "terminated by signal|PANIC:|was terminated by|server process .* exited with exit code [^0]" "$1" || true
 }
+
+# cg_temp_cluster NAME [extra postgresql.conf lines...]: installs what is
+# missing, builds and installs config_guard, then starts a throwaway cluster
+# (globals WORK and PORT) that is stopped when the script exits or is
+# interrupted.
+cg_temp_cluster() {
+  local name=$1
+  shift
+  cg_ensure_packages
+  cg_build_install
+  WORK=$(cg_workdir "$name")
+  PORT=$(cg_free_port)
+  trap 'cg_cluster_stop "$WORK"; cg_log "'"$name"' cluster stopped"' EXIT
+  trap 'exit 130' INT TERM
+  cg_cluster_start "$WORK" "$PORT" "$@"
+}
+
+# psql as postgres on the temporary cluster, stopping at the first error.
+cg_psql() { cg_as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -d postgres "$@"; }
+
+# Arithmetic on decimals: calc "1.5 / 3".
+calc() { awk "BEGIN { print $* }"; }

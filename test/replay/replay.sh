@@ -15,13 +15,7 @@ DURATION=${REPLAY_DURATION:-60}
 LIMIT=${REPLAY_LIMIT:-4}
 OUT=${REPLAY_OUT:-$CG_ROOT/doc/replay}
 
-cg_ensure_packages
-cg_build_install
-WORK=$(cg_workdir replay)
-trap 'cg_cluster_stop "$WORK"; cg_log "replay cluster stopped"' EXIT
-trap 'exit 130' INT TERM
-PORT=$(cg_free_port)
-cg_cluster_start "$WORK" "$PORT" "shared_buffers = '256MB'" "max_connections = 100" "log_min_messages = warning"
+cg_temp_cluster replay "shared_buffers = '256MB'" "max_connections = 100" "log_min_messages = warning"
 cp "$CG_ROOT/test/replay/schema.sql" "$WORK/" && chmod 644 "$WORK/schema.sql"
 
 cg_log "creating $TENANTS tenants (log-normal sizes, the largest $LARGEST rows) and a login table"

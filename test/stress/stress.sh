@@ -7,17 +7,10 @@ set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
 ROWS=${STRESS_ROWS:-1000000}
 
-cg_ensure_packages
-cg_build_install
-WORK=$(cg_workdir stress)
-trap 'cg_cluster_stop "$WORK"' EXIT
-trap 'exit 130' INT TERM
-PORT=$(cg_free_port)
-cg_cluster_start "$WORK" "$PORT" "shared_buffers = '1GB'" "max_wal_size = '4GB'"
-psql_s() { cg_as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -d postgres "$@"; }
+cg_temp_cluster stress "shared_buffers = '1GB'" "max_wal_size = '4GB'"
 
 cg_log "creating one tenant with $ROWS configuration rows"
-psql_s -v rows="$ROWS" <<'SQL'
+cg_psql -v rows="$ROWS" <<'SQL'
 CREATE EXTENSION config_guard;
 CREATE TABLE flags (tenant_id bigint NOT NULL, id bigint NOT NULL, rule jsonb NOT NULL, PRIMARY KEY (tenant_id, id));
 CREATE TABLE experiments (tenant_id bigint NOT NULL, id bigint NOT NULL, name text NOT NULL, PRIMARY KEY (tenant_id, id));
@@ -35,7 +28,7 @@ SELECT config_guard.define('big', 'build(bigint)', ARRAY['flags', 'experiments',
 SQL
 
 cg_log "full export walk, page size 1000"
-psql_s <<'SQL'
+cg_psql <<'SQL'
 \pset footer off
 DO $$
 DECLARE after text; r record; got int; pages int := 0; total bigint := 0; t0 timestamptz := clock_timestamp();
@@ -58,7 +51,7 @@ cg_log "get() rebuild, sampling the backend's private memory"
 rebuild=$!
 pid=""
 for _ in $(seq 1 100); do
-  pid=$(psql_s -At -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'stress_rebuild' AND pid <> pg_backend_pid()" 2>/dev/null || true)
+  pid=$(cg_psql -At -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'stress_rebuild' AND pid <> pg_backend_pid()" 2>/dev/null || true)
   [ -n "$pid" ] && break
   sleep 0.05
 done
@@ -72,4 +65,4 @@ done
 wait "$rebuild"
 cat "$WORK/rebuild.out"
 echo "backend private memory (RssAnon): $((base / 1024)) MB before the rebuild, peak $((peak / 1024)) MB during it"
-psql_s -At -c "SELECT 'hit after the rebuild: ' || round(extract(epoch FROM clock_timestamp() - now()) * 1000) || ' ms' FROM (SELECT config_guard.get('big', 1::bigint)) g"
+cg_psql -At -c "SELECT 'hit after the rebuild: ' || round(extract(epoch FROM clock_timestamp() - now()) * 1000) || ' ms' FROM (SELECT config_guard.get('big', 1::bigint)) g"
