@@ -181,6 +181,26 @@ ALTER SYSTEM RESET config_guard.backoff_base;
 ALTER SYSTEM RESET config_guard.backoff_max;
 SELECT pg_reload_conf();
 
+-- abnormal rebuild traffic: a WARNING once the runs of a minute exceed
+-- config_guard.rebuild_alert_per_minute, and only once that minute
+ALTER SYSTEM SET config_guard.rebuild_alert_per_minute = 3;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.2);
+SELECT config_guard.define('alerting', 'build(bigint)', ARRAY['rules']::regclass[]);
+CREATE FUNCTION rebuild(tenant bigint) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM config_guard.invalidate('alerting', tenant);
+  PERFORM config_guard.get('alerting', tenant);
+END $$;
+SET client_min_messages = warning;
+-- runs 1 to 3: quiet; run 4: the warning; runs 5 to 8: quiet again
+SELECT count(rebuild(t)) FROM generate_series(1, 3) t;
+SELECT count(rebuild(t)) FROM generate_series(1, 5) t;
+SELECT builder_runs FROM config_guard.config_stats WHERE config = 'alerting';
+SELECT config_guard.undefine('alerting');
+ALTER SYSTEM RESET config_guard.rebuild_alert_per_minute;
+SELECT pg_reload_conf();
+
 -- marks of tenants that were written but never read are pruned once old
 INSERT INTO flags SELECT 77, g, 'never read' FROM generate_series(1, 5) g;
 UPDATE flags SET name = 'again' WHERE tenant_id = 77;

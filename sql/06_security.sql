@@ -21,9 +21,13 @@ ALTER TABLE sec.secrets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sec.secrets FORCE ROW LEVEL SECURITY;
 CREATE POLICY own_rows ON sec.secrets USING (visible_to = current_user);
 GRANT SELECT ON sec.secrets TO cg_reader_a, cg_reader_b;
+-- (its table name is unqualified on purpose: the builder runs with its own
+-- schema on the search_path, whatever the caller's is)
+SET search_path = sec;
 CREATE FUNCTION sec.build(tenant int) RETURNS jsonb LANGUAGE sql STABLE AS $$
   SELECT jsonb_build_object('as', current_user,
-                            'values', (SELECT jsonb_agg(value ORDER BY id) FROM sec.secrets WHERE tenant_id = tenant)) $$;
+                            'values', (SELECT jsonb_agg(value ORDER BY id) FROM secrets WHERE tenant_id = tenant)) $$;
+RESET search_path;
 SELECT config_guard.define('secrets', 'sec.build(int)', ARRAY['sec.secrets']::regclass[]);
 -- the owner may read its own config
 SELECT config_guard.get('secrets', 1) ->> 'as' AS built_as;
@@ -48,6 +52,21 @@ RESET ROLE;
 SET ROLE cg_member;
 SELECT config_guard.get('secrets', 1) ->> 'as' AS member_reads;
 RESET ROLE;
+
+-- the caller's search_path cannot redirect the owner's builder to the
+-- caller's objects: it runs with pg_catalog, its own schema and pg_temp
+CREATE SCHEMA evil;
+CREATE TABLE evil.secrets (tenant_id int, id int, visible_to name, value text);
+INSERT INTO evil.secrets VALUES (1, 1, 'cg_owner', 'planted by the caller');
+GRANT USAGE ON SCHEMA evil TO PUBLIC;
+GRANT SELECT ON evil.secrets TO PUBLIC;
+SET ROLE cg_reader_b;
+SET search_path = evil, sec, public;
+SELECT config_guard.invalidate('secrets', 1);
+SELECT config_guard.get('secrets', 1) AS not_hijacked;
+RESET search_path;
+RESET ROLE;
+DROP SCHEMA evil CASCADE;
 
 -- without a grant: 42501 for get and invalidate; export_page runs with the
 -- caller's own table rights, which the stranger lacks as well

@@ -5,6 +5,7 @@
 
 extern "C" {
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 }
@@ -28,10 +29,22 @@ SPIPlanPtr BuilderPlan(ConfigDef* def) {
   return plan;
 }
 
+// The builder runs with the owner's rights, so the caller's search_path must
+// not decide what its unqualified names mean: it sees pg_catalog, its own
+// schema, then pg_temp (which never shadows functions or operators).
+void PinSearchPath(const ConfigDef& def) {
+  const char* path = psprintf("pg_catalog, %s, pg_temp",
+                              quote_identifier(get_namespace_name(get_func_namespace(def.builder))));
+  set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+}
+
 void CallBuilder(ConfigDef* def, const TenantKey& tenant, BuildResult* result, MemoryContext result_cxt) {
   const TimestampTz start = GetCurrentTimestamp();
+  const int guc_level = NewGUCNestLevel();
+  PinSearchPath(*def);
   Datum values[1] = {tenant.value};
   ExecutePlanAs(def->owner, BuilderPlan(def), values, nullptr, false, SPI_OK_SELECT);
+  AtEOXact_GUC(true, guc_level);
   HeapTuple row = SPI_tuptable->vals[0];
   TupleDesc desc = SPI_tuptable->tupdesc;
   bool isnull = false;

@@ -1,5 +1,6 @@
 // Running a config's builder: as the config's owner (like a materialized
-// view's refresh, so row-level security is evaluated for the owner), in a
+// view's refresh, so row-level security is evaluated for the owner), with a
+// search_path of pg_catalog, the builder's schema and pg_temp, in a
 // subtransaction so that a failure can be recorded and answered without
 // aborting the caller. Query cancels and shutdowns are not builder failures:
 // they propagate unchanged.

@@ -225,8 +225,10 @@ def run_phase(args, name, guarded, tenants, sizes):
         work.put(t)
     time.sleep(0.5)  # let the queue's feeder thread fill the pipe
     start = time.time()
-    procs = [mp.Process(target=login_process, args=(args, events, start, stop, 1000 + i)) for i in range(2)]
-    procs += [mp.Process(target=rebuild_process, args=(args, guarded, sizes, work, events, start, stop, i))
+    # daemonic: an interrupted replay leaves no client behind
+    procs = [mp.Process(target=login_process, args=(args, events, start, stop, 1000 + i), daemon=True)
+             for i in range(2)]
+    procs += [mp.Process(target=rebuild_process, args=(args, guarded, sizes, work, events, start, stop, i), daemon=True)
               for i in range(args.clients)]
     for p in procs:
         p.start()

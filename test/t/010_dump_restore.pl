@@ -26,6 +26,10 @@ $node->safe_psql('source_db', q{
   SELECT config_guard.define('customer', 'app.build(uuid)', ARRAY['app.flags', 'app.segments']::regclass[]);
   SELECT config_guard.define('flags_only', 'app.build(uuid)', ARRAY['app.flags']::regclass[]);
   SELECT config_guard.undefine('flags_only');
+  CREATE ROLE dump_reader;
+  SELECT config_guard.grant_read('customer', 'dump_reader');
+  CREATE ROLE dump_svc LOGIN;
+  SELECT config_guard.set_role_limit('dump_svc', 3, 10, '2s');
 });
 
 my $registry = q{
@@ -46,6 +50,12 @@ $node->safe_psql('postgres', 'CREATE DATABASE restored_db');
 $node->command_ok([ 'pg_restore', '--exit-on-error', '-d', 'restored_db', $dump ], 'pg_restore into a new database');
 
 is($node->safe_psql('restored_db', $registry), $before, 'the restored registry equals the original');
+is($node->safe_psql('restored_db', q{SELECT reader FROM config_guard.readers}), 'dump_reader', 'grants are restored');
+is($node->safe_psql('restored_db', q{SELECT role || ' ' || max_active || ' ' || max_queued || ' ' || queue_timeout
+                                      FROM config_guard.role_limits}),
+  'dump_svc 3 10 00:00:02', 'role limits are restored');
+is($node->safe_psql('restored_db', q{SELECT config_guard.get('customer', '00000000-0000-0000-0000-000000000001'::uuid)}),
+  '{"flags": 25}', 'documents are rebuilt on first use in the restored database');
 is($node->safe_psql('restored_db', $walk), '20', 'export works in the restored database');
 
 # A new definition after the restore gets an id that no restored config has.
