@@ -14,7 +14,8 @@
 // REPEATABLE READ / SERIALIZABLE: the transaction's snapshot cannot see a
 // rebuild committed after it started, so get() neither waits nor stores: it
 // returns the stored document if fresh for that snapshot, else runs the
-// builder under the transaction's snapshot and returns the result.
+// builder under the transaction's snapshot and returns the result. A hot
+// standby, which cannot store, answers the same way.
 #include "builder.hpp"
 #include "coalesce.hpp"
 #include "gucs.hpp"
@@ -24,6 +25,7 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "datatype/timestamp.h"
 #include "utils/hsearch.h"
 #include "utils/snapmgr.h"
@@ -212,9 +214,13 @@ CG_FUNCTION(config_guard_get) {
   const TenantKey tenant = TenantFromArgument(fcinfo, 1, *def);
 
   // The hit path: index look-ups, no SPI; in READ COMMITTED usually just the
-  // document's, when no mark writer of the config has been active since.
+  // document's, when no mark writer of the config has been active since. On a
+  // standby the marks arrive by WAL replay, unseen by the writer counters, so
+  // they are always probed there, and a stale tenant is built without being
+  // stored (a standby cannot write).
+  const bool transaction_snapshot = IsolationUsesXactSnapshot() || RecoveryInProgress();
   const StoredDocument stored =
-      IsolationUsesXactSnapshot() ? LookupDocument(*def, tenant.text, GetActiveSnapshot()) : FirstLook(*def, tenant);
+      transaction_snapshot ? LookupDocument(*def, tenant.text, GetActiveSnapshot()) : FirstLook(*def, tenant);
   if (stored.found && stored.fresh) {
     CountEvent(def->config_id, Counter::kHit);
     ReleaseConfig();
@@ -222,8 +228,8 @@ CG_FUNCTION(config_guard_get) {
   }
 
   SPI_connect();
-  const Datum document = IsolationUsesXactSnapshot() ? GetUnderTransactionSnapshot(def, tenant, stored)
-                                                     : GetReadCommitted(def, tenant, max_stale_us, stored);
+  const Datum document = transaction_snapshot ? GetUnderTransactionSnapshot(def, tenant, stored)
+                                              : GetReadCommitted(def, tenant, max_stale_us, stored);
   const Datum result = SPI_datumTransfer(document, false, -1);
   ReleaseConfig();
   SPI_finish();
