@@ -33,8 +33,8 @@ SPIPlanPtr BuilderPlan(ConfigDef* def) {
 // not decide what its unqualified names mean: it sees pg_catalog, its own
 // schema, then pg_temp (which never shadows functions or operators).
 void PinSearchPath(const ConfigDef& def) {
-  const char* path = psprintf("pg_catalog, %s, pg_temp",
-                              quote_identifier(get_namespace_name(get_func_namespace(def.builder))));
+  const char* path =
+      psprintf("pg_catalog, %s, pg_temp", quote_identifier(get_namespace_name(get_func_namespace(def.builder))));
   set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 }
 
