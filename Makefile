@@ -14,6 +14,7 @@ ISOLATION     = $(sort $(basename $(notdir $(wildcard test/isolation/specs/*.spe
 ISOLATION_OPTS = --inputdir=test/isolation --load-extension=$(EXTENSION)
 TAP_TESTS     = 1
 PROVE_TESTS   = test/t/*.pl
+PROVE_FLAGS   = -I test/perl
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -54,8 +54,8 @@ SPIPlanPtr PlanFor(const Trigger* trigger, Oid relid, const TriggerData* data, c
   }
   bool found = false;
   auto* entry = static_cast<TriggerPlan*>(hash_search(trigger_plans, &trigger->tgoid, HASH_ENTER, &found));
-  if (found && entry->relid == relid) return entry->plan;
-  if (found) SPI_freeplan(entry->plan);
+  if (found && entry->relid == relid && entry->plan != nullptr) return entry->plan;
+  if (found && entry->plan != nullptr) SPI_freeplan(entry->plan);
   entry->plan = nullptr;
   entry->relid = relid;
 
@@ -146,28 +146,26 @@ CG_FUNCTION(config_guard_invalidation_trigger) {
   return PointerGetDatum(nullptr);
 }
 
-CG_FUNCTION(config_guard_invalidate) {
+// invalidate(config, tenant) and invalidate_all(config): one mark, in the
+// caller's transaction, for one tenant or (NULL) for every tenant.
+static void InvalidateFromSql(FunctionCallInfo fcinfo, bool one_tenant) {
   RequirePreloaded();
   if (PG_ARGISNULL(0)) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("config must not be null")));
   SPI_connect();
   ConfigDef* def = AcquireConfig(text_to_cstring(PG_GETARG_TEXT_PP(0)));
   RequireReadAccess(def);
-  const TenantKey tenant = TenantFromArgument(fcinfo, 1, *def);
-  AppendInvalidation(def->config_id, tenant.text);
+  AppendInvalidation(def->config_id, one_tenant ? TenantFromArgument(fcinfo, 1, *def).text : nullptr);
   ReleaseConfig();
   SPI_finish();
+}
+
+CG_FUNCTION(config_guard_invalidate) {
+  InvalidateFromSql(fcinfo, true);
   PG_RETURN_VOID();
 }
 
 CG_FUNCTION(config_guard_invalidate_all) {
-  RequirePreloaded();
-  if (PG_ARGISNULL(0)) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("config must not be null")));
-  SPI_connect();
-  ConfigDef* def = AcquireConfig(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-  RequireReadAccess(def);
-  AppendInvalidation(def->config_id, nullptr);
-  ReleaseConfig();
-  SPI_finish();
+  InvalidateFromSql(fcinfo, false);
   PG_RETURN_VOID();
 }
 

@@ -107,7 +107,7 @@ count_regress isolation "$WORK/isolation.log"
 cg_log "TAP"
 cg_as_postgres mkdir -p "$WORK/tap"
 (cd "$WORK" && cg_as_postgres env TESTDIR="$WORK/tap" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
-   prove -I "$PGXS_DIR/test/perl" test/t/*.pl) 2>&1 | tee "$WORK/tap.log"
+   prove -I "$PGXS_DIR/test/perl" -I test/perl test/t/*.pl) 2>&1 | tee "$WORK/tap.log"
 tap_ok=$(grep -cE '^test/t/\S+\.pl \.+ ok' "$WORK/tap.log")
 tap_total=$(ls test/t/*.pl | wc -l)
 record tap "$tap_ok" "$((tap_total - tap_ok))"

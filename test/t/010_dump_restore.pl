@@ -5,11 +5,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use ConfigGuard::Test;
 
-my $node = PostgreSQL::Test::Cluster->new('dump');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'config_guard'");
-$node->start;
+my $node = preloaded_node('dump');
 
 $node->safe_psql('postgres', 'CREATE DATABASE source_db');
 $node->safe_psql('source_db', q{

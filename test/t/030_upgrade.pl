@@ -6,11 +6,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use ConfigGuard::Test;
 
-my $node = PostgreSQL::Test::Cluster->new('upgrade');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'config_guard'");
-$node->start;
+my $node = preloaded_node('upgrade');
 
 $node->safe_psql('postgres', q{
   CREATE EXTENSION config_guard VERSION '0.1';

@@ -5,11 +5,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use ConfigGuard::Test;
 
-my $node = PostgreSQL::Test::Cluster->new('stampede');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'config_guard'\nmax_connections = 100");
-$node->start;
+my $node = preloaded_node('stampede', "max_connections = 100");
 $node->safe_psql('postgres', q{
   CREATE EXTENSION config_guard;
   CREATE TABLE items (tenant_id int NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));

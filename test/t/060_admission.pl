@@ -7,11 +7,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use ConfigGuard::Test;
 
-my $node = PostgreSQL::Test::Cluster->new('admission');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'config_guard'\nmax_connections = 50\nrestart_after_crash = on");
-$node->start;
+my $node = preloaded_node('admission', "max_connections = 50", "restart_after_crash = on");
 $node->safe_psql('postgres', q{
   CREATE EXTENSION config_guard;
   CREATE ROLE svc LOGIN;

@@ -6,16 +6,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use ConfigGuard::Test;
 use IPC::Run;
 use Time::HiRes qw(time usleep);
 
 my $pgbouncer = '/usr/sbin/pgbouncer';
 plan skip_all => 'pgbouncer is not installed' unless -x $pgbouncer;
 
-my $node = PostgreSQL::Test::Cluster->new('pooled');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'config_guard'\nmax_connections = 60");
-$node->start;
+my $node = preloaded_node('pooled', "max_connections = 60");
 $node->safe_psql('postgres', q{
   CREATE EXTENSION config_guard;
   CREATE ROLE svc LOGIN;

@@ -6,12 +6,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use ConfigGuard::Test;
 
-my $node = PostgreSQL::Test::Cluster->new('cap');
-$node->init;
-$node->append_conf('postgresql.conf',
-  "shared_preload_libraries = 'config_guard'\nconfig_guard.max_rebuilds_per_config = 2\nmax_connections = 40");
-$node->start;
+my $node = preloaded_node('cap', "config_guard.max_rebuilds_per_config = 2", "max_connections = 40");
 $node->safe_psql('postgres', q{
   CREATE EXTENSION config_guard;
   CREATE TABLE items (tenant_id int NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));
