@@ -145,11 +145,15 @@ SELECT count(*) FROM config_guard.export_page('experiments', 42);
 SELECT count(*) FROM config_guard.export_page('goals', 99999999999);
 \echo :LAST_ERROR_SQLSTATE
 
--- a source dropped after define gives a clear error, not a crash
+-- a source cannot be dropped while a config uses it (dependencies.sql has the rest)
 CREATE TABLE doomed (tenant_id bigint NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));
 SELECT config_guard.define('doomed', 'build(bigint)', ARRAY['doomed']::regclass[]);
 DROP TABLE doomed;
+\echo :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM config_guard.export_page('doomed', 1);
+-- a temporary table cannot be a source: a config outlives the session
+CREATE TEMP TABLE fleeting (tenant_id bigint NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));
+SELECT config_guard.define('fleeting', 'build(bigint)', ARRAY['fleeting']::regclass[]);
 \echo :LAST_ERROR_SQLSTATE
 
 SELECT config_guard.undefine(name) FROM config_guard.configs ORDER BY name;

@@ -60,10 +60,15 @@ CREATE TABLE evil.secrets (tenant_id int, id int, visible_to name, value text);
 INSERT INTO evil.secrets VALUES (1, 1, 'cg_owner', 'planted by the caller');
 GRANT USAGE ON SCHEMA evil TO PUBLIC;
 GRANT SELECT ON evil.secrets TO PUBLIC;
+SELECT config_guard.invalidate('secrets', 1);
 SET ROLE cg_reader_b;
 SET search_path = evil, sec, public;
-SELECT config_guard.invalidate('secrets', 1);
 SELECT config_guard.get('secrets', 1) AS not_hijacked;
+-- forcing rebuilds is the owner's decision, not a reader's
+SELECT config_guard.invalidate('secrets', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT config_guard.invalidate_all('secrets');
+\echo :LAST_ERROR_SQLSTATE
 RESET search_path;
 RESET ROLE;
 DROP SCHEMA evil CASCADE;

@@ -16,7 +16,7 @@
 
 #include <type_traits>
 #include "module.hpp"
-#include "privileged.hpp"
+#include "gateway.hpp"
 
 extern "C" {
 #include "access/parallel.h"
@@ -489,13 +489,8 @@ CG_FUNCTION(config_guard_set_role_limit) {
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_queued must not be negative")));
 
   SPI_connect();
-  Oid types[4] = {REGROLEOID, INT4OID, INT4OID, INTERVALOID};
   Datum values[4] = {PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), PG_GETARG_DATUM(2), PG_GETARG_DATUM(3)};
-  ExecuteAs(ExtensionOwner(),
-            "INSERT INTO config_guard.role_limits AS l (role, max_active, max_queued, queue_timeout) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT (role) DO UPDATE SET max_active = EXCLUDED.max_active, "
-            "max_queued = EXCLUDED.max_queued, queue_timeout = EXCLUDED.queue_timeout",
-            4, types, values, nullptr, SPI_OK_INSERT);
+  RunAsOwner(Stmt::kSetRoleLimit, values);
   SPI_finish();
   Stage(change);
   PG_RETURN_VOID();
@@ -511,11 +506,8 @@ CG_FUNCTION(config_guard_drop_role_limit) {
   LWLockRelease(lock);
 
   SPI_connect();
-  Oid types[1] = {REGROLEOID};
   Datum values[1] = {PG_GETARG_DATUM(0)};
-  ExecuteAs(ExtensionOwner(), "DELETE FROM config_guard.role_limits WHERE role = $1", 1, types, values, nullptr,
-            SPI_OK_DELETE);
-  const uint64 deleted = SPI_processed;
+  const uint64 deleted = RunAsOwner(Stmt::kDropRoleLimit, values);
   SPI_finish();
   if (!limited && deleted == 0)
     ereport(ERROR,

@@ -1,61 +1,96 @@
 #include "builder.hpp"
 
-#include "privileged.hpp"
 #include "subtransaction.hpp"
 
 extern "C" {
+#include "access/xact.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_proc.h"
+#include "utils/acl.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
 
 namespace config_guard {
 namespace {
 
-SPIPlanPtr BuilderPlan(ConfigDef* def) {
-  if (def->builder_plan != nullptr) return def->builder_plan;
-  // The snapshot and the time are taken before the builder runs: whatever the
-  // builder then reads is at least that new.
-  char* sql = psprintf(
-      "SELECT pg_catalog.pg_current_snapshot(), pg_catalog.clock_timestamp(), %s($1::%s)",
-      quote_qualified_identifier(get_namespace_name(get_func_namespace(def->builder)), get_func_name(def->builder)),
-      format_type_be_qualified(def->tenant_type));
-  Oid types[1] = {def->tenant_type};
-  SPIPlanPtr plan = SPI_prepare(sql, 1, types);
-  if (plan == nullptr) elog(ERROR, "preparing the builder call failed: %s", SPI_result_code_string(SPI_result));
-  SPI_keepplan(plan);
-  def->builder_plan = plan;
-  return plan;
+struct PinnedSetting {
+  const char* name;
+  const char* value;
+};
+
+// What a builder's output may depend on besides its data. The search_path
+// entry is filled in per builder.
+constexpr PinnedSetting kPinned[] = {
+    {"TimeZone", "UTC"},
+    {"DateStyle", "ISO, MDY"},
+    {"IntervalStyle", "postgres"},
+    {"extra_float_digits", "1"},
+};
+
+void Pin(const char* name, const char* value) {
+  set_config_option(name, value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 }
 
-// The builder runs with the owner's rights, so the caller's search_path must
-// not decide what its unqualified names mean: it sees pg_catalog, its own
-// schema, then pg_temp (which never shadows functions or operators).
-void PinSearchPath(const ConfigDef& def) {
-  const char* path =
-      psprintf("pg_catalog, %s, pg_temp", quote_identifier(get_namespace_name(get_func_namespace(def.builder))));
-  set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+void PinSettings(const ConfigDef& def) {
+  const char* schema = get_namespace_name(get_func_namespace(def.builder));
+  if (schema == nullptr)
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("builder function of config \"%s\" no longer exists", def.name)));
+  Pin("search_path", psprintf("pg_catalog, %s, pg_temp", quote_identifier(schema)));
+  for (const PinnedSetting& s : kPinned) Pin(s.name, s.value);
+}
+
+// The builder proper, as the owner: returns its document, or (Datum) 0 for NULL.
+Datum InvokeAsOwner(const ConfigDef& def, const TenantKey& tenant) {
+  Oid saved_user = InvalidOid;
+  int saved_context = 0;
+  GetUserIdAndSecContext(&saved_user, &saved_context);
+  SetUserIdAndSecContext(def.owner, saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+  const int guc_level = NewGUCNestLevel();
+  PinSettings(def);
+
+  if (pg_proc_aclcheck(def.builder, def.owner, ACL_EXECUTE) != ACLCHECK_OK)
+    aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(def.builder));
+  InvokeFunctionExecuteHook(def.builder);
+  FmgrInfo flinfo;
+  fmgr_info(def.builder, &flinfo);
+  LOCAL_FCINFO(fcinfo, 1);
+  InitFunctionCallInfoData(*fcinfo, &flinfo, 1, get_typcollation(def.tenant_type), nullptr, nullptr);
+  fcinfo->args[0].value = tenant.value;
+  fcinfo->args[0].isnull = false;
+  Datum document = FunctionCallInvoke(fcinfo);
+  if (fcinfo->isnull) document = static_cast<Datum>(0);
+
+  AtEOXact_GUC(false, guc_level);
+  SetUserIdAndSecContext(saved_user, saved_context);
+  return document;
 }
 
 void CallBuilder(ConfigDef* def, const TenantKey& tenant, BuildResult* result, MemoryContext result_cxt) {
   const TimestampTz start = GetCurrentTimestamp();
-  const int guc_level = NewGUCNestLevel();
-  PinSearchPath(*def);
-  Datum values[1] = {tenant.value};
-  ExecutePlanAs(def->owner, BuilderPlan(def), values, nullptr, false, SPI_OK_SELECT);
-  AtEOXact_GUC(true, guc_level);
-  HeapTuple row = SPI_tuptable->vals[0];
-  TupleDesc desc = SPI_tuptable->tupdesc;
-  bool isnull = false;
-  const Datum document = SPI_getbinval(row, desc, 3, &isnull);
-  if (isnull)
+  // As for a statement that may write: the builder sees this transaction's
+  // own writes and, in READ COMMITTED, everything committed until now. The
+  // snapshot is recorded before the builder runs, so whatever it reads is at
+  // least that new.
+  CommandCounterIncrement();
+  PushActiveSnapshot(GetTransactionSnapshot());
+  const Datum snapshot = OidFunctionCall0(F_PG_CURRENT_SNAPSHOT);
+  const TimestampTz built_at = GetCurrentTimestamp();
+  const Datum document = InvokeAsOwner(*def, tenant);
+  PopActiveSnapshot();
+  if (document == static_cast<Datum>(0))
     ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
                     errmsg("builder of config \"%s\" returned NULL for tenant %s", def->name, tenant.text)));
   MemoryContext old = MemoryContextSwitchTo(result_cxt);
-  result->snapshot = datumCopy(SPI_getbinval(row, desc, 1, &isnull), false, -1);
-  result->built_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 2, &isnull));
-  result->document = datumCopy(document, false, -1);
+  result->snapshot = datumCopy(snapshot, false, -1);
+  result->built_at = built_at;
+  // A copy with no toast pointer left: the document outlives the builder.
+  result->document = PointerGetDatum(PG_DETOAST_DATUM_COPY(document));
   MemoryContextSwitchTo(old);
   result->build_ms = static_cast<double>(GetCurrentTimestamp() - start) / 1000.0;
 }

@@ -1,9 +1,16 @@
-// Running a config's builder: as the config's owner (like a materialized
-// view's refresh, so row-level security is evaluated for the owner), with a
-// search_path of pg_catalog, the builder's schema and pg_temp, in a
-// subtransaction so that a failure can be recorded and answered without
-// aborting the caller. Query cancels and shutdowns are not builder failures:
-// they propagate unchanged.
+// Running a config's builder the way REFRESH MATERIALIZED VIEW runs its query:
+// called by its oid (nothing is resolved or planned as the caller), as the
+// config's owner with SECURITY_RESTRICTED_OPERATION (row-level security is
+// evaluated for the owner, and the builder cannot change the session's
+// identity), inside a GUC nest level rolled back when it ends, on success or
+// error, so that no setting it makes survives it. The settings that shape a
+// document's text are pinned (search_path to pg_catalog, the builder's schema
+// and pg_temp; TimeZone, DateStyle, IntervalStyle, extra_float_digits), so a
+// stored document never depends on which session built it.
+//
+// It runs in a subtransaction so that a failure can be recorded and answered
+// without aborting the caller. Query cancels and shutdowns are not builder
+// failures: they propagate unchanged.
 #pragma once
 
 #include "tenant.hpp"

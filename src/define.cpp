@@ -2,11 +2,13 @@
 // write it to the registry tables.
 //
 // The registry tables are writable only by their owner; these functions check
-// the caller's rights, then write as that owner (privileged.hpp).
+// the caller's rights, then write through the gateway. A config is owned by
+// its builder's owner, so it follows ALTER FUNCTION ... OWNER TO and
+// REASSIGN OWNED; dependencies.cpp refuses the drops that would break it.
 #include "module.hpp"
 #include "pg_alloc.hpp"
 #include "invalidation.hpp"
-#include "privileged.hpp"
+#include "gateway.hpp"
 #include "registry.hpp"
 #include "source_shape.hpp"
 #include "store.hpp"
@@ -14,6 +16,8 @@
 extern "C" {
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/pg_proc.h"
+#include "storage/lmgr.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type_d.h"
 #include "utils/acl.h"
@@ -49,8 +53,11 @@ SmallVector<Oid, 8> SourceList(ArrayType* arr) {
 }
 
 void CheckBuilder(Oid builder, Oid tenant_type) {
+  // Held until commit: a concurrent DROP FUNCTION waits, then sees the config.
+  LockDatabaseObject(ProcedureRelationId, builder, 0, AccessShareLock);
   HeapTuple tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(builder));
-  if (!HeapTupleIsValid(tuple)) elog(ERROR, "cache lookup failed for function %u", builder);
+  if (!HeapTupleIsValid(tuple))
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION), errmsg("builder function %u does not exist", builder)));
   auto* proc = reinterpret_cast<Form_pg_proc>(GETSTRUCT(tuple));
   const bool ok = proc->prokind == PROKIND_FUNCTION && proc->pronargs == 1 &&
                   proc->proargtypes.values[0] == tenant_type && proc->prorettype == JSONBOID && !proc->proretset;
@@ -64,15 +71,6 @@ void CheckBuilder(Oid builder, Oid tenant_type) {
   if (!pg_proc_ownercheck(builder, GetUserId()))
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                     errmsg("must be owner of builder function %s to use it in a config", format_procedure(builder))));
-}
-
-bool ConfigExists(const char* name) {
-  Oid types[1] = {TEXTOID};
-  Datum values[1] = {CStringGetTextDatum(name)};
-  const int rc =
-      SPI_execute_with_args("SELECT 1 FROM config_guard.configs WHERE name = $1", 1, types, values, nullptr, true, 1);
-  if (rc != SPI_OK_SELECT) elog(ERROR, "registry lookup failed: %s", SPI_result_code_string(rc));
-  return SPI_processed > 0;
 }
 
 }  // namespace
@@ -89,6 +87,7 @@ CG_FUNCTION(config_guard_define) {
   SmallVector<Oid, 8> sources = SourceList(PG_GETARG_ARRAYTYPE_P(2));
   const char* tenant_column = NameStr(*PG_GETARG_NAME(3));
   ValidateConfigName(name);
+  RequireCurrentSchema();
 
   Oid tenant_type = InvalidOid;
   for (Oid relid : sources) {
@@ -110,30 +109,17 @@ CG_FUNCTION(config_guard_define) {
   CheckBuilder(builder, tenant_type);
 
   SPI_connect();
-  if (ConfigExists(name))
+  Datum config_values[4] = {CStringGetTextDatum(name), ObjectIdGetDatum(builder), PG_GETARG_DATUM(3),
+                            ObjectIdGetDatum(tenant_type)};
+  if (RunAsOwner(Stmt::kInsertConfig, config_values) == 0)
     ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT), errmsg("config \"%s\" already exists", name),
                     errhint("Undefine it first with config_guard.undefine('%s').", name)));
-
-  Oid config_types[5] = {TEXTOID, REGPROCEDUREOID, NAMEOID, REGTYPEOID, REGROLEOID};
-  Datum config_values[5] = {CStringGetTextDatum(name), ObjectIdGetDatum(builder), PG_GETARG_DATUM(3),
-                            ObjectIdGetDatum(tenant_type), ObjectIdGetDatum(GetUserId())};
-  ExecuteAs(ExtensionOwner(),
-            "INSERT INTO config_guard.configs (config_id, name, builder, tenant_column, tenant_type, owner) "
-            "VALUES (pg_catalog.nextval('config_guard.config_id_seq'), $1, $2, $3, $4, $5) RETURNING config_id",
-            5, config_types, config_values, nullptr, SPI_OK_INSERT_RETURNING);
   bool isnull = false;
   const Datum config_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
-  Oid source_types[2] = {INT4OID, REGCLASSARRAYOID};
   Datum source_values[2] = {config_id, PG_GETARG_DATUM(2)};
-  ExecuteAs(ExtensionOwner(),
-            "INSERT INTO config_guard.config_sources (config_id, position, source) "
-            "SELECT $1, s.ord - 1, s.source FROM pg_catalog.unnest($2) WITH ORDINALITY AS s(source, ord)",
-            2, source_types, source_values, nullptr, SPI_OK_INSERT);
-  // At 0.1 there is no cache to invalidate: ALTER EXTENSION UPDATE adds the triggers.
-  if (CacheInstalled()) {
-    for (Oid relid : sources) InstallTriggers(DatumGetInt32(config_id), relid, tenant_column);
-  }
+  RunAsOwner(Stmt::kInsertSources, source_values);
+  for (Oid relid : sources) InstallTriggers(DatumGetInt32(config_id), relid, tenant_column);
   SPI_finish();
 
   InvalidateRegistry();
@@ -145,34 +131,32 @@ CG_FUNCTION(config_guard_undefine) {
   if (PG_ARGISNULL(0)) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("config must not be null")));
   char* name = text_to_cstring(PG_GETARG_TEXT_PP(0));
   ValidateConfigName(name);
+  RequireCurrentSchema();
 
+  // Not through AcquireConfig(): a config whose sources no longer validate
+  // must still be removable.
   SPI_connect();
-  Oid types[1] = {TEXTOID};
   Datum values[1] = {CStringGetTextDatum(name)};
-  int rc = SPI_execute_with_args("SELECT owner::pg_catalog.oid, config_id FROM config_guard.configs WHERE name = $1", 1,
-                                 types, values, nullptr, true, 1);
-  if (rc != SPI_OK_SELECT) elog(ERROR, "registry lookup failed: %s", SPI_result_code_string(rc));
-  if (SPI_processed == 0)
+  if (RunAsOwner(Stmt::kFindConfig, values) == 0)
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("config \"%s\" does not exist", name)));
+  SPITupleTable* found = SPI_tuptable;
   bool isnull = false;
-  const Oid owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-  const int32 config_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-  if (!has_privs_of_role(GetUserId(), owner))
+  const int32 config_id = DatumGetInt32(SPI_getbinval(found->vals[0], found->tupdesc, 1, &isnull));
+  const Oid builder = DatumGetObjectId(SPI_getbinval(found->vals[0], found->tupdesc, 2, &isnull));
+  const Datum source_array = SPI_getbinval(found->vals[0], found->tupdesc, 4, &isnull);
+  const bool has_sources = !isnull;
+  if (!has_privs_of_role(GetUserId(), ConfigOwner(name, builder)))
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("must be owner of config \"%s\"", name)));
 
-  Oid id_types[1] = {INT4OID};
-  Datum id_values[1] = {Int32GetDatum(config_id)};
-  rc = SPI_execute_with_args("SELECT source::pg_catalog.oid FROM config_guard.config_sources WHERE config_id = $1", 1,
-                             id_types, id_values, nullptr, true, 0);
-  if (rc != SPI_OK_SELECT) elog(ERROR, "registry lookup failed: %s", SPI_result_code_string(rc));
-  SPITupleTable* source_rows = SPI_tuptable;
-  const uint64 nsources = SPI_processed;
-  for (uint64 i = 0; i < nsources; ++i)
-    DropTriggers(config_id, DatumGetObjectId(SPI_getbinval(source_rows->vals[i], source_rows->tupdesc, 1, &isnull)));
-  if (CacheInstalled()) ForgetConfig(config_id);
-
-  ExecuteAs(ExtensionOwner(), "DELETE FROM config_guard.configs WHERE name = $1", 1, types, values, nullptr,
-            SPI_OK_DELETE);
+  if (has_sources) {
+    Datum* elems = nullptr;
+    int n = 0;
+    deconstruct_array(DatumGetArrayTypeP(source_array), OIDOID, sizeof(Oid), true, TYPALIGN_INT, &elems, nullptr, &n);
+    for (int i = 0; i < n; ++i) DropTriggers(config_id, DatumGetObjectId(elems[i]));
+  }
+  ForgetConfig(config_id);
+  Datum id[1] = {Int32GetDatum(config_id)};
+  RunAsOwner(Stmt::kDeleteConfig, id);
   SPI_finish();
 
   InvalidateRegistry();

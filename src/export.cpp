@@ -2,6 +2,7 @@
 // across the config's sources in order, and config_guard.export_sql(), the
 // queries it runs.
 #include "core/cursor_codec.hpp"
+#include "cursor_secret.hpp"
 #include "export_query.hpp"
 #include "gucs.hpp"
 #include "module.hpp"
@@ -31,16 +32,34 @@ struct StartPosition {
 
 void CursorContext(void*) { errcontext("reading an export cursor"); }
 
+// What a cursor is bound to besides its own bytes: this database and this
+// definition of the config (a redefined config, even with the same id after
+// DROP EXTENSION, is another one). The tenant is in the cursor itself.
+struct Binding {  // no padding: hashed byte for byte
+  uint32 database;
+  unsigned char definition[UUID_LEN];
+};
+
+core::CursorAuth AuthFor(const ConfigDef& def, Binding* binding) {
+  binding->database = MyDatabaseId;
+  memcpy(binding->definition, def.definition_id.data, UUID_LEN);
+  return {&CursorSecret(), binding, sizeof *binding};
+}
+
 StartPosition DecodeStart(text* after, const ConfigDef& def, const TenantKey& tenant) {
   const char* data = VARDATA_ANY(after);
   const size_t len = VARSIZE_ANY_EXHDR(after);
   auto* scratch = static_cast<unsigned char*>(palloc(core::CursorScratchSize(len)));
   core::CursorFields fields;
-  const core::CursorError error = core::DecodeCursor(data, len, scratch, &fields);
-  if (error != core::CursorError::kNone) RejectCursor(core::CursorErrorMessage(error));
+  Binding binding;
+  const core::CursorError error = core::DecodeCursor(data, len, AuthFor(def, &binding), scratch, &fields);
+  if (error != core::CursorError::kNone && error != core::CursorError::kNotAuthentic)
+    RejectCursor(core::CursorErrorMessage(error));
+  // Which binding differs, from the fields as written (trusted only if authentic).
   if (fields.config_id != static_cast<uint32>(def.config_id))
     RejectCursor("it belongs to another config, or to an earlier definition of this one");
   if (fields.tenant_hash != tenant.hash) RejectCursor("it belongs to another tenant");
+  if (error != core::CursorError::kNone) RejectCursor(core::CursorErrorMessage(error));
   if (fields.source_index >= def.nsources || fields.nkeys != def.sources[fields.source_index].shape.nkeys)
     RejectCursor("it does not match the config's sources");
 
@@ -77,7 +96,8 @@ Datum RowCursor(SourceDef* src, int source_index, const ConfigDef& def, const Te
   const size_t len = core::CursorTextSize(fields);
   text* result = static_cast<text*>(palloc(VARHDRSZ + len));
   SET_VARSIZE(result, VARHDRSZ + len);
-  core::EncodeCursor(fields, scratch, VARDATA(result));
+  Binding binding;
+  core::EncodeCursor(fields, AuthFor(def, &binding), scratch, VARDATA(result));
   return PointerGetDatum(result);
 }
 
@@ -141,7 +161,7 @@ CG_FUNCTION(config_guard_export_page) {
   ConfigDef* def = AcquireConfig(name);
   const TenantKey tenant = TenantFromArgument(fcinfo, 1, *def);
   StartPosition start;
-  const bool detect = export_detects_changes && CacheInstalled();
+  const bool detect = export_detects_changes;
   const uint64 generation = detect ? static_cast<uint64>(TenantGeneration(*def, tenant.text)) : 0;
   if (PG_ARGISNULL(2)) {
     start.generation = generation;

@@ -1,9 +1,7 @@
 #include "invalidation.hpp"
 
-#include <initializer_list>
-
+#include "gateway.hpp"
 #include "module.hpp"
-#include "privileged.hpp"
 #include "registry.hpp"
 #include "shmem.hpp"
 #include "tenant.hpp"
@@ -11,24 +9,25 @@
 extern "C" {
 #include "catalog/pg_type_d.h"
 #include "commands/trigger.h"
-#include "lib/stringinfo.h"
+#include "common/hashfn.h"
+#include "executor/executor.h"
+#include "utils/array.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/tuplestore.h"
 }
 
 namespace config_guard {
 namespace {
 
-constexpr const char* kNewTable = "config_guard_new";
-constexpr const char* kOldTable = "config_guard_old";
-
-struct TriggerEvent {
+struct TriggerKind {
   const char* suffix;
   const char* event;
   const char* referencing;  // transition tables the statement exposes
 };
 
-constexpr TriggerEvent kEvents[] = {
+constexpr TriggerKind kEvents[] = {
     {"insert", "INSERT", "REFERENCING NEW TABLE AS config_guard_new"},
     {"update", "UPDATE", "REFERENCING OLD TABLE AS config_guard_old NEW TABLE AS config_guard_new"},
     {"delete", "DELETE", "REFERENCING OLD TABLE AS config_guard_old"},
@@ -37,89 +36,185 @@ constexpr TriggerEvent kEvents[] = {
 
 char* TriggerName(int32 config_id, const char* suffix) { return psprintf("config_guard_%d_%s", config_id, suffix); }
 
-// Plans of the trigger's INSERT, per trigger, kept for the backend's life.
-struct TriggerPlan {
-  Oid tgoid;  // hash key
-  Oid relid;
-  SPIPlanPtr plan;
-};
-HTAB* trigger_plans = nullptr;
-
-SPIPlanPtr PlanFor(const Trigger* trigger, Oid relid, const TriggerData* data, const char* tenant_column) {
-  if (trigger_plans == nullptr) {
-    HASHCTL ctl = {};
-    ctl.keysize = sizeof(Oid);
-    ctl.entrysize = sizeof(TriggerPlan);
-    trigger_plans = hash_create("config_guard trigger plans", 16, &ctl, HASH_ELEM | HASH_BLOBS);
-  }
-  bool found = false;
-  auto* entry = static_cast<TriggerPlan*>(hash_search(trigger_plans, &trigger->tgoid, HASH_ENTER, &found));
-  if (found && entry->relid == relid && entry->plan != nullptr) return entry->plan;
-  if (found && entry->plan != nullptr) SPI_freeplan(entry->plan);
-  entry->plan = nullptr;
-  entry->relid = relid;
-
-  // Distinct tenants of the statement's rows, as text; NULL tenants are no
-  // tenant at all (a NULL mark would mean "every tenant").
-  const char* col = quote_identifier(tenant_column);
-  StringInfoData sql;
-  initStringInfo(&sql);
-  appendStringInfoString(&sql, "INSERT INTO config_guard.invalidations (config_id, tenant) ");
-  if (TRIGGER_FIRED_BY_TRUNCATE(data->tg_event)) {
-    appendStringInfoString(&sql, "VALUES ($1, NULL)");
-  } else {
-    appendStringInfoString(&sql, "SELECT DISTINCT $1, t.tenant FROM (");
-    bool first = true;
-    for (const char* table : {data->tg_newtable ? kNewTable : nullptr, data->tg_oldtable ? kOldTable : nullptr}) {
-      if (table == nullptr) continue;
-      appendStringInfo(&sql, "%sSELECT r.%s::pg_catalog.text AS tenant FROM %s r", first ? "" : " UNION ALL ", col,
-                       table);
-      first = false;
-    }
-    appendStringInfoString(&sql, ") t WHERE t.tenant IS NOT NULL");
-  }
-  appendStringInfoString(&sql, " ON CONFLICT DO NOTHING");
-  Oid types[1] = {INT4OID};
-  SPIPlanPtr plan = SPI_prepare(sql.data, 1, types);
-  if (plan == nullptr) elog(ERROR, "preparing the invalidation query failed: %s", SPI_result_code_string(SPI_result));
-  SPI_keepplan(plan);
-  entry->plan = plan;
-  return plan;
+const char* EventSuffix(TriggerEvent event) {
+  if (TRIGGER_FIRED_BY_INSERT(event)) return "insert";
+  if (TRIGGER_FIRED_BY_UPDATE(event)) return "update";
+  if (TRIGGER_FIRED_BY_DELETE(event)) return "delete";
+  return "truncate";
 }
 
-void AppendInvalidation(int32 config_id, const char* tenant_text) {
+// -- Which triggers are config_guard's own -------------------------------------------
+// Verified once per trigger and registry generation: a trigger of a config on
+// one of its registered sources, with the name and arguments define() gives.
+struct VerifiedTrigger {
+  Oid tgoid;  // hash key
+  Oid relid;
+  uint64 generation;
+  bool config_exists;
+};
+HTAB* verified = nullptr;
+
+[[noreturn]] void RefuseTrigger(const Trigger* trigger, Relation rel, int32 config_id) {
+  ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                  errmsg("trigger \"%s\" on table \"%s\" is not an invalidation trigger of config %d",
+                         trigger->tgname, RelationGetRelationName(rel), config_id),
+                  errdetail("config_guard.invalidation_trigger() acts only through the triggers "
+                            "config_guard.define() installs on the config's sources."),
+                  errhint("Drop the trigger.")));
+}
+
+// False when the config the trigger names no longer exists (nothing to
+// invalidate, and a write must not fail because of it); raises when the
+// trigger is not one config_guard installed on a source of that config.
+bool VerifyTrigger(const TriggerData* data, int32 config_id) {
+  const Trigger* trigger = data->tg_trigger;
+  Relation rel = data->tg_relation;
+  ConfigsTable();  // resolves the registry, so that its invalidations reach RegistryGeneration()
+  if (verified == nullptr) {
+    HASHCTL ctl = {};
+    ctl.keysize = sizeof(Oid);
+    ctl.entrysize = sizeof(VerifiedTrigger);
+    verified = hash_create("config_guard verified triggers", 16, &ctl, HASH_ELEM | HASH_BLOBS);
+  }
+  bool found = false;
+  auto* entry = static_cast<VerifiedTrigger*>(hash_search(verified, &trigger->tgoid, HASH_ENTER, &found));
+  if (found && entry->relid == RelationGetRelid(rel) && entry->generation == RegistryGeneration())
+    return entry->config_exists;
+  hash_search(verified, &trigger->tgoid, HASH_REMOVE, nullptr);
+
+  if (strcmp(trigger->tgname, TriggerName(config_id, EventSuffix(data->tg_event))) != 0)
+    RefuseTrigger(trigger, rel, config_id);
+  Datum args[2] = {Int32GetDatum(config_id), ObjectIdGetDatum(RelationGetRelid(rel))};
+  const bool config_exists = RunAsOwner(Stmt::kSourceColumn, args) > 0;
+  if (config_exists) {
+    bool isnull = false;
+    const Name column = DatumGetName(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    const bool is_source = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+    if (!is_source || strcmp(NameStr(*column), trigger->tgargs[1]) != 0) RefuseTrigger(trigger, rel, config_id);
+  }
+  entry = static_cast<VerifiedTrigger*>(hash_search(verified, &trigger->tgoid, HASH_ENTER, &found));
+  entry->relid = RelationGetRelid(rel);
+  entry->generation = RegistryGeneration();
+  entry->config_exists = config_exists;
+  return config_exists;
+}
+
+// -- The tenants a statement touched ----------------------------------------------------
+// A set of C strings (the keys are pointers; hashing and equality look at the
+// text they point to).
+uint32 HashKeyText(const void* key, Size) {
+  const char* text = *static_cast<const char* const*>(key);
+  return hash_bytes(reinterpret_cast<const unsigned char*>(text), static_cast<int>(strlen(text)));
+}
+
+int CompareKeyText(const void* a, const void* b, Size) {
+  return strcmp(*static_cast<const char* const*>(a), *static_cast<const char* const*>(b));
+}
+
+struct TenantSet {
+  HTAB* seen;
+  Datum* keys;
+  int count;
+  int capacity;
+  const char* last;  // a run of rows of one tenant costs one comparison each
+};
+
+void AddTenant(TenantSet* set, char* text) {
+  if (set->last != nullptr && strcmp(set->last, text) == 0) {
+    pfree(text);
+    return;
+  }
+  bool found = false;
+  hash_search(set->seen, &text, HASH_ENTER, &found);
+  if (found) {
+    pfree(text);
+    return;
+  }
+  if (set->count == set->capacity) {
+    set->capacity *= 2;
+    set->keys = static_cast<Datum*>(repalloc(set->keys, sizeof(Datum) * set->capacity));
+  }
+  set->keys[set->count++] = CStringGetTextDatum(text);
+  set->last = text;
+}
+
+// Reads a transition table through a read pointer of its own, as a
+// NamedTuplestoreScan does, so that other triggers' reads are undisturbed.
+void CollectTenants(Tuplestorestate* store, TupleDesc desc, AttrNumber attnum, FmgrInfo* output, TenantSet* set) {
+  if (store == nullptr) return;
+  const int pointer = tuplestore_alloc_read_pointer(store, EXEC_FLAG_REWIND);
+  tuplestore_select_read_pointer(store, pointer);
+  tuplestore_rescan(store);
+  TupleTableSlot* slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+  while (tuplestore_gettupleslot(store, true, false, slot)) {
+    bool isnull = false;
+    const Datum value = slot_getattr(slot, attnum, &isnull);
+    // A NULL tenant is no tenant (a NULL mark would mean every tenant).
+    if (!isnull) AddTenant(set, OutputFunctionCall(output, value));
+  }
+  ExecDropSingleTupleTableSlot(slot);
+  tuplestore_select_read_pointer(store, 0);
+}
+
+ArrayType* ChangedTenants(const TriggerData* data, const char* tenant_column) {
+  Relation rel = data->tg_relation;
+  const AttrNumber attnum = get_attnum(RelationGetRelid(rel), tenant_column);
+  if (attnum == InvalidAttrNumber)
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+                    errmsg("table \"%s\" has no tenant column \"%s\"", RelationGetRelationName(rel), tenant_column)));
+  Oid output_fn = InvalidOid;
+  bool varlena = false;
+  getTypeOutputInfo(TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid, &output_fn, &varlena);
+  FmgrInfo output;
+  fmgr_info(output_fn, &output);
+
+  HASHCTL ctl = {};
+  ctl.keysize = sizeof(char*);
+  ctl.entrysize = sizeof(char*);
+  ctl.hash = HashKeyText;
+  ctl.match = CompareKeyText;
+  ctl.hcxt = CurrentMemoryContext;
+  TenantSet set = {hash_create("config_guard changed tenants", 64, &ctl,
+                               HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT),
+                   static_cast<Datum*>(palloc(sizeof(Datum) * 16)), 0, 16, nullptr};
+  CollectTenants(data->tg_newtable, RelationGetDescr(rel), attnum, &output, &set);
+  CollectTenants(data->tg_oldtable, RelationGetDescr(rel), attnum, &output, &set);
+  if (set.count == 0) return nullptr;
+  return construct_array(set.keys, set.count, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+// The one-element array that stands for every tenant.
+ArrayType* EveryTenant() {
+  Datum value = 0;
+  bool isnull = true;
+  int dims[1] = {1};
+  int lbs[1] = {1};
+  return construct_md_array(&value, &isnull, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+void AppendMarks(int32 config_id, ArrayType* tenants) {
   NoteMarkWriter(config_id);
-  Oid types[2] = {INT4OID, TEXTOID};
-  Datum values[2] = {Int32GetDatum(config_id), tenant_text ? CStringGetTextDatum(tenant_text) : Datum(0)};
-  const char nulls[2] = {' ', tenant_text ? ' ' : 'n'};
-  ExecuteAs(ExtensionOwner(),
-            "INSERT INTO config_guard.invalidations (config_id, tenant) VALUES ($1, $2) ON CONFLICT DO NOTHING", 2,
-            types, values, nulls, SPI_OK_INSERT);
+  Datum values[2] = {Int32GetDatum(config_id), PointerGetDatum(tenants)};
+  RunAsOwner(Stmt::kAppendMarks, values);
 }
 
 }  // namespace
 
 void InstallTriggers(int32 config_id, Oid source, const char* tenant_column) {
   const char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)), get_rel_name(source));
-  for (const TriggerEvent& e : kEvents) {
-    char* sql = psprintf(
-        "CREATE TRIGGER %s AFTER %s ON %s %s FOR EACH STATEMENT "
-        "EXECUTE FUNCTION config_guard.invalidation_trigger(%s, %s)",
-        quote_identifier(TriggerName(config_id, e.suffix)), e.event, table, e.referencing,
-        quote_literal_cstr(psprintf("%d", config_id)), quote_literal_cstr(tenant_column));
-    const int rc = SPI_execute(sql, false, 0);
-    if (rc != SPI_OK_UTILITY) elog(ERROR, "creating invalidation trigger failed: %s", SPI_result_code_string(rc));
+  for (const TriggerKind& e : kEvents) {
+    UtilityAsOwner(psprintf("CREATE TRIGGER %s AFTER %s ON %s %s FOR EACH STATEMENT "
+                            "EXECUTE FUNCTION config_guard.invalidation_trigger(%s, %s)",
+                            quote_identifier(TriggerName(config_id, e.suffix)), e.event, table, e.referencing,
+                            quote_literal_cstr(psprintf("%d", config_id)), quote_literal_cstr(tenant_column)));
   }
 }
 
 void DropTriggers(int32 config_id, Oid source) {
   if (get_rel_name(source) == nullptr) return;
   const char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)), get_rel_name(source));
-  for (const TriggerEvent& e : kEvents) {
-    char* sql = psprintf("DROP TRIGGER IF EXISTS %s ON %s", quote_identifier(TriggerName(config_id, e.suffix)), table);
-    const int rc = SPI_execute(sql, false, 0);
-    if (rc != SPI_OK_UTILITY) elog(ERROR, "dropping invalidation trigger failed: %s", SPI_result_code_string(rc));
-  }
+  for (const TriggerKind& e : kEvents)
+    UtilityAsOwner(psprintf("DROP TRIGGER IF EXISTS %s ON %s", quote_identifier(TriggerName(config_id, e.suffix)), table));
 }
 
 // The trigger works without shared_preload_libraries too: writes to a source
@@ -137,24 +232,30 @@ CG_FUNCTION(config_guard_invalidation_trigger) {
   const int32 config_id = pg_strtoint32(trigger->tgargs[0]);
 
   SPI_connect();
-  if (SPI_register_trigger_data(data) != SPI_OK_TD_REGISTER) elog(ERROR, "registering transition tables failed");
-  SPIPlanPtr plan = PlanFor(trigger, RelationGetRelid(data->tg_relation), data, trigger->tgargs[1]);
-  NoteMarkWriter(config_id);
-  Datum values[1] = {Int32GetDatum(config_id)};
-  ExecutePlanAs(ExtensionOwner(), plan, values, nullptr, false, SPI_OK_INSERT);
+  if (VerifyTrigger(data, config_id)) {
+    ArrayType* tenants =
+        TRIGGER_FIRED_BY_TRUNCATE(data->tg_event) ? EveryTenant() : ChangedTenants(data, trigger->tgargs[1]);
+    if (tenants != nullptr) AppendMarks(config_id, tenants);
+  }
   SPI_finish();
   return PointerGetDatum(nullptr);
 }
 
 // invalidate(config, tenant) and invalidate_all(config): one mark, in the
-// caller's transaction, for one tenant or (NULL) for every tenant.
+// caller's transaction, for one tenant or for every tenant. Forcing rebuilds
+// is the owner's decision: a read grant does not allow it.
 static void InvalidateFromSql(FunctionCallInfo fcinfo, bool one_tenant) {
   RequirePreloaded();
   if (PG_ARGISNULL(0)) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("config must not be null")));
   SPI_connect();
   ConfigDef* def = AcquireConfig(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-  RequireReadAccess(def);
-  AppendInvalidation(def->config_id, one_tenant ? TenantFromArgument(fcinfo, 1, *def).text : nullptr);
+  RequireOwnership(*def, one_tenant ? "invalidate" : "invalidate_all");
+  ArrayType* tenants = EveryTenant();
+  if (one_tenant) {
+    Datum key = CStringGetTextDatum(TenantFromArgument(fcinfo, 1, *def).text);
+    tenants = construct_array(&key, 1, TEXTOID, -1, false, TYPALIGN_INT);
+  }
+  AppendMarks(def->config_id, tenants);
   ReleaseConfig();
   SPI_finish();
 }
@@ -169,15 +270,28 @@ CG_FUNCTION(config_guard_invalidate_all) {
   PG_RETURN_VOID();
 }
 
+// Used by the 0.2 update: works on the registry of any version since 0.1.
 CG_FUNCTION(config_guard_install_triggers) {
   RequirePreloaded();
   SPI_connect();
-  ConfigDef* def = AcquireConfig(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-  for (int i = 0; i < def->nsources; ++i) {
-    DropTriggers(def->config_id, def->sources[i].shape.relid);
-    InstallTriggers(def->config_id, def->sources[i].shape.relid, def->tenant_column);
+  Datum name[1] = {PG_GETARG_DATUM(0)};
+  if (RunAsOwner(Stmt::kFindConfig, name) == 0)
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                    errmsg("config \"%s\" does not exist", text_to_cstring(PG_GETARG_TEXT_PP(0)))));
+  SPITupleTable* found = SPI_tuptable;
+  bool isnull = false;
+  const int32 config_id = DatumGetInt32(SPI_getbinval(found->vals[0], found->tupdesc, 1, &isnull));
+  const char* tenant_column = pstrdup(NameStr(*DatumGetName(SPI_getbinval(found->vals[0], found->tupdesc, 3, &isnull))));
+  const Datum sources = SPI_getbinval(found->vals[0], found->tupdesc, 4, &isnull);
+  if (!isnull) {
+    Datum* elems = nullptr;
+    int n = 0;
+    deconstruct_array(DatumGetArrayTypeP(sources), OIDOID, sizeof(Oid), true, TYPALIGN_INT, &elems, nullptr, &n);
+    for (int i = 0; i < n; ++i) {
+      DropTriggers(config_id, DatumGetObjectId(elems[i]));
+      InstallTriggers(config_id, DatumGetObjectId(elems[i]), tenant_column);
+    }
   }
-  ReleaseConfig();
   SPI_finish();
   PG_RETURN_VOID();
 }

@@ -2,6 +2,12 @@
 // transaction, exactly the tenants a statement touched, by appending to
 // config_guard.invalidations. Appends never conflict, so writers of one
 // tenant never wait for each other; a rollback takes its marks with it.
+//
+// The trigger function trusts nothing it is given: it acts only when it fires
+// through a trigger config_guard installed on a registered source of the
+// config it names. Tenant keys are computed in C by the tenant type's own
+// output function, as the writing user; only the finished text keys cross
+// into the gateway.
 #pragma once
 
 #include "pg.hpp"
@@ -9,7 +15,9 @@
 namespace config_guard {
 
 // Creates the INSERT, UPDATE, DELETE and TRUNCATE triggers of a config on one
-// source (as the caller, who must be allowed to create triggers on it).
+// source. Only config_guard attaches its trigger function (EXECUTE on it is
+// revoked from PUBLIC), so they are created as the extension's owner; the
+// caller has checked that it owns the source.
 void InstallTriggers(int32 config_id, Oid source, const char* tenant_column);
 // Drops them if the source and the triggers still exist.
 void DropTriggers(int32 config_id, Oid source);

@@ -32,5 +32,7 @@ void _PG_init(void) {
   loaded_at_startup = true;
   InitSharedMemory();
   InitRegistryCache();
+  InitDependencies();
+  InitCursorSecret();
   InitAdmission();
 }

@@ -14,5 +14,7 @@ void RequirePreloaded();
 
 void InitGucs();
 void InitRegistryCache();
+void InitDependencies();
+void InitCursorSecret();
 
 }  // namespace config_guard

@@ -1,12 +1,12 @@
 // Read access to a config: its owner, roles granted with grant_read(), and
 // their members. Documents may hold rows that row-level security would hide
-// from other roles, so get() and invalidate() refuse everyone else.
+// from other roles, so get() refuses everyone else. Forcing rebuilds
+// (invalidate, invalidate_all), granting and revoking take ownership.
+#include "gateway.hpp"
 #include "module.hpp"
-#include "privileged.hpp"
 #include "registry.hpp"
 
 extern "C" {
-#include "catalog/pg_type_d.h"
 #include "utils/acl.h"
 }
 
@@ -14,32 +14,42 @@ namespace config_guard {
 namespace {
 
 bool IsGrantedReader(int32 config_id, Oid user) {
-  static SPIPlanPtr plan = nullptr;
   SPI_connect();
-  Oid types[2] = {INT4OID, OIDOID};
-  KeptPlan(&plan,
-           "SELECT 1 FROM config_guard.readers r WHERE r.config_id = $1 "
-           "AND pg_catalog.pg_has_role($2, r.reader::pg_catalog.oid, 'USAGE') LIMIT 1",
-           2, types);
-  Datum values[2] = {Int32GetDatum(config_id), ObjectIdGetDatum(user)};
-  const int rc = SPI_execute_plan(plan, values, nullptr, true, 1);
-  if (rc != SPI_OK_SELECT) elog(ERROR, "reader lookup failed: %s", SPI_result_code_string(rc));
-  const bool granted = SPI_processed > 0;
+  Datum values[1] = {Int32GetDatum(config_id)};
+  const uint64 n = RunAsOwner(Stmt::kReaders, values);
+  bool granted = false;
+  for (uint64 i = 0; i < n && !granted; ++i) {
+    bool isnull = false;
+    granted = has_privs_of_role(
+        user, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
+  }
   SPI_finish();
   return granted;
 }
 
-ConfigDef* OwnedConfig(FunctionCallInfo fcinfo) {
+void ChangeGrant(FunctionCallInfo fcinfo, Stmt stmt, const char* action) {
   RequirePreloaded();
   if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
     ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("config and role must not be null")));
+  SPI_connect();
   ConfigDef* def = AcquireConfig(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-  if (!has_privs_of_role(GetUserId(), def->owner))
-    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("must be owner of config \"%s\"", def->name)));
-  return def;
+  RequireOwnership(*def, action);
+  Datum values[2] = {Int32GetDatum(def->config_id), PG_GETARG_DATUM(1)};
+  RunAsOwner(stmt, values);
+  ReleaseConfig();
+  SPI_finish();
+  InvalidateRegistry();
 }
 
 }  // namespace
+
+void RequireOwnership(const ConfigDef& def, const char* action) {
+  if (!has_privs_of_role(GetUserId(), def.owner))
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("must be owner of config \"%s\"", def.name),
+                    errdetail("%s needs ownership of the config: the owner of its builder function, or a member of "
+                              "that role.",
+                              action)));
+}
 
 void RequireReadAccess(ConfigDef* def) {
   const Oid user = GetUserId();
@@ -52,29 +62,12 @@ void RequireReadAccess(ConfigDef* def) {
 }
 
 CG_FUNCTION(config_guard_grant_read) {
-  SPI_connect();
-  ConfigDef* def = OwnedConfig(fcinfo);
-  Oid types[2] = {INT4OID, REGROLEOID};
-  Datum values[2] = {Int32GetDatum(def->config_id), PG_GETARG_DATUM(1)};
-  ExecuteAs(ExtensionOwner(),
-            "INSERT INTO config_guard.readers (config_id, reader) VALUES ($1, $2) ON CONFLICT DO NOTHING", 2, types,
-            values, nullptr, SPI_OK_INSERT);
-  ReleaseConfig();
-  SPI_finish();
-  InvalidateRegistry();
+  ChangeGrant(fcinfo, Stmt::kGrantRead, "grant_read");
   PG_RETURN_VOID();
 }
 
 CG_FUNCTION(config_guard_revoke_read) {
-  SPI_connect();
-  ConfigDef* def = OwnedConfig(fcinfo);
-  Oid types[2] = {INT4OID, REGROLEOID};
-  Datum values[2] = {Int32GetDatum(def->config_id), PG_GETARG_DATUM(1)};
-  ExecuteAs(ExtensionOwner(), "DELETE FROM config_guard.readers WHERE config_id = $1 AND reader = $2", 2, types, values,
-            nullptr, SPI_OK_DELETE);
-  ReleaseConfig();
-  SPI_finish();
-  InvalidateRegistry();
+  ChangeGrant(fcinfo, Stmt::kRevokeRead, "revoke_read");
   PG_RETURN_VOID();
 }
 

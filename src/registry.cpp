@@ -1,12 +1,14 @@
 #include "registry.hpp"
 
 #include "module.hpp"
-#include "privileged.hpp"
+#include "gateway.hpp"
 #include "shmem.hpp"
 
 extern "C" {
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type_d.h"
 #include "utils/array.h"
 #include "utils/hsearch.h"
@@ -25,7 +27,8 @@ int active_calls = 0;
 Oid registry_namespace = InvalidOid;
 Oid configs_table = InvalidOid;
 Oid sources_table = InvalidOid;
-SPIPlanPtr load_plan = nullptr;
+bool schema_checked = false;
+uint64 registry_generation = 0;
 CacheRelations cache_relations = {};
 
 void FlushCache() {
@@ -37,7 +40,6 @@ void FlushCache() {
         if (def->sources[i].first_page_plan) SPI_freeplan(def->sources[i].first_page_plan);
         if (def->sources[i].next_page_plan) SPI_freeplan(def->sources[i].next_page_plan);
       }
-      if (def->builder_plan) SPI_freeplan(def->builder_plan);
     }
   }
   configs = nullptr;
@@ -65,16 +67,19 @@ bool IsCachedSource(Oid relid) {
 void RelcacheCallback(Datum, Oid relid) {
   if (relid == InvalidOid || relid == configs_table || relid == sources_table) {
     registry_namespace = configs_table = sources_table = InvalidOid;
+    schema_checked = false;
     cache_relations = {};
     ForgetExtensionOwner();
     cache_stale = true;
+    ++registry_generation;
   } else if (IsCachedSource(relid)) {
     cache_stale = true;
   }
 }
 
-// Role membership decides read access, which ConfigDefs remember.
-void MembershipCallback(Datum, int, uint32) { cache_stale = true; }
+// Role membership decides read access, and a builder's owner is its
+// config's owner: ConfigDefs remember both.
+void CatalogCallback(Datum, int, uint32) { cache_stale = true; }
 
 void XactCallback(XactEvent event, void*) {
   if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
@@ -133,23 +138,8 @@ void LoadSources(ConfigDef* def, Datum source_array) {
 // Runs its own SPI connection, so that a cached config costs no SPI at all.
 ConfigDef* LoadConfig(const char* name) {
   SPI_connect();
-  if (load_plan == nullptr) {
-    Oid argtypes[1] = {TEXTOID};
-    SPIPlanPtr plan = SPI_prepare(
-        "SELECT c.config_id, c.builder::pg_catalog.oid, c.tenant_column, c.tenant_type::pg_catalog.oid, "
-        "       c.owner::pg_catalog.oid, "
-        "       pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY s.position) "
-        "FROM config_guard.configs c JOIN config_guard.config_sources s ON s.config_id = c.config_id "
-        "WHERE c.name = $1 GROUP BY c.config_id",
-        1, argtypes);
-    if (plan == nullptr) elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-    SPI_keepplan(plan);
-    load_plan = plan;
-  }
   Datum args[1] = {CStringGetTextDatum(name)};
-  const int rc = SPI_execute_plan(load_plan, args, nullptr, true, 1);
-  if (rc != SPI_OK_SELECT) elog(ERROR, "loading config \"%s\" failed: %s", name, SPI_result_code_string(rc));
-  if (SPI_processed == 0)
+  if (RunAsOwner(Stmt::kLoadConfig, args) == 0)
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("config \"%s\" does not exist", name),
                     errhint("Configs are listed in config_guard.configs; create one with config_guard.define().")));
 
@@ -162,7 +152,8 @@ ConfigDef* LoadConfig(const char* name) {
   tmp.builder = DatumGetObjectId(SPI_getbinval(tuple, desc, 2, &isnull));
   strlcpy(tmp.tenant_column, NameStr(*DatumGetName(SPI_getbinval(tuple, desc, 3, &isnull))), NAMEDATALEN);
   tmp.tenant_type = DatumGetObjectId(SPI_getbinval(tuple, desc, 4, &isnull));
-  tmp.owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 5, &isnull));
+  tmp.definition_id = *DatumGetUUIDP(SPI_getbinval(tuple, desc, 5, &isnull));
+  tmp.owner = ConfigOwner(name, tmp.builder);
   Oid output = InvalidOid;
   bool varlena = false;
   getTypeOutputInfo(tmp.tenant_type, &output, &varlena);
@@ -182,7 +173,8 @@ ConfigDef* LoadConfig(const char* name) {
 void InitRegistryCache() {
   registry_cxt = AllocSetContextCreate(CacheMemoryContext, "config_guard registry", ALLOCSET_SMALL_SIZES);
   CacheRegisterRelcacheCallback(RelcacheCallback, 0);
-  CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, MembershipCallback, 0);
+  CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, CatalogCallback, 0);
+  CacheRegisterSyscacheCallback(PROCOID, CatalogCallback, 0);
   RegisterXactCallback(XactCallback, nullptr);
 }
 
@@ -210,7 +202,28 @@ Oid ConfigsTable() {
   return configs_table;
 }
 
-bool CacheInstalled() { return OidIsValid(get_relname_relid("documents", RegistryNamespace())); }
+void RequireCurrentSchema() {
+  if (schema_checked) return;
+  // definition_id arrived with 0.4, the version this library implements.
+  if (get_attnum(ConfigsTable(), "definition_id") == InvalidAttrNumber)
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("extension config_guard in this database is older than its library"),
+                    errhint("Run ALTER EXTENSION config_guard UPDATE.")));
+  schema_checked = true;
+}
+
+uint64 RegistryGeneration() { return registry_generation; }
+
+Oid ConfigOwner(const char* config, Oid builder) {
+  HeapTuple tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(builder));
+  if (!HeapTupleIsValid(tuple))
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("builder function of config \"%s\" no longer exists", config),
+                    errhint("Undefine the config and define it again with its current builder.")));
+  const Oid owner = reinterpret_cast<Form_pg_proc>(GETSTRUCT(tuple))->proowner;
+  ReleaseSysCache(tuple);
+  return owner;
+}
 
 const CacheRelations& CacheTables() {
   if (!OidIsValid(cache_relations.invalidations_key)) {
@@ -243,7 +256,7 @@ ConfigDef* AcquireConfig(const char* name) {
   ValidateConfigName(name);
   // Only here, before any ConfigDef is handed out, may a stale cache be freed.
   if (cache_stale && active_calls == 0) FlushCache();
-  ConfigsTable();  // resolves the registry oids the invalidation callback compares against
+  RequireCurrentSchema();  // also resolves the registry oids the invalidation callback compares against
   auto* def = static_cast<ConfigDef*>(hash_search(ConfigHash(), name, HASH_FIND, nullptr));
   if (def == nullptr) def = LoadConfig(name);
   ++active_calls;

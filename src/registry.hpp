@@ -13,6 +13,7 @@
 
 extern "C" {
 #include "executor/spi.h"
+#include "utils/uuid.h"
 }
 
 namespace config_guard {
@@ -29,15 +30,15 @@ struct SourceDef {
 struct ConfigDef {
   char name[NAMEDATALEN];  // hash key
   int32 config_id;
+  pg_uuid_t definition_id;  // a redefined config is another one (cursors are bound to it)
   Oid builder;
   Oid tenant_type;
-  Oid owner;
+  Oid owner;  // the builder's owner: a config follows its builder's ownership
   char tenant_column[NAMEDATALEN];
   FmgrInfo tenant_output;
   int nsources;
   SourceDef* sources;
-  SPIPlanPtr builder_plan;  // prepared on first use, kept
-  Oid read_checked_user;    // the last user RequireReadAccess() allowed
+  Oid read_checked_user;  // the last user RequireReadAccess() allowed
 };
 
 // Schema and tables of the registry; raises if the extension is not installed.
@@ -54,9 +55,17 @@ struct CacheRelations {
 };
 const CacheRelations& CacheTables();
 
-// Whether the installed extension version has the cache (0.2 and later): the
-// library may run against a 0.1 schema until ALTER EXTENSION ... UPDATE.
-bool CacheInstalled();
+// 55000 unless the extension's objects in this database are of the version
+// this library expects: after installing a new library, the SQL objects of an
+// older version only serve ALTER EXTENSION config_guard UPDATE.
+void RequireCurrentSchema();
+
+// Changes whenever the registry may have changed (define, undefine, grants,
+// a relcache reset): caches of facts about configs compare against it.
+uint64 RegistryGeneration();
+
+// The owner of a config: its builder's owner (55000 if the builder is gone).
+Oid ConfigOwner(const char* config, Oid builder);
 
 // Checks a config name's shape (1..NAMEDATALEN-1 bytes), 22023 otherwise.
 void ValidateConfigName(const char* name);
@@ -71,5 +80,7 @@ void InvalidateRegistry();
 // 42501 unless the current user owns the config, was granted it with
 // grant_read(), or is a member of such a role (readers.cpp).
 void RequireReadAccess(ConfigDef* def);
+// 42501 unless the current user owns the config (or is a member of its owner).
+void RequireOwnership(const ConfigDef& def, const char* action);
 
 }  // namespace config_guard

@@ -91,6 +91,10 @@ void DescribeSource(Oid relid, const char* tenant_column, SourceShape* shape) {
   if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
     ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("source %s is not a table", shape->qualified_name),
                     errdetail("Sources must be ordinary or partitioned tables.")));
+  if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                    errmsg("source \"%s\" is a temporary table", RelationGetRelationName(rel)),
+                    errdetail("A config outlives the session, so its sources must too.")));
 
   shape->tenant_attnum = get_attnum(relid, tenant_column);
   if (shape->tenant_attnum == InvalidAttrNumber || shape->tenant_attnum < 0)

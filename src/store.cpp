@@ -1,6 +1,6 @@
 #include "store.hpp"
 
-#include "privileged.hpp"
+#include "gateway.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -27,8 +27,6 @@ constexpr AttrNumber kDocumentAttr = 3;
 constexpr AttrNumber kBuiltAtAttr = 4;
 constexpr AttrNumber kSnapshotAttr = 5;
 constexpr AttrNumber kXidAttr = 3;
-SPIPlanPtr store_plan = nullptr;
-SPIPlanPtr generation_plan = nullptr;
 
 }  // namespace
 
@@ -93,45 +91,22 @@ StoredDocument LookupDocument(const ConfigDef& def, const char* tenant, Snapshot
 
 void StoreDocument(const ConfigDef& def, const char* tenant, Datum document, Datum snapshot, TimestampTz built_at,
                    double build_ms) {
-  Oid types[6] = {INT4OID, TEXTOID, JSONBOID, PG_SNAPSHOTOID, TIMESTAMPTZOID, FLOAT8OID};
-  KeptPlan(&store_plan,
-           "WITH folded AS ("
-           "  DELETE FROM config_guard.invalidations i"
-           "   WHERE i.config_id = $1 AND i.tenant = $2 AND pg_catalog.pg_visible_in_snapshot(i.xid, $4)"
-           "  RETURNING 1) "
-           "INSERT INTO config_guard.documents AS d "
-           "       (config_id, tenant, document, snapshot, built_at, build_ms, compacted) "
-           "VALUES ($1, $2, $3, $4, $5, $6, (SELECT pg_catalog.count(*) FROM folded)) "
-           "ON CONFLICT (config_id, tenant) DO UPDATE SET document = EXCLUDED.document, "
-           "  snapshot = EXCLUDED.snapshot, built_at = EXCLUDED.built_at, build_ms = EXCLUDED.build_ms, "
-           "  compacted = d.compacted + EXCLUDED.compacted",
-           6, types);
   Datum values[6] = {Int32GetDatum(def.config_id),  CStringGetTextDatum(tenant), document, snapshot,
                      TimestampTzGetDatum(built_at), Float8GetDatum(build_ms)};
-  ExecutePlanAs(ExtensionOwner(), store_plan, values, nullptr, false, SPI_OK_INSERT);
+  RunAsOwner(Stmt::kStoreDocument, values);
 }
 
 int64 TenantGeneration(const ConfigDef& def, const char* tenant) {
-  Oid types[2] = {INT4OID, TEXTOID};
-  KeptPlan(&generation_plan,
-           "SELECT coalesce((SELECT d.compacted FROM config_guard.documents d "
-           "                  WHERE d.config_id = $1 AND d.tenant = $2), 0) "
-           "     + (SELECT pg_catalog.count(*) FROM config_guard.invalidations i "
-           "         WHERE i.config_id = $1 AND (i.tenant = $2 OR i.tenant IS NULL))",
-           2, types);
   Datum values[2] = {Int32GetDatum(def.config_id), CStringGetTextDatum(tenant)};
-  ExecutePlanAs(ExtensionOwner(), generation_plan, values, nullptr, true, SPI_OK_SELECT);
+  RunAsOwner(Stmt::kGeneration, values);
   bool isnull = false;
   return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 void ForgetConfig(int32 config_id) {
-  Oid types[1] = {INT4OID};
+  // Its documents go with the registry row (ON DELETE CASCADE); marks have no key to cascade from.
   Datum values[1] = {Int32GetDatum(config_id)};
-  ExecuteAs(ExtensionOwner(), "DELETE FROM config_guard.invalidations WHERE config_id = $1", 1, types, values, nullptr,
-            SPI_OK_DELETE);
-  ExecuteAs(ExtensionOwner(), "DELETE FROM config_guard.documents WHERE config_id = $1", 1, types, values, nullptr,
-            SPI_OK_DELETE);
+  RunAsOwner(Stmt::kForgetMarks, values);
 }
 
 }  // namespace config_guard

@@ -48,7 +48,7 @@ void StoreDocument(const ConfigDef& def, const char* tenant, Datum document, Dat
 // (compaction keeps it unchanged): export_page's change detection.
 int64 TenantGeneration(const ConfigDef& def, const char* tenant);
 
-// Removes a config's documents and invalidations (undefine).
+// Removes a config's invalidation marks (undefine; its documents cascade).
 void ForgetConfig(int32 config_id);
 
 }  // namespace config_guard

@@ -1,4 +1,4 @@
-// Hashing used by the cursor format and the tenant binding.
+// Hashing of tenant keys (the rebuild lock, backoff slots, the cursor's tenant).
 //
 // Pure C++: no Postgres header may be included before this file.
 #pragma once
@@ -11,9 +11,8 @@
 
 namespace config_guard::core {
 
-// A 64-bit non-cryptographic hash with full avalanche. It detects altered or
-// truncated cursors; it is not a MAC (the tenant filter of every query comes
-// from the call, never from the cursor, so a forged cursor cannot widen access).
+// A 64-bit non-cryptographic hash with full avalanche. Not a MAC: what must
+// be unforgeable is authenticated with SipHash24 under a secret key.
 std::uint64_t Hash64(const void* data, std::size_t len, std::uint64_t seed);
 
 }  // namespace config_guard::core

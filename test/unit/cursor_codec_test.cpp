@@ -2,12 +2,19 @@
 
 #include <gtest/gtest.h>
 
+#include "core/hash.hpp"
+
 #include <string>
 #include <vector>
 
 using namespace config_guard::core;
 
 namespace {
+
+constexpr std::uint8_t kKey[kSipKeySize] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+constexpr std::uint8_t kOtherKey[kSipKeySize] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17};
+constexpr char kBinding[] = "database 5, definition 1";
+constexpr CursorAuth kAuth = {&kKey, kBinding, sizeof kBinding};
 
 CursorFields Sample() {
   CursorFields f;
@@ -21,16 +28,34 @@ CursorFields Sample() {
   return f;
 }
 
-std::string Encode(const CursorFields& f) {
+std::string Encode(const CursorFields& f, const CursorAuth& auth = kAuth) {
   std::vector<unsigned char> bin(CursorBinarySize(f));
   std::string text(CursorTextSize(f), '\0');
-  EncodeCursor(f, bin.data(), text.data());
+  EncodeCursor(f, auth, bin.data(), text.data());
   return text;
 }
 
-CursorError Decode(const std::string& text, CursorFields* out, std::vector<unsigned char>* scratch) {
+CursorError Decode(const std::string& text, CursorFields* out, std::vector<unsigned char>* scratch,
+                   const CursorAuth& auth = kAuth) {
   scratch->assign(CursorScratchSize(text.size()), 0);
-  return DecodeCursor(text.data(), text.size(), scratch->data(), out);
+  return DecodeCursor(text.data(), text.size(), auth, scratch->data(), out);
+}
+
+std::string Base64Url(const std::vector<unsigned char>& bin) {
+  const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char b : bin) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += alphabet[(acc >> bits) & 63];
+    }
+  }
+  if (bits > 0) out += alphabet[(acc << (6 - bits)) & 63];
+  return out;
 }
 
 }  // namespace
@@ -106,8 +131,8 @@ TEST(CursorCodec, SpecificErrors) {
   EXPECT_EQ(Decode(std::string(kMaxCursorTextLength + 4, 'A'), &out, &scratch), CursorError::kTooLong);
 
   std::string text = Encode(Sample());
-  text += "AAAA";  // three zero bytes appended: checksum no longer matches
-  EXPECT_EQ(Decode(text, &out, &scratch), CursorError::kChecksumMismatch);
+  text += "AAAA";  // three zero bytes appended: the MAC no longer matches
+  EXPECT_EQ(Decode(text, &out, &scratch), CursorError::kMalformed);
 }
 
 TEST(CursorCodec, UnknownVersionIsReported) {
@@ -121,11 +146,53 @@ TEST(CursorCodec, UnknownVersionIsReported) {
 
 TEST(CursorCodec, MessagesAreLowerCaseWithoutPeriod) {
   for (auto e : {CursorError::kEmpty, CursorError::kTooLong, CursorError::kBadCharacter, CursorError::kBadLength,
-                 CursorError::kTooShort, CursorError::kUnknownVersion, CursorError::kChecksumMismatch,
+                 CursorError::kTooShort, CursorError::kUnknownVersion, CursorError::kNotAuthentic,
                  CursorError::kMalformed}) {
     const std::string m = CursorErrorMessage(e);
     ASSERT_FALSE(m.empty());
     EXPECT_TRUE(m[0] >= 'a' && m[0] <= 'z') << m;
     EXPECT_NE(m.back(), '.') << m;
   }
+}
+
+// Without the server's key a cursor cannot be made: the same fields under
+// another key, or bound to another database or definition, are refused, and
+// the untrusted fields are still reported so that the caller can explain.
+TEST(CursorCodec, AnotherKeyOrBindingIsNotAuthentic) {
+  const CursorFields in = Sample();
+  CursorFields out;
+  std::vector<unsigned char> scratch;
+  const CursorAuth other_key = {&kOtherKey, kBinding, sizeof kBinding};
+  EXPECT_EQ(Decode(Encode(in, other_key), &out, &scratch), CursorError::kNotAuthentic);
+  EXPECT_EQ(out.config_id, in.config_id);
+  EXPECT_EQ(out.tenant_hash, in.tenant_hash);
+
+  constexpr char kOtherBinding[] = "database 6, definition 1";
+  const CursorAuth other_binding = {&kKey, kOtherBinding, sizeof kOtherBinding};
+  EXPECT_EQ(Decode(Encode(in, other_binding), &out, &scratch), CursorError::kNotAuthentic);
+  EXPECT_EQ(Decode(Encode(in), &out, &scratch, other_binding), CursorError::kNotAuthentic);
+  EXPECT_EQ(Decode(Encode(in), &out, &scratch), CursorError::kNone);
+}
+
+// The attack the MAC closes: rewrite a field (skip ahead, reset the change
+// check) and fix up an unkeyed checksum. Every such cursor is refused.
+TEST(CursorCodec, ForgedFieldsAreRefused) {
+  CursorFields forged = Sample();
+  forged.generation = 0;
+  forged.keys[0] = {"999999", 6};
+  const CursorAuth guessed = {&kOtherKey, kBinding, sizeof kBinding};
+  CursorFields out;
+  std::vector<unsigned char> scratch;
+  EXPECT_EQ(Decode(Encode(forged, guessed), &out, &scratch), CursorError::kNotAuthentic);
+}
+
+// A cursor of the first format (unkeyed checksum) is refused by its version.
+TEST(CursorCodec, FirstFormatIsRefused) {
+  std::vector<unsigned char> bin = {1, 7, 0, 0, 0};
+  for (int i = 0; i < 8 + 8 + 2 + 2; ++i) bin.push_back(0);
+  const std::uint64_t checksum = Hash64(bin.data(), bin.size(), 0x636F6E6669675F67ULL);
+  for (int i = 0; i < 8; ++i) bin.push_back(static_cast<unsigned char>(checksum >> (8 * i)));
+  CursorFields out;
+  std::vector<unsigned char> scratch;
+  EXPECT_EQ(Decode(Base64Url(bin), &out, &scratch), CursorError::kUnknownVersion);
 }

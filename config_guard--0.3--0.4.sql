@@ -1,0 +1,22 @@
+\echo Use "ALTER EXTENSION config_guard UPDATE TO '0.4'" to load this file. \quit
+
+-- The trust model (README, "Security") -------------------------------------------------
+-- A config is owned by its builder's owner: it follows ALTER FUNCTION ... OWNER
+-- TO and REASSIGN OWNED, and DROP ROLE of that role is refused while it owns
+-- the builder. The owner recorded at define time is no longer needed.
+ALTER TABLE config_guard.configs DROP COLUMN owner;
+
+-- Export cursors are bound to one definition of a config: a config defined
+-- again, even under the same id after DROP EXTENSION, is another one.
+ALTER TABLE config_guard.configs
+  ADD COLUMN definition_id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid();
+COMMENT ON COLUMN config_guard.configs.definition_id IS 'identity of this definition; export cursors are bound to it';
+
+-- Only config_guard attaches its trigger function (as the extension's owner,
+-- on the sources of a config); the function also refuses to act anywhere else.
+REVOKE ALL ON FUNCTION config_guard.invalidation_trigger() FROM PUBLIC;
+
+COMMENT ON FUNCTION config_guard.invalidate(text, anyelement) IS
+  'mark one tenant''s document stale, in the calling transaction (the config''s owner)';
+COMMENT ON FUNCTION config_guard.invalidate_all(text) IS
+  'mark every tenant''s document of a config stale, in the calling transaction (the config''s owner)';

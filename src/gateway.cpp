@@ -1,0 +1,197 @@
+#include "gateway.hpp"
+
+#include "registry.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type_d.h"
+#include "nodes/parsenodes.h"
+#include "utils/guc.h"
+#include "utils/syscache.h"
+}
+
+namespace config_guard {
+namespace {
+
+// Only pg_catalog is searched, for functions and operators; pg_temp comes last
+// so that it never shadows a table.
+constexpr const char* kGatewaySearchPath = "pg_catalog, pg_temp";
+
+struct Statement {
+  const char* sql;
+  int nargs;
+  Oid types[6];
+  bool read_only;
+  int expected;  // SPI result code
+};
+
+// Indexed by Stmt. Every operator is OPERATOR(pg_catalog.x), every function
+// pg_catalog.f, every table config_guard.t: the text means the same thing
+// whatever the session's search_path, and calls nothing a role can define.
+const Statement kStatements[] = {
+    // kLoadConfig
+    {"SELECT c.config_id, c.builder::pg_catalog.oid, c.tenant_column, c.tenant_type::pg_catalog.oid, "
+     "       c.definition_id, pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY s.position) "
+     "  FROM config_guard.configs c "
+     "  JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
+     " WHERE c.name OPERATOR(pg_catalog.=) $1 GROUP BY c.config_id",
+     1, {TEXTOID}, true, SPI_OK_SELECT},
+    // kFindConfig
+    {"SELECT c.config_id, c.builder::pg_catalog.oid, c.tenant_column, "
+     "       pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY s.position) "
+     "  FROM config_guard.configs c "
+     "  LEFT JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
+     " WHERE c.name OPERATOR(pg_catalog.=) $1 GROUP BY c.config_id",
+     1, {TEXTOID}, true, SPI_OK_SELECT},
+    // kSourceColumn
+    {"SELECT c.tenant_column, s.config_id IS NOT NULL FROM config_guard.configs c "
+     "  LEFT JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
+     "        AND s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $2 "
+     " WHERE c.config_id OPERATOR(pg_catalog.=) $1",
+     2, {INT4OID, OIDOID}, true, SPI_OK_SELECT},
+    // kInsertConfig
+    {"INSERT INTO config_guard.configs (config_id, name, builder, tenant_column, tenant_type) "
+     "VALUES (pg_catalog.nextval('config_guard.config_id_seq'::pg_catalog.regclass), $1, $2, $3, $4) "
+     "ON CONFLICT (name) DO NOTHING RETURNING config_id",
+     4, {TEXTOID, REGPROCEDUREOID, NAMEOID, REGTYPEOID}, false, SPI_OK_INSERT_RETURNING},
+    // kInsertSources
+    {"INSERT INTO config_guard.config_sources (config_id, position, source) "
+     "SELECT $1, s.ord OPERATOR(pg_catalog.-) 1, s.source "
+     "  FROM pg_catalog.unnest($2) WITH ORDINALITY AS s(source, ord)",
+     2, {INT4OID, REGCLASSARRAYOID}, false, SPI_OK_INSERT},
+    // kDeleteConfig
+    {"DELETE FROM config_guard.configs WHERE config_id OPERATOR(pg_catalog.=) $1", 1, {INT4OID}, false,
+     SPI_OK_DELETE},
+    // kForgetMarks
+    {"DELETE FROM config_guard.invalidations WHERE config_id OPERATOR(pg_catalog.=) $1", 1, {INT4OID}, false,
+     SPI_OK_DELETE},
+    // kConfigsOfBuilder
+    {"SELECT c.name FROM config_guard.configs c WHERE c.builder::pg_catalog.oid OPERATOR(pg_catalog.=) $1 "
+     "ORDER BY c.name",
+     1, {OIDOID}, true, SPI_OK_SELECT},
+    // kConfigsOfSource
+    {"SELECT c.name, c.tenant_column FROM config_guard.configs c "
+     "  JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
+     " WHERE s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $1 ORDER BY c.name",
+     1, {OIDOID}, true, SPI_OK_SELECT},
+    // kReaders
+    {"SELECT r.reader::pg_catalog.oid FROM config_guard.readers r WHERE r.config_id OPERATOR(pg_catalog.=) $1", 1,
+     {INT4OID}, true, SPI_OK_SELECT},
+    // kGrantRead
+    {"INSERT INTO config_guard.readers (config_id, reader) VALUES ($1, $2) ON CONFLICT DO NOTHING", 2,
+     {INT4OID, REGROLEOID}, false, SPI_OK_INSERT},
+    // kRevokeRead
+    {"DELETE FROM config_guard.readers WHERE config_id OPERATOR(pg_catalog.=) $1 "
+     "AND reader::pg_catalog.oid OPERATOR(pg_catalog.=) $2::pg_catalog.oid",
+     2, {INT4OID, REGROLEOID}, false, SPI_OK_DELETE},
+    // kAppendMarks
+    {"INSERT INTO config_guard.invalidations (config_id, tenant) "
+     "SELECT $1, m.tenant FROM pg_catalog.unnest($2) AS m(tenant) ON CONFLICT DO NOTHING",
+     2, {INT4OID, TEXTARRAYOID}, false, SPI_OK_INSERT},
+    // kStoreDocument: folds the marks the builder's snapshot covered into the row's count
+    {"WITH folded AS ("
+     "  DELETE FROM config_guard.invalidations i"
+     "   WHERE i.config_id OPERATOR(pg_catalog.=) $1 AND i.tenant OPERATOR(pg_catalog.=) $2"
+     "     AND pg_catalog.pg_visible_in_snapshot(i.xid, $4)"
+     "  RETURNING 1) "
+     "INSERT INTO config_guard.documents AS d "
+     "       (config_id, tenant, document, snapshot, built_at, build_ms, compacted) "
+     "VALUES ($1, $2, $3, $4, $5, $6, (SELECT pg_catalog.count(*) FROM folded)) "
+     "ON CONFLICT (config_id, tenant) DO UPDATE SET document = EXCLUDED.document, "
+     "  snapshot = EXCLUDED.snapshot, built_at = EXCLUDED.built_at, build_ms = EXCLUDED.build_ms, "
+     "  compacted = d.compacted OPERATOR(pg_catalog.+) EXCLUDED.compacted",
+     6, {INT4OID, TEXTOID, JSONBOID, PG_SNAPSHOTOID, TIMESTAMPTZOID, FLOAT8OID}, false, SPI_OK_INSERT},
+    // kGeneration
+    {"SELECT COALESCE((SELECT d.compacted FROM config_guard.documents d "
+     "                  WHERE d.config_id OPERATOR(pg_catalog.=) $1 AND d.tenant OPERATOR(pg_catalog.=) $2), "
+     "                 0::pg_catalog.int8) "
+     "       OPERATOR(pg_catalog.+) "
+     "       (SELECT pg_catalog.count(*) FROM config_guard.invalidations i "
+     "         WHERE i.config_id OPERATOR(pg_catalog.=) $1 "
+     "           AND (i.tenant OPERATOR(pg_catalog.=) $2 OR i.tenant IS NULL))",
+     2, {INT4OID, TEXTOID}, true, SPI_OK_SELECT},
+    // kSetRoleLimit
+    {"INSERT INTO config_guard.role_limits AS l (role, max_active, max_queued, queue_timeout) "
+     "VALUES ($1, $2, $3, $4) ON CONFLICT (role) DO UPDATE SET max_active = EXCLUDED.max_active, "
+     "max_queued = EXCLUDED.max_queued, queue_timeout = EXCLUDED.queue_timeout",
+     4, {REGROLEOID, INT4OID, INT4OID, INTERVALOID}, false, SPI_OK_INSERT},
+    // kDropRoleLimit
+    {"DELETE FROM config_guard.role_limits WHERE role::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid", 1,
+     {REGROLEOID}, false, SPI_OK_DELETE},
+};
+static_assert(sizeof(kStatements) / sizeof(kStatements[0]) == static_cast<size_t>(Stmt::kCount),
+              "one statement per Stmt");
+
+SPIPlanPtr plans[static_cast<int>(Stmt::kCount)];
+Oid cached_owner = InvalidOid;
+
+// The identity and settings every gateway statement runs with. Leave() must
+// be called on the way out; on an error the transaction abort does its work.
+struct OwnerScope {
+  Oid saved_user;
+  int saved_context;
+  int guc_level;
+
+  void Enter() {
+    const Oid owner = ExtensionOwner();
+    GetUserIdAndSecContext(&saved_user, &saved_context);
+    SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+    guc_level = NewGUCNestLevel();
+    set_config_option("search_path", kGatewaySearchPath, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+  }
+  void Leave() {
+    AtEOXact_GUC(false, guc_level);
+    SetUserIdAndSecContext(saved_user, saved_context);
+  }
+};
+
+// Prepared inside the scope, so that even the first planning sees only the
+// pinned search_path; the plan cache replans under the same path.
+SPIPlanPtr PlanOf(Stmt stmt) {
+  SPIPlanPtr* slot = &plans[static_cast<int>(stmt)];
+  if (*slot == nullptr) {
+    const Statement& s = kStatements[static_cast<int>(stmt)];
+    // Fixed queries on small indexed tables: the generic plan is the right
+    // one, and planning on every call would cost more than the query.
+    SPIPlanPtr plan = SPI_prepare_cursor(s.sql, s.nargs, const_cast<Oid*>(s.types), CURSOR_OPT_GENERIC_PLAN);
+    if (plan == nullptr) elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+    SPI_keepplan(plan);
+    *slot = plan;
+  }
+  return *slot;
+}
+
+}  // namespace
+
+void ForgetExtensionOwner() { cached_owner = InvalidOid; }
+
+Oid ExtensionOwner() {
+  if (OidIsValid(cached_owner)) return cached_owner;
+  HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(ConfigsTable()));
+  if (!HeapTupleIsValid(tuple)) elog(ERROR, "cache lookup failed for config_guard.configs");
+  cached_owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relowner;
+  ReleaseSysCache(tuple);
+  return cached_owner;
+}
+
+uint64 RunAsOwner(Stmt stmt, Datum* values, const char* nulls) {
+  const Statement& s = kStatements[static_cast<int>(stmt)];
+  OwnerScope scope;
+  scope.Enter();
+  const int rc = SPI_execute_plan(PlanOf(stmt), values, nulls, s.read_only, 0);
+  scope.Leave();
+  if (rc != s.expected) elog(ERROR, "config_guard internal statement %d failed: %s", static_cast<int>(stmt),
+                             SPI_result_code_string(rc));
+  return SPI_processed;
+}
+
+void UtilityAsOwner(const char* sql) {
+  OwnerScope scope;
+  scope.Enter();
+  const int rc = SPI_execute(sql, false, 0);
+  scope.Leave();
+  if (rc != SPI_OK_UTILITY) elog(ERROR, "config_guard internal command failed: %s", SPI_result_code_string(rc));
+}
+
+}  // namespace config_guard

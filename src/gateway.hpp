@@ -1,0 +1,60 @@
+// The gateway: everything config_guard runs as the extension's owner.
+//
+// The extension's tables are writable (and mostly readable) only by their
+// owner, a superuser. Every statement config_guard runs on them is listed in
+// gateway.cpp: fixed text in which every table, function and operator is
+// schema-qualified, prepared once per backend, and run as the owner with
+// SECURITY_RESTRICTED_OPERATION and search_path = pg_catalog, pg_temp inside
+// a GUC nest level that is rolled back when the statement ends. Callers pass
+// values of built-in types only (a tenant arrives as its text key, computed
+// outside by the type's own output function), so nothing a role can define
+// (operators, casts, functions, types) ever runs inside.
+//
+// Entry points check the caller's rights themselves before they call in. If a
+// statement fails, the (sub)transaction abort restores the user and the
+// settings.
+#pragma once
+
+#include "pg.hpp"
+
+extern "C" {
+#include "executor/spi.h"
+}
+
+namespace config_guard {
+
+enum class Stmt {
+  kLoadConfig,      // $1 name -> config_id, builder, tenant_column, tenant_type, definition_id, sources
+  kFindConfig,      // $1 name -> config_id, builder, tenant_column, sources (needs no 0.4 column)
+  kSourceColumn,    // $1 config_id, $2 relid -> tenant_column, whether relid is a source (no row: no config)
+  kInsertConfig,    // $1 name, $2 builder, $3 tenant_column, $4 tenant_type -> config_id, none if taken
+  kInsertSources,   // $1 config_id, $2 regclass[]
+  kDeleteConfig,    // $1 config_id (sources, readers and documents cascade)
+  kForgetMarks,     // $1 config_id
+  kConfigsOfBuilder,  // $1 function oid -> name
+  kConfigsOfSource,   // $1 relid -> name, tenant_column
+  kReaders,         // $1 config_id -> reader oid
+  kGrantRead,       // $1 config_id, $2 role
+  kRevokeRead,      // $1 config_id, $2 role
+  kAppendMarks,     // $1 config_id, $2 text[] of tenant keys (a NULL element: every tenant)
+  kStoreDocument,   // $1 config_id, $2 tenant, $3 document, $4 snapshot, $5 built_at, $6 build_ms
+  kGeneration,      // $1 config_id, $2 tenant -> generation
+  kSetRoleLimit,    // $1 role, $2 max_active, $3 max_queued, $4 queue_timeout
+  kDropRoleLimit,   // $1 role
+  kCount
+};
+
+// Runs `stmt` as the extension's owner. The caller is connected to SPI; the
+// rows are in SPI_tuptable. Returns SPI_processed.
+uint64 RunAsOwner(Stmt stmt, Datum* values, const char* nulls = nullptr);
+
+// Runs one utility command as the extension's owner, the same way: used for
+// the invalidation triggers, which only config_guard may attach. The caller
+// builds `sql` from quoted identifiers and literals only.
+void UtilityAsOwner(const char* sql);
+
+// Owner of the extension's tables (cached until the registry is invalidated).
+Oid ExtensionOwner();
+void ForgetExtensionOwner();
+
+}  // namespace config_guard
