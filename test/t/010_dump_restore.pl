@@ -62,13 +62,17 @@ $node->safe_psql('restored_db',
 is($node->safe_psql('restored_db', 'SELECT count(DISTINCT config_id) FROM config_guard.configs'),
   '2', 'config ids stay unique after a restore');
 
-# Cursors are bound to a definition: one from the source database is refused
-# by the restored one only if the ids differ; here they match, so it works.
+# Cursors are bound to their database: one issued by the source database
+# means nothing in the restored one, even for the same definitions.
 my $cursor = $node->safe_psql('source_db',
   q{SELECT cursor FROM config_guard.export_page('customer', '00000000-0000-0000-0000-000000000001'::uuid, NULL, 3) OFFSET 2});
-is($node->safe_psql('restored_db',
+my ($rc, $out, $err) = $node->psql('restored_db',
+  qq{SELECT count(*) FROM config_guard.export_page('customer', '00000000-0000-0000-0000-000000000001'::uuid, '$cursor', 100)});
+like($err, qr/invalid export cursor: the cursor was altered, or was not issued for this config definition and database/,
+  'a cursor of the source database is refused by the restored one');
+is($node->safe_psql('source_db',
   qq{SELECT count(*) FROM config_guard.export_page('customer', '00000000-0000-0000-0000-000000000001'::uuid, '$cursor', 100)}),
-  '27', 'a cursor continues across a dump and restore of the same definitions');
+  '27', 'and still continues its walk in the database that issued it');
 
 $node->stop;
 unlike(slurp_file($node->logfile), qr/terminated by signal|PANIC/, 'no crash in the server log');

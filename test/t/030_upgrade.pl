@@ -1,6 +1,7 @@
 # ALTER EXTENSION config_guard UPDATE from 0.1 through every version: configs
 # defined with 0.1 keep working, get their invalidation triggers, and gain the
-# cache (0.2) and admission control (0.3).
+# cache (0.2), admission control (0.3) and the trust model (0.4). Until the
+# update, the new library refuses to work on the old objects.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -16,17 +17,27 @@ $node->safe_psql('postgres', q{
   INSERT INTO flags SELECT t, g, 'v' FROM generate_series(1, 2) t, generate_series(1, 5) g;
   CREATE FUNCTION build(tenant bigint) RETURNS jsonb LANGUAGE sql STABLE
     AS $$ SELECT jsonb_build_object('n', (SELECT count(*) FROM flags WHERE tenant_id = tenant)) $$;
-  SELECT config_guard.define('flags', 'build(bigint)', ARRAY['flags']::regclass[]);
+  -- a config as the 0.1 library wrote it
+  INSERT INTO config_guard.configs (config_id, name, builder, tenant_column, tenant_type, owner)
+    VALUES (pg_catalog.nextval('config_guard.config_id_seq'), 'flags', 'build(bigint)', 'tenant_id', 'bigint',
+            current_user::regrole);
+  INSERT INTO config_guard.config_sources VALUES (1, 0, 'flags');
 });
 is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'config_guard'}), '0.1',
   'installed at 0.1');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM config_guard.export_page('flags', 1)}), '5', 'export at 0.1');
+my ($rc, $out, $err) = $node->psql('postgres', q{SELECT count(*) FROM config_guard.export_page('flags', 1)});
+like($err, qr/extension config_guard in this database is older than its library.*\n.*ALTER EXTENSION config_guard UPDATE/,
+  'the new library refuses the 0.1 objects with a hint');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_proc WHERE proname = 'get'
                                    AND pronamespace = 'config_guard'::regnamespace}), '0', 'no get() at 0.1');
 
 $node->safe_psql('postgres', 'ALTER EXTENSION config_guard UPDATE');
-is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'config_guard'}), '0.3',
-  'updated through 0.2 to 0.3');
+is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'config_guard'}), '0.4',
+  'updated through 0.2 and 0.3 to 0.4');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM config_guard.configs WHERE definition_id IS NOT NULL}), '1',
+  'the config has a definition identity');
+is($node->safe_psql('postgres', q{SELECT has_function_privilege('public', 'config_guard.invalidation_trigger()', 'EXECUTE')}),
+  'f', 'only config_guard attaches its trigger function');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'flags'::regclass
                                    AND tgname LIKE 'config_guard_%'}), '4', 'the update installed the triggers');
 is($node->safe_psql('postgres', q{SELECT config_guard.get('flags', 1)}), '{"n": 5}', 'get() works after the update');
