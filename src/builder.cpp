@@ -1,5 +1,6 @@
 #include "builder.hpp"
 
+#include "identity.hpp"
 #include "subtransaction.hpp"
 
 extern "C" {
@@ -9,7 +10,6 @@ extern "C" {
 #include "utils/acl.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -32,27 +32,15 @@ constexpr PinnedSetting kPinned[] = {
     {"extra_float_digits", "1"},
 };
 
-void Pin(const char* name, const char* value) {
-  set_config_option(name, value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-}
-
-void PinSettings(const ConfigDef& def) {
+// The builder proper, as the owner: returns its document, or (Datum) 0 for NULL.
+Datum InvokeAsOwner(const ConfigDef& def, const TenantKey& tenant) {
   const char* schema = get_namespace_name(get_func_namespace(def.builder));
   if (schema == nullptr)
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("builder function of config \"%s\" no longer exists", def.name)));
-  Pin("search_path", psprintf("pg_catalog, %s, pg_temp", quote_identifier(schema)));
-  for (const PinnedSetting& s : kPinned) Pin(s.name, s.value);
-}
-
-// The builder proper, as the owner: returns its document, or (Datum) 0 for NULL.
-Datum InvokeAsOwner(const ConfigDef& def, const TenantKey& tenant) {
-  Oid saved_user = InvalidOid;
-  int saved_context = 0;
-  GetUserIdAndSecContext(&saved_user, &saved_context);
-  SetUserIdAndSecContext(def.owner, saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-  const int guc_level = NewGUCNestLevel();
-  PinSettings(def);
+  IdentityScope scope(def.owner);
+  scope.Pin("search_path", psprintf("pg_catalog, %s, pg_temp", quote_identifier(schema)));
+  for (const PinnedSetting& s : kPinned) scope.Pin(s.name, s.value);
 
   if (pg_proc_aclcheck(def.builder, def.owner, ACL_EXECUTE) != ACLCHECK_OK)
     aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(def.builder));
@@ -65,9 +53,7 @@ Datum InvokeAsOwner(const ConfigDef& def, const TenantKey& tenant) {
   fcinfo->args[0].isnull = false;
   Datum document = FunctionCallInvoke(fcinfo);
   if (fcinfo->isnull) document = static_cast<Datum>(0);
-
-  AtEOXact_GUC(false, guc_level);
-  SetUserIdAndSecContext(saved_user, saved_context);
+  scope.Leave();
   return document;
 }
 

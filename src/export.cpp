@@ -72,7 +72,7 @@ StartPosition DecodeStart(text* after, const ConfigDef& def, const TenantKey& te
   error_context_stack = &callback;
   for (int k = 0; k < fields.nkeys; ++k) {
     char* key = pnstrdup(fields.keys[k].data, fields.keys[k].len);
-    start.keys[k] = OidInputFunctionCall(src.key_input[k], key, src.key_ioparam[k], -1);
+    start.keys[k] = InputValue(def, src.shape.key_types[k], key);
   }
   error_context_stack = callback.previous;
   return start;

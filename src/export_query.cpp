@@ -18,8 +18,10 @@ namespace {
 
 // The default btree operator of `type` for `strategy`, and its schema.
 Oid BtreeOperator(Oid type, int16 strategy) {
-  const Oid opclass = GetDefaultOpClass(type, BTREE_AM_OID);
-  const Oid opno = get_opfamily_member(get_opclass_family(opclass), type, type, strategy);
+  // A domain compares with its base type's operators.
+  const Oid base = getBaseType(type);
+  const Oid opclass = GetDefaultOpClass(base, BTREE_AM_OID);
+  const Oid opno = get_opfamily_member(get_opclass_family(opclass), base, base, strategy);
   if (!OidIsValid(opno)) elog(ERROR, "no btree operator for type %s", format_type_be(type));
   return opno;
 }

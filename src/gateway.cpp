@@ -1,5 +1,6 @@
 #include "gateway.hpp"
 
+#include "identity.hpp"
 #include "registry.hpp"
 
 extern "C" {
@@ -7,7 +8,6 @@ extern "C" {
 #include "catalog/pg_class.h"
 #include "catalog/pg_type_d.h"
 #include "nodes/parsenodes.h"
-#include "utils/guc.h"
 #include "utils/syscache.h"
 }
 
@@ -126,25 +126,11 @@ static_assert(sizeof(kStatements) / sizeof(kStatements[0]) == static_cast<size_t
 SPIPlanPtr plans[static_cast<int>(Stmt::kCount)];
 Oid cached_owner = InvalidOid;
 
-// The identity and settings every gateway statement runs with. Leave() must
-// be called on the way out; on an error the transaction abort does its work.
-struct OwnerScope {
-  Oid saved_user;
-  int saved_context;
-  int guc_level;
-
-  void Enter() {
-    const Oid owner = ExtensionOwner();
-    GetUserIdAndSecContext(&saved_user, &saved_context);
-    SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-    guc_level = NewGUCNestLevel();
-    set_config_option("search_path", kGatewaySearchPath, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-  }
-  void Leave() {
-    AtEOXact_GUC(false, guc_level);
-    SetUserIdAndSecContext(saved_user, saved_context);
-  }
-};
+IdentityScope EnterGateway() {
+  IdentityScope scope(ExtensionOwner());
+  scope.Pin("search_path", kGatewaySearchPath);
+  return scope;
+}
 
 // Prepared inside the scope, so that even the first planning sees only the
 // pinned search_path; the plan cache replans under the same path.
@@ -177,8 +163,7 @@ Oid ExtensionOwner() {
 
 uint64 RunAsOwner(Stmt stmt, Datum* values, const char* nulls) {
   const Statement& s = kStatements[static_cast<int>(stmt)];
-  OwnerScope scope;
-  scope.Enter();
+  IdentityScope scope = EnterGateway();
   const int rc = SPI_execute_plan(PlanOf(stmt), values, nulls, s.read_only, 0);
   scope.Leave();
   if (rc != s.expected) elog(ERROR, "config_guard internal statement %d failed: %s", static_cast<int>(stmt),
@@ -187,8 +172,7 @@ uint64 RunAsOwner(Stmt stmt, Datum* values, const char* nulls) {
 }
 
 void UtilityAsOwner(const char* sql) {
-  OwnerScope scope;
-  scope.Enter();
+  IdentityScope scope = EnterGateway();
   const int rc = SPI_execute(sql, false, 0);
   scope.Leave();
   if (rc != SPI_OK_UTILITY) elog(ERROR, "config_guard internal command failed: %s", SPI_result_code_string(rc));

@@ -128,7 +128,6 @@ void LoadSources(ConfigDef* def, Datum source_array) {
       bool varlena = false;
       getTypeOutputInfo(src->shape.key_types[k], &output, &varlena);
       fmgr_info_cxt(output, &src->key_output[k], registry_cxt);
-      getTypeInputInfo(src->shape.key_types[k], &src->key_input[k], &src->key_ioparam[k]);
     }
   }
   MemoryContextSwitchTo(old);

@@ -21,8 +21,6 @@ namespace config_guard {
 struct SourceDef {
   SourceShape shape;
   FmgrInfo key_output[INDEX_MAX_KEYS];
-  Oid key_input[INDEX_MAX_KEYS];
-  Oid key_ioparam[INDEX_MAX_KEYS];
   SPIPlanPtr first_page_plan;  // prepared on first use, kept
   SPIPlanPtr next_page_plan;
 };

@@ -1,7 +1,9 @@
 #include "core/hash.hpp"
+#include "identity.hpp"
 #include "tenant.hpp"
 
 extern "C" {
+#include "access/transam.h"
 #include "utils/lsyscache.h"
 }
 
@@ -24,6 +26,18 @@ void ConversionErrorContext(void* arg) {
 
 }  // namespace
 
+Datum InputValue(const ConfigDef& def, Oid type, char* text) {
+  Oid input = InvalidOid;
+  Oid ioparam = InvalidOid;
+  getTypeInputInfo(type, &input, &ioparam);
+  if (type < FirstNormalObjectId) return OidInputFunctionCall(input, text, ioparam, -1);
+  IdentityScope scope(def.owner);
+  scope.Pin("search_path", "pg_catalog, pg_temp");
+  const Datum value = OidInputFunctionCall(input, text, ioparam, -1);
+  scope.Leave();
+  return value;
+}
+
 TenantKey TenantFromArgument(FunctionCallInfo fcinfo, int argno, ConfigDef& def) {
   if (PG_ARGISNULL(argno)) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("tenant must not be null")));
 
@@ -38,11 +52,7 @@ TenantKey TenantFromArgument(FunctionCallInfo fcinfo, int argno, ConfigDef& def)
     Oid output = InvalidOid;
     bool varlena = false;
     getTypeOutputInfo(from_type, &output, &varlena);
-    char* text = OidOutputFunctionCall(output, key.value);
-    Oid input = InvalidOid;
-    Oid ioparam = InvalidOid;
-    getTypeInputInfo(def.tenant_type, &input, &ioparam);
-    key.value = OidInputFunctionCall(input, text, ioparam, -1);
+    key.value = InputValue(def, def.tenant_type, OidOutputFunctionCall(output, key.value));
     error_context_stack = callback.previous;
   }
   key.text = OutputFunctionCall(&def.tenant_output, key.value);

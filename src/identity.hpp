@@ -1,0 +1,29 @@
+// Crossing a privilege boundary, the way REFRESH MATERIALIZED VIEW runs a
+// view's query as its owner: switch to the role with
+// SECURITY_RESTRICTED_OPERATION (no SET ROLE, no temporary objects, nothing
+// that outlives the operation), open a GUC nest level, pin the settings the
+// code must not take from the caller, and on the way out roll the nest level
+// back, so that no setting made inside survives, then restore the caller.
+//
+// If the code inside raises, the (sub)transaction abort does the same
+// restoring; Leave() is for the way out without an error.
+#pragma once
+
+#include "pg.hpp"
+
+namespace config_guard {
+
+class IdentityScope {
+ public:
+  explicit IdentityScope(Oid role);
+  // Pins a setting for the scope (GUC_ACTION_SAVE at the scope's level).
+  void Pin(const char* name, const char* value);
+  void Leave();
+
+ private:
+  Oid saved_user_;
+  int saved_context_;
+  int guc_level_;
+};
+
+}  // namespace config_guard
