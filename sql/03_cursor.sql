@@ -25,11 +25,13 @@ SELECT count(*) FROM config_guard.export_page('flags', 2, :'c', 2);
 -- another config's cursor
 SELECT count(*) FROM config_guard.export_page('goals', 1, :'c', 2);
 \echo :LAST_ERROR_SQLSTATE
--- truncated by one character, by four, and to nothing
+-- truncated by one character, by four, and to nothing (which check notices a
+-- truncation depends on the cursor's MAC, different in every cluster: only
+-- the SQLSTATE is stable)
+\set VERBOSITY sqlstate
 SELECT count(*) FROM config_guard.export_page('flags', 1, left(:'c', -1), 2);
-\echo :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM config_guard.export_page('flags', 1, left(:'c', -4), 2);
-\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
 SELECT count(*) FROM config_guard.export_page('flags', 1, '', 2);
 \echo :LAST_ERROR_SQLSTATE
 -- extended
