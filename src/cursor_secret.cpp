@@ -37,8 +37,8 @@ bool ReadKey() {
 bool WriteKey() {
   const int fd = OpenTransientFile(kKeyTempFile, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
   if (fd < 0) return false;
-  const bool ok = fchmod(fd, S_IRUSR | S_IWUSR) == 0 && write(fd, secret, sizeof secret) == sizeof secret &&
-                  pg_fsync(fd) == 0;
+  const bool ok =
+      fchmod(fd, S_IRUSR | S_IWUSR) == 0 && write(fd, secret, sizeof secret) == sizeof secret && pg_fsync(fd) == 0;
   CloseTransientFile(fd);
   return ok && durable_rename(kKeyTempFile, kKeyFile, WARNING) == 0;
 }

@@ -56,8 +56,7 @@ bool Exempt(Oid object_namespace, Oid extension_namespace) {
 
 [[noreturn]] void Refuse(const char* what, const char* verb, const char* config, const char* how) {
   ereport(ERROR, (errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-                  errmsg("cannot %s %s because config \"%s\" depends on it", verb, what, config),
-                  errdetail("%s", how),
+                  errmsg("cannot %s %s because config \"%s\" depends on it", verb, what, config), errdetail("%s", how),
                   errhint("Undefine the config first with config_guard.undefine('%s').", config)));
 }
 

@@ -36,59 +36,94 @@ const Statement kStatements[] = {
      "  FROM config_guard.configs c "
      "  JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
      " WHERE c.name OPERATOR(pg_catalog.=) $1 GROUP BY c.config_id",
-     1, {TEXTOID}, true, SPI_OK_SELECT},
+     1,
+     {TEXTOID},
+     true,
+     SPI_OK_SELECT},
     // kFindConfig
     {"SELECT c.config_id, c.builder::pg_catalog.oid, c.tenant_column, "
      "       pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY s.position) "
      "  FROM config_guard.configs c "
      "  LEFT JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
      " WHERE c.name OPERATOR(pg_catalog.=) $1 GROUP BY c.config_id",
-     1, {TEXTOID}, true, SPI_OK_SELECT},
+     1,
+     {TEXTOID},
+     true,
+     SPI_OK_SELECT},
     // kSourceColumn
     {"SELECT c.tenant_column, s.config_id IS NOT NULL FROM config_guard.configs c "
      "  LEFT JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
      "        AND s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $2 "
      " WHERE c.config_id OPERATOR(pg_catalog.=) $1",
-     2, {INT4OID, OIDOID}, true, SPI_OK_SELECT},
+     2,
+     {INT4OID, OIDOID},
+     true,
+     SPI_OK_SELECT},
     // kInsertConfig
     {"INSERT INTO config_guard.configs (config_id, name, builder, tenant_column, tenant_type) "
      "VALUES (pg_catalog.nextval('config_guard.config_id_seq'::pg_catalog.regclass), $1, $2, $3, $4) "
      "ON CONFLICT (name) DO NOTHING RETURNING config_id",
-     4, {TEXTOID, REGPROCEDUREOID, NAMEOID, REGTYPEOID}, false, SPI_OK_INSERT_RETURNING},
+     4,
+     {TEXTOID, REGPROCEDUREOID, NAMEOID, REGTYPEOID},
+     false,
+     SPI_OK_INSERT_RETURNING},
     // kInsertSources
     {"INSERT INTO config_guard.config_sources (config_id, position, source) "
      "SELECT $1, s.ord OPERATOR(pg_catalog.-) 1, s.source "
      "  FROM pg_catalog.unnest($2) WITH ORDINALITY AS s(source, ord)",
-     2, {INT4OID, REGCLASSARRAYOID}, false, SPI_OK_INSERT},
+     2,
+     {INT4OID, REGCLASSARRAYOID},
+     false,
+     SPI_OK_INSERT},
     // kDeleteConfig
-    {"DELETE FROM config_guard.configs WHERE config_id OPERATOR(pg_catalog.=) $1", 1, {INT4OID}, false,
-     SPI_OK_DELETE},
+    {"DELETE FROM config_guard.configs WHERE config_id OPERATOR(pg_catalog.=) $1", 1, {INT4OID}, false, SPI_OK_DELETE},
     // kForgetMarks
-    {"DELETE FROM config_guard.invalidations WHERE config_id OPERATOR(pg_catalog.=) $1", 1, {INT4OID}, false,
+    {"DELETE FROM config_guard.invalidations WHERE config_id OPERATOR(pg_catalog.=) $1",
+     1,
+     {INT4OID},
+     false,
      SPI_OK_DELETE},
     // kConfigsOfBuilder
     {"SELECT c.name FROM config_guard.configs c WHERE c.builder::pg_catalog.oid OPERATOR(pg_catalog.=) $1 "
      "ORDER BY c.name",
-     1, {OIDOID}, true, SPI_OK_SELECT},
+     1,
+     {OIDOID},
+     true,
+     SPI_OK_SELECT},
     // kConfigsOfSource
     {"SELECT c.name, c.tenant_column FROM config_guard.configs c "
      "  JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
      " WHERE s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $1 ORDER BY c.name",
-     1, {OIDOID}, true, SPI_OK_SELECT},
+     1,
+     {OIDOID},
+     true,
+     SPI_OK_SELECT},
     // kReaders
-    {"SELECT r.reader::pg_catalog.oid FROM config_guard.readers r WHERE r.config_id OPERATOR(pg_catalog.=) $1", 1,
-     {INT4OID}, true, SPI_OK_SELECT},
+    {"SELECT r.reader::pg_catalog.oid FROM config_guard.readers r WHERE r.config_id OPERATOR(pg_catalog.=) $1",
+     1,
+     {INT4OID},
+     true,
+     SPI_OK_SELECT},
     // kGrantRead
-    {"INSERT INTO config_guard.readers (config_id, reader) VALUES ($1, $2) ON CONFLICT DO NOTHING", 2,
-     {INT4OID, REGROLEOID}, false, SPI_OK_INSERT},
+    {"INSERT INTO config_guard.readers (config_id, reader) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+     2,
+     {INT4OID, REGROLEOID},
+     false,
+     SPI_OK_INSERT},
     // kRevokeRead
     {"DELETE FROM config_guard.readers WHERE config_id OPERATOR(pg_catalog.=) $1 "
      "AND reader::pg_catalog.oid OPERATOR(pg_catalog.=) $2::pg_catalog.oid",
-     2, {INT4OID, REGROLEOID}, false, SPI_OK_DELETE},
+     2,
+     {INT4OID, REGROLEOID},
+     false,
+     SPI_OK_DELETE},
     // kAppendMarks
     {"INSERT INTO config_guard.invalidations (config_id, tenant) "
      "SELECT $1, m.tenant FROM pg_catalog.unnest($2) AS m(tenant) ON CONFLICT DO NOTHING",
-     2, {INT4OID, TEXTARRAYOID}, false, SPI_OK_INSERT},
+     2,
+     {INT4OID, TEXTARRAYOID},
+     false,
+     SPI_OK_INSERT},
     // kStoreDocument: folds the marks the builder's snapshot covered into the row's count
     {"WITH folded AS ("
      "  DELETE FROM config_guard.invalidations i"
@@ -101,7 +136,10 @@ const Statement kStatements[] = {
      "ON CONFLICT (config_id, tenant) DO UPDATE SET document = EXCLUDED.document, "
      "  snapshot = EXCLUDED.snapshot, built_at = EXCLUDED.built_at, build_ms = EXCLUDED.build_ms, "
      "  compacted = d.compacted OPERATOR(pg_catalog.+) EXCLUDED.compacted",
-     6, {INT4OID, TEXTOID, JSONBOID, PG_SNAPSHOTOID, TIMESTAMPTZOID, FLOAT8OID}, false, SPI_OK_INSERT},
+     6,
+     {INT4OID, TEXTOID, JSONBOID, PG_SNAPSHOTOID, TIMESTAMPTZOID, FLOAT8OID},
+     false,
+     SPI_OK_INSERT},
     // kGeneration
     {"SELECT COALESCE((SELECT d.compacted FROM config_guard.documents d "
      "                  WHERE d.config_id OPERATOR(pg_catalog.=) $1 AND d.tenant OPERATOR(pg_catalog.=) $2), "
@@ -110,15 +148,24 @@ const Statement kStatements[] = {
      "       (SELECT pg_catalog.count(*) FROM config_guard.invalidations i "
      "         WHERE i.config_id OPERATOR(pg_catalog.=) $1 "
      "           AND (i.tenant OPERATOR(pg_catalog.=) $2 OR i.tenant IS NULL))",
-     2, {INT4OID, TEXTOID}, true, SPI_OK_SELECT},
+     2,
+     {INT4OID, TEXTOID},
+     true,
+     SPI_OK_SELECT},
     // kSetRoleLimit
     {"INSERT INTO config_guard.role_limits AS l (role, max_active, max_queued, queue_timeout) "
      "VALUES ($1, $2, $3, $4) ON CONFLICT (role) DO UPDATE SET max_active = EXCLUDED.max_active, "
      "max_queued = EXCLUDED.max_queued, queue_timeout = EXCLUDED.queue_timeout",
-     4, {REGROLEOID, INT4OID, INT4OID, INTERVALOID}, false, SPI_OK_INSERT},
+     4,
+     {REGROLEOID, INT4OID, INT4OID, INTERVALOID},
+     false,
+     SPI_OK_INSERT},
     // kDropRoleLimit
-    {"DELETE FROM config_guard.role_limits WHERE role::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid", 1,
-     {REGROLEOID}, false, SPI_OK_DELETE},
+    {"DELETE FROM config_guard.role_limits WHERE role::pg_catalog.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
+     1,
+     {REGROLEOID},
+     false,
+     SPI_OK_DELETE},
 };
 static_assert(sizeof(kStatements) / sizeof(kStatements[0]) == static_cast<size_t>(Stmt::kCount),
               "one statement per Stmt");
@@ -166,8 +213,8 @@ uint64 RunAsOwner(Stmt stmt, Datum* values, const char* nulls) {
   IdentityScope scope = EnterGateway();
   const int rc = SPI_execute_plan(PlanOf(stmt), values, nulls, s.read_only, 0);
   scope.Leave();
-  if (rc != s.expected) elog(ERROR, "config_guard internal statement %d failed: %s", static_cast<int>(stmt),
-                             SPI_result_code_string(rc));
+  if (rc != s.expected)
+    elog(ERROR, "config_guard internal statement %d failed: %s", static_cast<int>(stmt), SPI_result_code_string(rc));
   return SPI_processed;
 }
 

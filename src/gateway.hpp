@@ -24,23 +24,23 @@ extern "C" {
 namespace config_guard {
 
 enum class Stmt {
-  kLoadConfig,      // $1 name -> config_id, builder, tenant_column, tenant_type, definition_id, sources
-  kFindConfig,      // $1 name -> config_id, builder, tenant_column, sources (needs no 0.4 column)
-  kSourceColumn,    // $1 config_id, $2 relid -> tenant_column, whether relid is a source (no row: no config)
-  kInsertConfig,    // $1 name, $2 builder, $3 tenant_column, $4 tenant_type -> config_id, none if taken
-  kInsertSources,   // $1 config_id, $2 regclass[]
-  kDeleteConfig,    // $1 config_id (sources, readers and documents cascade)
-  kForgetMarks,     // $1 config_id
+  kLoadConfig,        // $1 name -> config_id, builder, tenant_column, tenant_type, definition_id, sources
+  kFindConfig,        // $1 name -> config_id, builder, tenant_column, sources (needs no 0.4 column)
+  kSourceColumn,      // $1 config_id, $2 relid -> tenant_column, whether relid is a source (no row: no config)
+  kInsertConfig,      // $1 name, $2 builder, $3 tenant_column, $4 tenant_type -> config_id, none if taken
+  kInsertSources,     // $1 config_id, $2 regclass[]
+  kDeleteConfig,      // $1 config_id (sources, readers and documents cascade)
+  kForgetMarks,       // $1 config_id
   kConfigsOfBuilder,  // $1 function oid -> name
   kConfigsOfSource,   // $1 relid -> name, tenant_column
-  kReaders,         // $1 config_id -> reader oid
-  kGrantRead,       // $1 config_id, $2 role
-  kRevokeRead,      // $1 config_id, $2 role
-  kAppendMarks,     // $1 config_id, $2 text[] of tenant keys (a NULL element: every tenant)
-  kStoreDocument,   // $1 config_id, $2 tenant, $3 document, $4 snapshot, $5 built_at, $6 build_ms
-  kGeneration,      // $1 config_id, $2 tenant -> generation
-  kSetRoleLimit,    // $1 role, $2 max_active, $3 max_queued, $4 queue_timeout
-  kDropRoleLimit,   // $1 role
+  kReaders,           // $1 config_id -> reader oid
+  kGrantRead,         // $1 config_id, $2 role
+  kRevokeRead,        // $1 config_id, $2 role
+  kAppendMarks,       // $1 config_id, $2 text[] of tenant keys (a NULL element: every tenant)
+  kStoreDocument,     // $1 config_id, $2 tenant, $3 document, $4 snapshot, $5 built_at, $6 build_ms
+  kGeneration,        // $1 config_id, $2 tenant -> generation
+  kSetRoleLimit,      // $1 role, $2 max_active, $3 max_queued, $4 queue_timeout
+  kDropRoleLimit,     // $1 role
   kCount
 };
 

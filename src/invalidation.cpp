@@ -56,8 +56,8 @@ HTAB* verified = nullptr;
 
 [[noreturn]] void RefuseTrigger(const Trigger* trigger, Relation rel, int32 config_id) {
   ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                  errmsg("trigger \"%s\" on table \"%s\" is not an invalidation trigger of config %d",
-                         trigger->tgname, RelationGetRelationName(rel), config_id),
+                  errmsg("trigger \"%s\" on table \"%s\" is not an invalidation trigger of config %d", trigger->tgname,
+                         RelationGetRelationName(rel), config_id),
                   errdetail("config_guard.invalidation_trigger() acts only through the triggers "
                             "config_guard.define() installs on the config's sources."),
                   errhint("Drop the trigger.")));
@@ -174,9 +174,9 @@ ArrayType* ChangedTenants(const TriggerData* data, const char* tenant_column) {
   ctl.hash = HashKeyText;
   ctl.match = CompareKeyText;
   ctl.hcxt = CurrentMemoryContext;
-  TenantSet set = {hash_create("config_guard changed tenants", 64, &ctl,
-                               HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT),
-                   static_cast<Datum*>(palloc(sizeof(Datum) * 16)), 0, 16, nullptr};
+  TenantSet set = {
+      hash_create("config_guard changed tenants", 64, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT),
+      static_cast<Datum*>(palloc(sizeof(Datum) * 16)), 0, 16, nullptr};
   CollectTenants(data->tg_newtable, RelationGetDescr(rel), attnum, &output, &set);
   CollectTenants(data->tg_oldtable, RelationGetDescr(rel), attnum, &output, &set);
   if (set.count == 0) return nullptr;
@@ -203,10 +203,11 @@ void AppendMarks(int32 config_id, ArrayType* tenants) {
 void InstallTriggers(int32 config_id, Oid source, const char* tenant_column) {
   const char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)), get_rel_name(source));
   for (const TriggerKind& e : kEvents) {
-    UtilityAsOwner(psprintf("CREATE TRIGGER %s AFTER %s ON %s %s FOR EACH STATEMENT "
-                            "EXECUTE FUNCTION config_guard.invalidation_trigger(%s, %s)",
-                            quote_identifier(TriggerName(config_id, e.suffix)), e.event, table, e.referencing,
-                            quote_literal_cstr(psprintf("%d", config_id)), quote_literal_cstr(tenant_column)));
+    UtilityAsOwner(
+        psprintf("CREATE TRIGGER %s AFTER %s ON %s %s FOR EACH STATEMENT "
+                 "EXECUTE FUNCTION config_guard.invalidation_trigger(%s, %s)",
+                 quote_identifier(TriggerName(config_id, e.suffix)), e.event, table, e.referencing,
+                 quote_literal_cstr(psprintf("%d", config_id)), quote_literal_cstr(tenant_column)));
   }
 }
 
@@ -214,7 +215,8 @@ void DropTriggers(int32 config_id, Oid source) {
   if (get_rel_name(source) == nullptr) return;
   const char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)), get_rel_name(source));
   for (const TriggerKind& e : kEvents)
-    UtilityAsOwner(psprintf("DROP TRIGGER IF EXISTS %s ON %s", quote_identifier(TriggerName(config_id, e.suffix)), table));
+    UtilityAsOwner(
+        psprintf("DROP TRIGGER IF EXISTS %s ON %s", quote_identifier(TriggerName(config_id, e.suffix)), table));
 }
 
 // The trigger works without shared_preload_libraries too: writes to a source
@@ -281,7 +283,8 @@ CG_FUNCTION(config_guard_install_triggers) {
   SPITupleTable* found = SPI_tuptable;
   bool isnull = false;
   const int32 config_id = DatumGetInt32(SPI_getbinval(found->vals[0], found->tupdesc, 1, &isnull));
-  const char* tenant_column = pstrdup(NameStr(*DatumGetName(SPI_getbinval(found->vals[0], found->tupdesc, 3, &isnull))));
+  const char* tenant_column =
+      pstrdup(NameStr(*DatumGetName(SPI_getbinval(found->vals[0], found->tupdesc, 3, &isnull))));
   const Datum sources = SPI_getbinval(found->vals[0], found->tupdesc, 4, &isnull);
   if (!isnull) {
     Datum* elems = nullptr;

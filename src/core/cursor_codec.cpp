@@ -2,7 +2,6 @@
 
 #include <cstring>
 
-
 namespace config_guard::core {
 namespace {
 

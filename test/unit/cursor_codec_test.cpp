@@ -145,9 +145,9 @@ TEST(CursorCodec, UnknownVersionIsReported) {
 }
 
 TEST(CursorCodec, MessagesAreLowerCaseWithoutPeriod) {
-  for (auto e : {CursorError::kEmpty, CursorError::kTooLong, CursorError::kBadCharacter, CursorError::kBadLength,
-                 CursorError::kTooShort, CursorError::kUnknownVersion, CursorError::kNotAuthentic,
-                 CursorError::kMalformed}) {
+  for (auto e :
+       {CursorError::kEmpty, CursorError::kTooLong, CursorError::kBadCharacter, CursorError::kBadLength,
+        CursorError::kTooShort, CursorError::kUnknownVersion, CursorError::kNotAuthentic, CursorError::kMalformed}) {
     const std::string m = CursorErrorMessage(e);
     ASSERT_FALSE(m.empty());
     EXPECT_TRUE(m[0] >= 'a' && m[0] <= 'z') << m;
