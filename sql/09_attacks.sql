@@ -363,6 +363,14 @@ SELECT config, builder_failures FROM config_guard.config_stats WHERE config LIKE
 SELECT count(*) >= 0 AS readable FROM config_guard.role_stats;
 TRUNCATE mine.g;
 SELECT config_guard.undefine('atk_generic');
+-- and what is not PUBLIC's to call is refused
+\set VERBOSITY sqlstate
+SELECT config_guard.set_role_limit('cg_attacker', 100);
+SELECT config_guard.drop_role_limit('cg_victim');
+SELECT config_guard.reset_stats();
+SELECT config_guard.prune_invalidations('0');
+SELECT config_guard.install_triggers('v_int');
+\set VERBOSITY default
 RESET search_path;
 RESET ROLE;
 SELECT * FROM attack_outcome();
