@@ -4,9 +4,11 @@
 // evaluated for the owner, and the builder cannot change the session's
 // identity), inside a GUC nest level rolled back when it ends, on success or
 // error, so that no setting it makes survives it. The settings that shape a
-// document's text are pinned (search_path to pg_catalog, the builder's schema
-// and pg_temp; TimeZone, DateStyle, IntervalStyle, extra_float_digits), so a
-// stored document never depends on which session built it.
+// document's text, how the builder's SQL reads, or whether it can run at all
+// are pinned (search_path to pg_catalog, the builder's schema and pg_temp;
+// TimeZone, DateStyle, IntervalStyle, extra_float_digits, bytea_output and
+// the rest listed in builder.cpp), so a stored document never depends on
+// which session built it, and no caller can make it fail for everyone.
 //
 // It runs in a subtransaction so that a failure can be recorded and answered
 // without aborting the caller. Query cancels and shutdowns are not builder

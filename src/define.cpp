@@ -16,6 +16,7 @@
 extern "C" {
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "storage/lmgr.h"
 #include "catalog/pg_proc.h"
@@ -59,9 +60,14 @@ void CheckBuilder(Oid builder, Oid tenant_type) {
   if (!HeapTupleIsValid(tuple))
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION), errmsg("builder function %u does not exist", builder)));
   auto* proc = reinterpret_cast<Form_pg_proc>(GETSTRUCT(tuple));
+  const bool temporary = isAnyTempNamespace(proc->pronamespace);
   const bool ok = proc->prokind == PROKIND_FUNCTION && proc->pronargs == 1 &&
                   proc->proargtypes.values[0] == tenant_type && proc->prorettype == JSONBOID && !proc->proretset;
   ReleaseSysCache(tuple);
+  if (temporary)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+                    errmsg("builder %s is a temporary function", format_procedure(builder)),
+                    errdetail("A config outlives the session, so its builder must too.")));
   if (!ok)
     ereport(ERROR,
             (errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
@@ -145,7 +151,10 @@ CG_FUNCTION(config_guard_undefine) {
   const Oid builder = DatumGetObjectId(SPI_getbinval(found->vals[0], found->tupdesc, 2, &isnull));
   const Datum source_array = SPI_getbinval(found->vals[0], found->tupdesc, 4, &isnull);
   const bool has_sources = !isnull;
-  if (!has_privs_of_role(GetUserId(), ConfigOwner(name, builder)))
+  // A config whose builder is gone (dropped with a temporary schema, or while
+  // the library was not loaded) has no owner left: superusers remove it.
+  const bool builder_exists = SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(builder));
+  if (builder_exists ? !has_privs_of_role(GetUserId(), ConfigOwner(name, builder)) : !superuser())
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("must be owner of config \"%s\"", name)));
 
   if (has_sources) {

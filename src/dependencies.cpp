@@ -5,8 +5,13 @@
 // pg_depend cannot record these dependencies. The object access hook sees
 // every drop, however it is reached (DROP FUNCTION, DROP TABLE, DROP SCHEMA
 // ... CASCADE, DROP OWNED, ALTER TABLE ... DROP COLUMN, dropping a type that
-// a tenant column has), and the utility hook sees a rename of a tenant
-// column; each is refused with 2BP01 and a message that names the config.
+// a tenant column has), and every change of a column however it is reached
+// (RENAME COLUMN, a rename recursing to inheritance children, ALTER TYPE ...
+// RENAME ATTRIBUTE ... CASCADE on typed tables, ALTER COLUMN ... TYPE); a
+// drop, rename or type change of what a config uses is refused with 2BP01
+// and a message that names the config. Internal drops (the cleanup of a
+// temporary schema at the end of a session) are never refused: they must not
+// fail, and a config left without its builder can still be undefined.
 // The owner needs nothing here: a config is owned by its builder's owner, so
 // Postgres itself refuses DROP ROLE of that role, and REASSIGN OWNED carries
 // the config along with the builder.
@@ -20,14 +25,18 @@
 #include "registry.hpp"
 
 extern "C" {
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/dependency.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
 #include "catalog/objectaddress.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_class_d.h"
 #include "catalog/pg_proc_d.h"
-#include "nodes/parsenodes.h"
-#include "tcop/utility.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 }
@@ -36,7 +45,6 @@ namespace config_guard {
 namespace {
 
 object_access_hook_type prev_object_access = nullptr;
-ProcessUtility_hook_type prev_process_utility = nullptr;
 
 // The extension's namespace in this database, or InvalidOid where it is not
 // installed (or is being dropped): then nothing depends on anything.
@@ -68,15 +76,46 @@ char* ConfigOfBuilder(Oid function) {
 }
 
 // Name of the first config that has `relid` as a source and, when `column`
-// is given, that column as its tenant column; nullptr if none.
-char* ConfigOfSource(Oid relid, const char* column) {
+// is given, that column as its tenant column; nullptr if none. With a column,
+// *tenant_type is set to the config's tenant type.
+char* ConfigOfSource(Oid relid, const char* column, Oid* tenant_type = nullptr) {
   Datum args[1] = {ObjectIdGetDatum(relid)};
   const uint64 n = RunAsOwner(Stmt::kConfigsOfSource, args);
   for (uint64 i = 0; i < n; ++i) {
-    if (column == nullptr || strcmp(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2), column) == 0)
-      return SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+    HeapTuple row = SPI_tuptable->vals[i];
+    if (column == nullptr || strcmp(SPI_getvalue(row, SPI_tuptable->tupdesc, 2), column) == 0) {
+      bool isnull = false;
+      if (tenant_type != nullptr) *tenant_type = DatumGetObjectId(SPI_getbinval(row, SPI_tuptable->tupdesc, 3, &isnull));
+      return SPI_getvalue(row, SPI_tuptable->tupdesc, 1);
+    }
   }
   return nullptr;
+}
+
+// A column as the current command has left it, before any command counter
+// increment makes the change visible to the catalog caches (which still show
+// it as the command found it).
+struct ColumnNow {
+  NameData name;
+  Oid type;
+};
+
+ColumnNow CurrentColumn(Oid relid, AttrNumber attnum) {
+  ColumnNow now = {};
+  Relation attributes = table_open(AttributeRelationId, AccessShareLock);
+  ScanKeyData keys[2];
+  ScanKeyInit(&keys[0], Anum_pg_attribute_attrelid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+  ScanKeyInit(&keys[1], Anum_pg_attribute_attnum, BTEqualStrategyNumber, F_INT2EQ, Int16GetDatum(attnum));
+  SysScanDesc scan = systable_beginscan(attributes, AttributeRelidNumIndexId, true, SnapshotSelf, 2, keys);
+  HeapTuple tuple = systable_getnext(scan);
+  if (HeapTupleIsValid(tuple)) {
+    auto* att = reinterpret_cast<Form_pg_attribute>(GETSTRUCT(tuple));
+    now.name = att->attname;
+    now.type = att->atttypid;
+  }
+  systable_endscan(scan);
+  table_close(attributes, AccessShareLock);
+  return now;
 }
 
 // Looks the registry up under a fresh snapshot (see the top of the file).
@@ -89,8 +128,9 @@ void WithRegistry(Check check) {
   SPI_finish();
 }
 
-void CheckDrop(Oid class_id, Oid object_id, int sub_id) {
+void CheckDrop(Oid class_id, Oid object_id, int sub_id, const ObjectAccessDrop* drop) {
   if (class_id != ProcedureRelationId && class_id != RelationRelationId) return;
+  if (drop != nullptr && (drop->dropflags & PERFORM_DELETION_INTERNAL) != 0) return;
   const Oid extension_namespace = InstalledNamespace();
   if (!OidIsValid(extension_namespace)) return;
   const ObjectAddress object = {class_id, object_id, sub_id};
@@ -117,33 +157,32 @@ void CheckDrop(Oid class_id, Oid object_id, int sub_id) {
   });
 }
 
-void ObjectAccess(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id, void* arg) {
-  if (prev_object_access != nullptr) prev_object_access(access, class_id, object_id, sub_id, arg);
-  if (access == OAT_DROP) CheckDrop(class_id, object_id, sub_id);
-}
-
-void CheckRename(const RenameStmt* stmt) {
-  if (stmt->renameType != OBJECT_COLUMN || stmt->relation == nullptr) return;
+// A column was altered: refused if it is a tenant column that now has
+// another name or type.
+void CheckColumnAlter(Oid relid, AttrNumber attnum) {
+  if (attnum <= 0) return;
   const Oid extension_namespace = InstalledNamespace();
-  if (!OidIsValid(extension_namespace)) return;
-  // No lock here: the rename takes its own, and checks ownership first.
-  const Oid relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-  if (!OidIsValid(relid) || Exempt(get_rel_namespace(relid), extension_namespace)) return;
+  if (!OidIsValid(extension_namespace) || Exempt(get_rel_namespace(relid), extension_namespace)) return;
+  const char* column = get_attname(relid, attnum, true);  // as the command found it
+  if (column == nullptr) return;
   WithRegistry([&] {
-    if (char* config = ConfigOfSource(relid, stmt->subname)) {
-      const ObjectAddress column = {RelationRelationId, relid, get_attnum(relid, stmt->subname)};
-      Refuse(getObjectDescription(&column, false), "rename", config, "The column is the config's tenant column.");
-    }
+    Oid tenant_type = InvalidOid;
+    char* config = ConfigOfSource(relid, column, &tenant_type);
+    if (config == nullptr) return;
+    const ColumnNow now = CurrentColumn(relid, attnum);
+    const ObjectAddress object = {RelationRelationId, relid, attnum};
+    if (strcmp(NameStr(now.name), column) != 0)
+      Refuse(getObjectDescription(&object, false), "rename", config, "The column is the config's tenant column.");
+    if (now.type != tenant_type)
+      Refuse(getObjectDescription(&object, false), "change the type of", config,
+             "The column is the config's tenant column: its documents and marks are keyed by its values.");
   });
 }
 
-void ProcessUtility(PlannedStmt* pstmt, const char* query, bool read_only_tree, ProcessUtilityContext context,
-                    ParamListInfo params, QueryEnvironment* env, DestReceiver* dest, QueryCompletion* qc) {
-  if (IsA(pstmt->utilityStmt, RenameStmt)) CheckRename(castNode(RenameStmt, pstmt->utilityStmt));
-  if (prev_process_utility != nullptr)
-    prev_process_utility(pstmt, query, read_only_tree, context, params, env, dest, qc);
-  else
-    standard_ProcessUtility(pstmt, query, read_only_tree, context, params, env, dest, qc);
+void ObjectAccess(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id, void* arg) {
+  if (prev_object_access != nullptr) prev_object_access(access, class_id, object_id, sub_id, arg);
+  if (access == OAT_DROP) CheckDrop(class_id, object_id, sub_id, static_cast<ObjectAccessDrop*>(arg));
+  if (access == OAT_POST_ALTER && class_id == RelationRelationId && sub_id > 0) CheckColumnAlter(object_id, sub_id);
 }
 
 }  // namespace
@@ -151,8 +190,6 @@ void ProcessUtility(PlannedStmt* pstmt, const char* query, bool read_only_tree, 
 void InitDependencies() {
   prev_object_access = object_access_hook;
   object_access_hook = ObjectAccess;
-  prev_process_utility = ProcessUtility_hook;
-  ProcessUtility_hook = ProcessUtility;
 }
 
 }  // namespace config_guard

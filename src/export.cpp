@@ -5,6 +5,7 @@
 #include "cursor_secret.hpp"
 #include "export_query.hpp"
 #include "gucs.hpp"
+#include "identity.hpp"
 #include "module.hpp"
 #include "store.hpp"
 #include "tenant.hpp"
@@ -121,18 +122,24 @@ void WritePage(ConfigDef* def, const TenantKey& tenant, const StartPosition& sta
     if (rc != SPI_OK_SELECT) elog(ERROR, "export query failed: %s", SPI_result_code_string(rc));
 
     SPITupleTable* rows = SPI_tuptable;
+    // The rows were read with the caller's rights. Turning them into jsonb may
+    // call a cast to json that a column type's owner wrote: that runs as the
+    // config's owner, never as the caller.
+    IdentityScope scope(def->owner);
+    scope.Pin("search_path", kSafeSearchPath);
     for (uint64 i = 0; i < SPI_processed; ++i) {
       MemoryContext old = MemoryContextSwitchTo(row_cxt);
       bool isnull = false;
       Datum values[3];
       bool nulls[3] = {false, false, false};
       values[0] = ObjectIdGetDatum(src->shape.relid);
-      values[1] = SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull);
+      values[1] = FunctionCall1(&src->row_to_jsonb, SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull));
       values[2] = RowCursor(src, s, *def, tenant, start.generation, rows->vals[i], rows->tupdesc);
       tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
       MemoryContextSwitchTo(old);
       MemoryContextReset(row_cxt);
     }
+    scope.Leave();
     remaining -= static_cast<int64>(SPI_processed);
     SPI_freetuptable(rows);
   }

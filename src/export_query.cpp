@@ -46,7 +46,8 @@ char* PageQuery(const ConfigDef& def, const SourceDef& src, bool after_key) {
   StringInfoData sql;
   initStringInfo(&sql);
 
-  appendStringInfoString(&sql, "SELECT pg_catalog.to_jsonb(s.*)");
+  // The whole row: export_page turns it into jsonb itself (export.cpp).
+  appendStringInfoString(&sql, "SELECT s");
   for (int k = 0; k < shape.nkeys; ++k) appendStringInfo(&sql, ", s.%s", shape.key_names[k]);
   appendStringInfo(&sql, " FROM %s s WHERE s.%s ", shape.qualified_name, tenant);
   const Oid eq = BtreeOperator(shape.tenant_type, BTEqualStrategyNumber);

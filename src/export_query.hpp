@@ -1,6 +1,6 @@
 // The SQL of one export page of one source, and its prepared plan.
 //
-//   SELECT to_jsonb(s.*), s.k1, ... FROM source s
+//   SELECT s, s.k1, ... FROM source s
 //   WHERE s.tenant = $1 [AND (s.k1, ...) > ($3, ...)]
 //   ORDER BY s.tenant, s.k1, ... LIMIT $2
 //

@@ -14,10 +14,6 @@ extern "C" {
 namespace config_guard {
 namespace {
 
-// Only pg_catalog is searched, for functions and operators; pg_temp comes last
-// so that it never shadows a table.
-constexpr const char* kGatewaySearchPath = "pg_catalog, pg_temp";
-
 struct Statement {
   const char* sql;
   int nargs;
@@ -91,7 +87,7 @@ const Statement kStatements[] = {
      true,
      SPI_OK_SELECT},
     // kConfigsOfSource
-    {"SELECT c.name, c.tenant_column FROM config_guard.configs c "
+    {"SELECT c.name, c.tenant_column, c.tenant_type::pg_catalog.oid FROM config_guard.configs c "
      "  JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
      " WHERE s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $1 ORDER BY c.name",
      1,
@@ -175,7 +171,7 @@ Oid cached_owner = InvalidOid;
 
 IdentityScope EnterGateway() {
   IdentityScope scope(ExtensionOwner());
-  scope.Pin("search_path", kGatewaySearchPath);
+  scope.Pin("search_path", kSafeSearchPath);
   return scope;
 }
 

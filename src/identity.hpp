@@ -13,6 +13,10 @@
 
 namespace config_guard {
 
+// Functions and operators from pg_catalog only; pg_temp last, where it never
+// shadows a table.
+constexpr const char* kSafeSearchPath = "pg_catalog, pg_temp";
+
 class IdentityScope {
  public:
   explicit IdentityScope(Oid role);

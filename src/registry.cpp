@@ -10,7 +10,9 @@ extern "C" {
 #include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type_d.h"
+#include "nodes/makefuncs.h"
 #include "utils/array.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -81,13 +83,41 @@ void RelcacheCallback(Datum, Oid relid) {
 // config's owner: ConfigDefs remember both.
 void CatalogCallback(Datum, int, uint32) { cache_stale = true; }
 
+// A call that fails inside a subtransaction never reaches ReleaseConfig():
+// each subtransaction remembers the count it started with, and an abort
+// restores it, so the cache can be refreshed again (a revoke_read, for one,
+// takes effect) in the rest of the transaction.
+struct SubxactCalls {
+  SubTransactionId subid;
+  int active_calls;
+  SubxactCalls* outer;
+};
+SubxactCalls* subxact_calls = nullptr;
+
+void SubXactCallback(SubXactEvent event, SubTransactionId subid, SubTransactionId, void*) {
+  if (event == SUBXACT_EVENT_START_SUB) {
+    auto* entry = static_cast<SubxactCalls*>(MemoryContextAlloc(TopTransactionContext, sizeof(SubxactCalls)));
+    *entry = {subid, active_calls, subxact_calls};
+    subxact_calls = entry;
+  } else if ((event == SUBXACT_EVENT_COMMIT_SUB || event == SUBXACT_EVENT_ABORT_SUB) && subxact_calls != nullptr &&
+             subxact_calls->subid == subid) {
+    if (event == SUBXACT_EVENT_ABORT_SUB) active_calls = subxact_calls->active_calls;
+    SubxactCalls* done = subxact_calls;
+    subxact_calls = done->outer;
+    pfree(done);
+  }
+}
+
 void XactCallback(XactEvent event, void*) {
   if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
       event == XACT_EVENT_PARALLEL_COMMIT) {
     active_calls = 0;
+    subxact_calls = nullptr;  // freed with TopTransactionContext
     ReleaseBuilderSlot();  // a builder interrupted by an error or a cancel
     EndMarkWriters(false);
   } else if (event == XACT_EVENT_PREPARE) {
+    active_calls = 0;
+    subxact_calls = nullptr;
     EndMarkWriters(true);
   }
 }
@@ -123,6 +153,13 @@ void LoadSources(ConfigDef* def, Datum source_array) {
                       errmsg("tenant column of source %s changed type since config \"%s\" was defined",
                              src->shape.qualified_name, def->name),
                       errhint("Undefine and define the config again.")));
+    // to_jsonb() is polymorphic: it reads its argument's type from the call
+    // expression, which a direct call must therefore supply.
+    fmgr_info_cxt(F_TO_JSONB, &src->row_to_jsonb, registry_cxt);
+    src->row_to_jsonb.fn_expr = reinterpret_cast<Node*>(
+        makeFuncExpr(F_TO_JSONB, JSONBOID,
+                     list_make1(makeNullConst(get_rel_type_id(src->shape.relid), -1, InvalidOid)), InvalidOid,
+                     InvalidOid, COERCE_EXPLICIT_CALL));
     for (int k = 0; k < src->shape.nkeys; ++k) {
       Oid output = InvalidOid;
       bool varlena = false;
@@ -175,15 +212,20 @@ void InitRegistryCache() {
   CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, CatalogCallback, 0);
   CacheRegisterSyscacheCallback(PROCOID, CatalogCallback, 0);
   RegisterXactCallback(XactCallback, nullptr);
+  RegisterSubXactCallback(SubXactCallback, nullptr);
 }
 
+// The look-ups below may process invalidation messages, and RelcacheCallback
+// then clears these globals: each result is computed into locals and
+// published only once complete, and callers keep copies.
 Oid RegistryNamespace() {
   if (!OidIsValid(registry_namespace)) {
-    registry_namespace = get_namespace_oid("config_guard", true);
-    if (!OidIsValid(registry_namespace))
+    const Oid nsp = get_namespace_oid("config_guard", true);
+    if (!OidIsValid(nsp))
       ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                       errmsg("extension config_guard is not installed in this database"),
                       errhint("Run CREATE EXTENSION config_guard.")));
+    registry_namespace = nsp;
   }
   return registry_namespace;
 }
@@ -191,12 +233,15 @@ Oid RegistryNamespace() {
 Oid ConfigsTable() {
   if (!OidIsValid(configs_table)) {
     const Oid nsp = RegistryNamespace();
-    configs_table = get_relname_relid("configs", nsp);
-    sources_table = get_relname_relid("config_sources", nsp);
-    if (!OidIsValid(configs_table) || !OidIsValid(sources_table))
+    const Oid configs = get_relname_relid("configs", nsp);
+    const Oid sources = get_relname_relid("config_sources", nsp);
+    if (!OidIsValid(configs) || !OidIsValid(sources))
       ereport(ERROR,
               (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("config_guard's registry tables are missing"),
                errhint("Reinstall the extension with DROP EXTENSION and CREATE EXTENSION.")));
+    sources_table = sources;
+    configs_table = configs;
+    return configs;
   }
   return configs_table;
 }
@@ -224,7 +269,7 @@ Oid ConfigOwner(const char* config, Oid builder) {
   return owner;
 }
 
-const CacheRelations& CacheTables() {
+CacheRelations CacheTables() {
   if (!OidIsValid(cache_relations.invalidations_key)) {
     ConfigsTable();  // registers the registry oids the invalidation callback watches
     const Oid nsp = RegistryNamespace();
@@ -240,6 +285,7 @@ const CacheRelations& CacheTables() {
               (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("config_guard's cache tables are missing"),
                errhint("Update the extension with ALTER EXTENSION config_guard UPDATE.")));
     cache_relations = r;
+    return r;
   }
   return cache_relations;
 }

@@ -20,6 +20,7 @@ namespace config_guard {
 
 struct SourceDef {
   SourceShape shape;
+  FmgrInfo row_to_jsonb;  // to_jsonb() of the source's row type
   FmgrInfo key_output[INDEX_MAX_KEYS];
   SPIPlanPtr first_page_plan;  // prepared on first use, kept
   SPIPlanPtr next_page_plan;
@@ -51,7 +52,8 @@ struct CacheRelations {
   Oid invalidations_key;
   Oid invalidations_config_wide;
 };
-const CacheRelations& CacheTables();
+// A copy: an invalidation may clear the cached oids at any catalog access.
+CacheRelations CacheTables();
 
 // 55000 unless the extension's objects in this database are of the version
 // this library expects: after installing a new library, the SQL objects of an

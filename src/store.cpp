@@ -32,7 +32,7 @@ constexpr AttrNumber kXidAttr = 3;
 
 StoredDocument LookupDocument(const ConfigDef& def, const char* tenant, Snapshot snapshot,
                               const DocumentVersion* known_fresh) {
-  const CacheRelations& rels = CacheTables();
+  const CacheRelations rels = CacheTables();
   StoredDocument doc = {};
   Datum tenant_text = CStringGetTextDatum(tenant);
 

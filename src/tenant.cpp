@@ -32,7 +32,7 @@ Datum InputValue(const ConfigDef& def, Oid type, char* text) {
   getTypeInputInfo(type, &input, &ioparam);
   if (type < FirstNormalObjectId) return OidInputFunctionCall(input, text, ioparam, -1);
   IdentityScope scope(def.owner);
-  scope.Pin("search_path", "pg_catalog, pg_temp");
+  scope.Pin("search_path", kSafeSearchPath);
   const Datum value = OidInputFunctionCall(input, text, ioparam, -1);
   scope.Leave();
   return value;
