@@ -460,6 +460,90 @@ SELECT cursor AS dom_c FROM config_guard.export_page('atk_dom', 1, NULL, 1) \gse
 SELECT count(*) AS rest FROM config_guard.export_page('atk_dom', 1, :'dom_c', 10);
 SELECT * FROM attack_outcome();
 SELECT config_guard.undefine('atk_dom');
+-- rows exported to a superuser become jsonb through the cast to json that the
+-- attacker wrote for its enum: that cast runs as the config's owner too
+SET ROLE cg_attacker;
+CREATE FUNCTION mine.evil_json(k mine.tkey) RETURNS json LANGUAGE plpgsql AS $$
+BEGIN PERFORM mine.gotcha('cast mine.tkey AS json'); RETURN pg_catalog.to_json(pg_catalog.textin(pg_catalog.enum_out(k))); END $$;
+CREATE CAST (mine.tkey AS json) WITH FUNCTION mine.evil_json(mine.tkey);
+CREATE TABLE mine.flagged (tenant_id int, id int, kind mine.tkey, PRIMARY KEY (tenant_id, id));
+INSERT INTO mine.flagged VALUES (1, 1, 'a'), (1, 2, 'b');
+CREATE FUNCTION mine.build_flagged(tenant int) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
+SELECT config_guard.define('atk_json', 'mine.build_flagged(int)', ARRAY['mine.flagged']::regclass[]);
+GRANT SELECT ON mine.flagged TO PUBLIC;
+RESET ROLE;
+SELECT item FROM config_guard.export_page('atk_json', 1) ORDER BY item::text;
+SELECT * FROM attack_outcome();
+SELECT config_guard.undefine('atk_json');
+
+-- 10. A reader's own settings must not shape the shared document, nor make
+-- the builder fail for everyone ---------------------------------------------------
+CREATE ROLE cg_set_owner;
+CREATE SCHEMA vset AUTHORIZATION cg_set_owner;
+GRANT USAGE ON SCHEMA vset TO PUBLIC;
+SET ROLE cg_set_owner;
+CREATE TABLE vset.src (tenant_id int, id int, blob bytea, visible boolean, PRIMARY KEY (tenant_id, id));
+INSERT INTO vset.src VALUES (1, 1, '\x0304', true), (1, 2, '\x05', true);
+ALTER TABLE vset.src ENABLE ROW LEVEL SECURITY;
+ALTER TABLE vset.src FORCE ROW LEVEL SECURITY;
+CREATE POLICY visible ON vset.src USING (visible);
+CREATE FUNCTION vset.build(tenant int) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE first_id int;
+BEGIN
+  -- two rows: an error under plpgsql.extra_errors = too_many_rows
+  SELECT id INTO first_id FROM vset.src WHERE tenant_id = tenant ORDER BY id;
+  RETURN jsonb_build_object(
+    'blobs', (SELECT jsonb_agg(blob::text ORDER BY id) FROM vset.src WHERE tenant_id = tenant),
+    'quoted', quote_ident('id'),
+    'pattern', 'x\d',
+    'first', first_id,
+    'number', to_char(1234.5, 'FM9G999D0'),
+    'at', '2024-01-01 12:00 EST'::timestamptz);
+END $$;
+SELECT config_guard.define('v_settings2', 'vset.build(int)', ARRAY['vset.src']::regclass[]);
+SELECT config_guard.grant_read('v_settings2', 'cg_reader');
+RESET ROLE;
+SET ROLE cg_reader;
+SET bytea_output = 'escape';
+SET standard_conforming_strings = off;
+SET quote_all_identifiers = on;
+SET plpgsql.extra_errors = 'too_many_rows';
+SET row_security = off;
+SET lock_timeout = '1ms';
+SET timezone_abbreviations = 'India';
+SELECT config_guard.get('v_settings2', 1) AS seen_by_reader;
+RESET bytea_output;
+RESET standard_conforming_strings;
+RESET quote_all_identifiers;
+RESET plpgsql.extra_errors;
+RESET row_security;
+RESET lock_timeout;
+RESET timezone_abbreviations;
+RESET ROLE;
+SET ROLE cg_set_owner;
+SELECT config_guard.get('v_settings2', 1) AS seen_by_owner;
+RESET ROLE;
+SELECT builder_runs, builder_failures FROM config_guard.config_stats WHERE config = 'v_settings2';
+
+-- 11. A revoke takes effect in a reader's open transaction, also after the
+-- reader caught an error of config_guard's ---------------------------------------
+BEGIN;
+SET ROLE cg_reader;
+SELECT config_guard.get('v_settings2', 1) IS NOT NULL AS reads;
+DO $$ BEGIN PERFORM config_guard.get('v_settings2', 'not a number'::text); EXCEPTION WHEN OTHERS THEN NULL; END $$;
+RESET ROLE;
+SET ROLE cg_set_owner;
+SELECT config_guard.revoke_read('v_settings2', 'cg_reader');
+RESET ROLE;
+SET ROLE cg_reader;
+SELECT config_guard.get('v_settings2', 1);
+ROLLBACK;
+SET ROLE cg_set_owner;
+SELECT config_guard.undefine('v_settings2');
+RESET ROLE;
+DROP SCHEMA vset CASCADE;
+DROP ROLE cg_set_owner;
+
 
 -- Clean up
 SELECT config_guard.undefine('dep_cfg');

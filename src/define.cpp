@@ -66,7 +66,7 @@ void CheckBuilder(Oid builder, Oid tenant_type) {
   ReleaseSysCache(tuple);
   if (temporary)
     ereport(ERROR, (errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
-                    errmsg("builder %s is a temporary function", format_procedure(builder)),
+                    errmsg("builder \"%s\" is a temporary function", get_func_name(builder)),
                     errdetail("A config outlives the session, so its builder must too.")));
   if (!ok)
     ereport(ERROR,
