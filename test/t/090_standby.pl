@@ -44,15 +44,25 @@ is($standby->safe_psql('postgres', q{SELECT count(*) FROM config_guard.invalidat
   'the standby built without storing (the mark is still there)');
 $reader->quit;
 
+# the cursor key travels with the base backup: a walk begun on the primary
+# continues on the standby, and after a failover
+$primary->safe_psql('postgres', q{INSERT INTO items SELECT 3, g, 'r' FROM generate_series(1, 5) g});
+$primary->wait_for_catchup($standby);
+my $cursor = $primary->safe_psql('postgres',
+  q{SELECT cursor FROM config_guard.export_page('items', 3, NULL, 2) OFFSET 1});
+my $rest = qq{SELECT count(*) FROM config_guard.export_page('items', 3, '$cursor', 10)};
+is($standby->safe_psql('postgres', $rest), '3', 'a cursor of the primary continues on the standby');
+
 # failover
 $standby->promote;
 $standby->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()') or die 'promotion failed';
 is($standby->safe_psql('postgres', $get), 'ONE', 'the promoted node serves the document');
-is($standby->safe_psql('postgres', q{SELECT count(*) FROM config_guard.invalidations}), '0',
+is($standby->safe_psql('postgres', q{SELECT count(*) FROM config_guard.invalidations WHERE tenant = '1'}), '0',
   'and stores its rebuild');
 $standby->safe_psql('postgres', q{UPDATE items SET v = 'uno' WHERE tenant_id = 1});
 is($standby->safe_psql('postgres', $get), 'uno', 'writes on the promoted node invalidate');
 is($standby->safe_psql('postgres', q{SELECT config_guard.get('items', 2) ->> 'v'}), 'two', 'other tenants stay fresh');
+is($standby->safe_psql('postgres', $rest), '3', 'and on the promoted node');
 
 $standby->stop;
 $primary->stop;
