@@ -20,3 +20,15 @@ COMMENT ON FUNCTION config_guard.invalidate(text, anyelement) IS
   'mark one tenant''s document stale, in the calling transaction (the config''s owner)';
 COMMENT ON FUNCTION config_guard.invalidate_all(text) IS
   'mark every tenant''s document of a config stale, in the calling transaction (the config''s owner)';
+
+-- Tenant keys are canonical from 0.4: the same whatever the session's
+-- settings. For integers, oid, uuid, bool, text and varchar they are the
+-- type's output, as before; for other tenant types they changed, so the
+-- documents and marks of those configs are dropped (rebuilt on first use).
+WITH changed AS (
+  SELECT c.config_id FROM config_guard.configs c JOIN pg_catalog.pg_type t ON t.oid = c.tenant_type
+   WHERE (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)
+         NOT IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'oid'::regtype, 'uuid'::regtype,
+                 'bool'::regtype, 'text'::regtype, 'varchar'::regtype)),
+dropped_marks AS (DELETE FROM config_guard.invalidations i USING changed WHERE i.config_id = changed.config_id)
+DELETE FROM config_guard.documents d USING changed WHERE d.config_id = changed.config_id;

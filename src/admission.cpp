@@ -8,6 +8,7 @@
 // Waiters sleep on their role's condition variable; every release, limit
 // change or departure from the queue broadcasts on it.
 #include "core/admission.hpp"  // first: core headers precede postgres.h
+#include "core/interval.hpp"
 #include "admission.hpp"
 
 #include <climits>
@@ -415,9 +416,9 @@ Size AdmissionShmemSize() {
 }
 
 int TimeoutMs(const Interval* span) {
-  const int64 us =
-      span->time + span->day * USECS_PER_DAY + static_cast<int64>(span->month) * DAYS_PER_MONTH * USECS_PER_DAY;
-  if (us < 1000 || us > static_cast<int64>(24) * 3600 * 1000000)
+  int64 us = 0;
+  if (!core::IntervalMicroseconds(span->month, span->day, span->time, &us) || us < 1000 ||
+      us > static_cast<int64>(24) * 3600 * 1000000)
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("queue_timeout must be between 1 millisecond and 1 day")));
   return static_cast<int>(us / 1000);

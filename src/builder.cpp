@@ -103,7 +103,7 @@ void CallBuilder(ConfigDef* def, const TenantKey& tenant, BuildResult* result, M
   PopActiveSnapshot();
   if (document == static_cast<Datum>(0))
     ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-                    errmsg("builder of config \"%s\" returned NULL for tenant %s", def->name, tenant.text)));
+                    errmsg("builder of config \"%s\" returned NULL for tenant %s", def->name, tenant.display)));
   MemoryContext old = MemoryContextSwitchTo(result_cxt);
   result->snapshot = datumCopy(snapshot, false, -1);
   result->built_at = built_at;

@@ -16,6 +16,7 @@
 // returns the stored document if fresh for that snapshot, else runs the
 // builder under the transaction's snapshot and returns the result. A hot
 // standby, which cannot store, answers the same way.
+#include "core/interval.hpp"
 #include "builder.hpp"
 #include "coalesce.hpp"
 #include "gucs.hpp"
@@ -92,8 +93,9 @@ StoredDocument FirstLook(const ConfigDef& def, const TenantKey& tenant) {
 int64 MaxStaleMicroseconds(FunctionCallInfo fcinfo) {
   if (PG_ARGISNULL(2)) return 0;
   const Interval* span = PG_GETARG_INTERVAL_P(2);
-  const int64 us =
-      span->time + span->day * USECS_PER_DAY + static_cast<int64>(span->month) * DAYS_PER_MONTH * USECS_PER_DAY;
+  int64 us = 0;
+  if (!core::IntervalMicroseconds(span->month, span->day, span->time, &us))
+    ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE), errmsg("max_stale is out of range")));
   if (us < 0) ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_stale must not be negative")));
   return us;
 }
@@ -113,7 +115,7 @@ Datum AnswerFailure(const ConfigDef& def, const TenantKey& tenant, const StoredD
     return stored.document;
   }
   ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                  errmsg("builder of config \"%s\" is failing for tenant %s", def.name, tenant.text),
+                  errmsg("builder of config \"%s\" is failing for tenant %s", def.name, tenant.display),
                   errdetail("Last error (%d in a row): %s", state.failures, state.last_error),
                   errhint("The next attempt is allowed after %s.", FormatTime(state.next_attempt))));
   pg_unreachable();
@@ -121,7 +123,7 @@ Datum AnswerFailure(const ConfigDef& def, const TenantKey& tenant, const StoredD
 
 [[noreturn]] void RefuseWaitTimeout(const ConfigDef& def, const TenantKey& tenant, const char* what) {
   ereport(ERROR, (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-                  errmsg("timed out waiting for %s of config \"%s\" for tenant %s", what, def.name, tenant.text),
+                  errmsg("timed out waiting for %s of config \"%s\" for tenant %s", what, def.name, tenant.display),
                   errdetail("The wait exceeded config_guard.rebuild_wait_timeout (%d ms).", rebuild_wait_timeout_ms),
                   errhint("Retry later, or pass max_stale to accept the stored document.")));
 }
@@ -217,8 +219,9 @@ CG_FUNCTION(config_guard_get) {
   // document's, when no mark writer of the config has been active since. On a
   // standby the marks arrive by WAL replay, unseen by the writer counters, so
   // they are always probed there, and a stale tenant is built without being
-  // stored (a standby cannot write).
-  const bool transaction_snapshot = IsolationUsesXactSnapshot() || RecoveryInProgress();
+  // stored (a standby cannot write). A READ ONLY transaction cannot store
+  // either: it answers the same way.
+  const bool transaction_snapshot = IsolationUsesXactSnapshot() || RecoveryInProgress() || XactReadOnly;
   const StoredDocument stored =
       transaction_snapshot ? LookupDocument(*def, tenant.text, GetActiveSnapshot()) : FirstLook(*def, tenant);
   if (stored.found && stored.fresh) {

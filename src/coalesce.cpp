@@ -1,3 +1,4 @@
+#include "core/hash.hpp"  // first: core headers precede postgres.h
 #include "coalesce.hpp"
 
 #include "subtransaction.hpp"
@@ -11,6 +12,7 @@ namespace {
 
 // Distinguishes config_guard's advisory locks from pg_advisory_lock's (1, 2).
 constexpr uint16 kLockClass = 3;
+constexpr std::uint64_t kLockSeed = 0x72656275696C6473ULL;  // "rebuilds"
 
 struct TimedWait {
   const LOCKTAG* tag;
@@ -28,9 +30,17 @@ void WaitInShareMode(void* arg) {
 }  // namespace
 
 LOCKTAG RebuildLock(int32 config_id, std::uint64_t tenant_hash) {
+  // The tag has room for 64 bits besides the database and the class: a hash
+  // of the config and the tenant's full 64-bit hash, so that two tenants share
+  // a lock only if 64-bit hashes collide.
+  struct {
+    std::uint64_t tenant_hash;
+    std::int32_t config_id;
+    std::int32_t zero;
+  } key = {tenant_hash, config_id, 0};
+  const std::uint64_t h = core::Hash64(&key, sizeof key, kLockSeed);
   LOCKTAG tag;
-  SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, static_cast<uint32>(config_id),
-                       static_cast<uint32>(tenant_hash ^ (tenant_hash >> 32)), kLockClass);
+  SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, static_cast<uint32>(h >> 32), static_cast<uint32>(h), kLockClass);
   return tag;
 }
 

@@ -85,7 +85,8 @@ char* ConfigOfSource(Oid relid, const char* column, Oid* tenant_type = nullptr) 
     HeapTuple row = SPI_tuptable->vals[i];
     if (column == nullptr || strcmp(SPI_getvalue(row, SPI_tuptable->tupdesc, 2), column) == 0) {
       bool isnull = false;
-      if (tenant_type != nullptr) *tenant_type = DatumGetObjectId(SPI_getbinval(row, SPI_tuptable->tupdesc, 3, &isnull));
+      if (tenant_type != nullptr)
+        *tenant_type = DatumGetObjectId(SPI_getbinval(row, SPI_tuptable->tupdesc, 3, &isnull));
       return SPI_getvalue(row, SPI_tuptable->tupdesc, 1);
     }
   }

@@ -71,10 +71,9 @@ StartPosition DecodeStart(text* after, const ConfigDef& def, const TenantKey& te
   const SourceDef& src = def.sources[start.source];
   ErrorContextCallback callback = {error_context_stack, CursorContext, nullptr};
   error_context_stack = &callback;
-  for (int k = 0; k < fields.nkeys; ++k) {
-    char* key = pnstrdup(fields.keys[k].data, fields.keys[k].len);
-    start.keys[k] = InputValue(def, src.shape.key_types[k], key);
-  }
+  // The MAC vouches for the images: they are the bytes this server issued.
+  for (int k = 0; k < fields.nkeys; ++k)
+    start.keys[k] = ValueFromImage(src.keys[k], fields.keys[k].data, fields.keys[k].len);
   error_context_stack = callback.previous;
   return start;
 }
@@ -90,8 +89,8 @@ Datum RowCursor(SourceDef* src, int source_index, const ConfigDef& def, const Te
   for (int k = 0; k < src->shape.nkeys; ++k) {
     bool isnull = false;
     const Datum key = SPI_getbinval(row, desc, 2 + k, &isnull);
-    char* out = OutputFunctionCall(&src->key_output[k], key);
-    fields.keys[k] = {out, static_cast<uint32>(strlen(out))};
+    const KeyImage image = ImageOf(src->keys[k], key);
+    fields.keys[k] = {image.data, image.len};
   }
   auto* scratch = static_cast<unsigned char*>(palloc(core::CursorBinarySize(fields)));
   const size_t len = core::CursorTextSize(fields);
@@ -128,6 +127,7 @@ void WritePage(ConfigDef* def, const TenantKey& tenant, const StartPosition& sta
     IdentityScope scope(def->owner);
     scope.Pin("search_path", kSafeSearchPath);
     for (uint64 i = 0; i < SPI_processed; ++i) {
+      CHECK_FOR_INTERRUPTS();
       MemoryContext old = MemoryContextSwitchTo(row_cxt);
       bool isnull = false;
       Datum values[3];
@@ -175,11 +175,11 @@ CG_FUNCTION(config_guard_export_page) {
   } else {
     start = DecodeStart(PG_GETARG_TEXT_PP(2), *def, tenant);
     if (detect && start.generation != generation)
-      ereport(ERROR,
-              (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-               errmsg("configuration of tenant %s in config \"%s\" changed during the export", tenant.text, def->name),
-               errdetail("Its rows were invalidated after the first page of this walk was read."),
-               errhint("Restart the export from the first page, with after => NULL.")));
+      ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                      errmsg("configuration of tenant %s in config \"%s\" changed during the export", tenant.display,
+                             def->name),
+                      errdetail("Its rows were invalidated after the first page of this walk was read."),
+                      errhint("Restart the export from the first page, with after => NULL.")));
   }
   WritePage(def, tenant, start, page_size, reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo));
   ReleaseConfig();

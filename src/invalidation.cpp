@@ -1,5 +1,6 @@
 #include "invalidation.hpp"
 
+#include "canonical_key.hpp"
 #include "gateway.hpp"
 #include "module.hpp"
 #include "registry.hpp"
@@ -140,7 +141,7 @@ void AddTenant(TenantSet* set, char* text) {
 
 // Reads a transition table through a read pointer of its own, as a
 // NamedTuplestoreScan does, so that other triggers' reads are undisturbed.
-void CollectTenants(Tuplestorestate* store, TupleDesc desc, AttrNumber attnum, FmgrInfo* output, TenantSet* set) {
+void CollectTenants(Tuplestorestate* store, TupleDesc desc, AttrNumber attnum, KeyType* key, TenantSet* set) {
   if (store == nullptr) return;
   const int pointer = tuplestore_alloc_read_pointer(store, EXEC_FLAG_REWIND);
   tuplestore_select_read_pointer(store, pointer);
@@ -149,8 +150,11 @@ void CollectTenants(Tuplestorestate* store, TupleDesc desc, AttrNumber attnum, F
   while (tuplestore_gettupleslot(store, true, false, slot)) {
     bool isnull = false;
     const Datum value = slot_getattr(slot, attnum, &isnull);
-    // A NULL tenant is no tenant (a NULL mark would mean every tenant).
-    if (!isnull) AddTenant(set, OutputFunctionCall(output, value));
+    CHECK_FOR_INTERRUPTS();
+    if (isnull) continue;  // a NULL tenant is no tenant (a NULL mark would mean every tenant)
+    char* text = TenantKeyText(key, value);
+    // A key get() refuses as too long has no document to invalidate.
+    if (strlen(text) <= static_cast<size_t>(kMaxTenantKeyBytes)) AddTenant(set, text);
   }
   ExecDropSingleTupleTableSlot(slot);
   tuplestore_select_read_pointer(store, 0);
@@ -162,11 +166,10 @@ ArrayType* ChangedTenants(const TriggerData* data, const char* tenant_column) {
   if (attnum == InvalidAttrNumber)
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
                     errmsg("table \"%s\" has no tenant column \"%s\"", RelationGetRelationName(rel), tenant_column)));
-  Oid output_fn = InvalidOid;
-  bool varlena = false;
-  getTypeOutputInfo(TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid, &output_fn, &varlena);
-  FmgrInfo output;
-  fmgr_info(output_fn, &output);
+  // The same canonical key get() computes (canonical_key.hpp), whatever the
+  // writer's settings.
+  KeyType key;
+  DescribeKeyType(TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid, &key, CurrentMemoryContext);
 
   HASHCTL ctl = {};
   ctl.keysize = sizeof(char*);
@@ -177,8 +180,8 @@ ArrayType* ChangedTenants(const TriggerData* data, const char* tenant_column) {
   TenantSet set = {
       hash_create("config_guard changed tenants", 64, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT),
       static_cast<Datum*>(palloc(sizeof(Datum) * 16)), 0, 16, nullptr};
-  CollectTenants(data->tg_newtable, RelationGetDescr(rel), attnum, &output, &set);
-  CollectTenants(data->tg_oldtable, RelationGetDescr(rel), attnum, &output, &set);
+  CollectTenants(data->tg_newtable, RelationGetDescr(rel), attnum, &key, &set);
+  CollectTenants(data->tg_oldtable, RelationGetDescr(rel), attnum, &key, &set);
   if (set.count == 0) return nullptr;
   return construct_array(set.keys, set.count, TEXTOID, -1, false, TYPALIGN_INT);
 }

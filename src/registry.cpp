@@ -113,7 +113,7 @@ void XactCallback(XactEvent event, void*) {
       event == XACT_EVENT_PARALLEL_COMMIT) {
     active_calls = 0;
     subxact_calls = nullptr;  // freed with TopTransactionContext
-    ReleaseBuilderSlot();  // a builder interrupted by an error or a cancel
+    ReleaseBuilderSlot();     // a builder interrupted by an error or a cancel
     EndMarkWriters(false);
   } else if (event == XACT_EVENT_PREPARE) {
     active_calls = 0;
@@ -157,15 +157,9 @@ void LoadSources(ConfigDef* def, Datum source_array) {
     // expression, which a direct call must therefore supply.
     fmgr_info_cxt(F_TO_JSONB, &src->row_to_jsonb, registry_cxt);
     src->row_to_jsonb.fn_expr = reinterpret_cast<Node*>(
-        makeFuncExpr(F_TO_JSONB, JSONBOID,
-                     list_make1(makeNullConst(get_rel_type_id(src->shape.relid), -1, InvalidOid)), InvalidOid,
-                     InvalidOid, COERCE_EXPLICIT_CALL));
-    for (int k = 0; k < src->shape.nkeys; ++k) {
-      Oid output = InvalidOid;
-      bool varlena = false;
-      getTypeOutputInfo(src->shape.key_types[k], &output, &varlena);
-      fmgr_info_cxt(output, &src->key_output[k], registry_cxt);
-    }
+        makeFuncExpr(F_TO_JSONB, JSONBOID, list_make1(makeNullConst(get_rel_type_id(src->shape.relid), -1, InvalidOid)),
+                     InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL));
+    for (int k = 0; k < src->shape.nkeys; ++k) DescribeKeyType(src->shape.key_types[k], &src->keys[k], registry_cxt);
   }
   MemoryContextSwitchTo(old);
   def->nsources = n;
@@ -190,10 +184,7 @@ ConfigDef* LoadConfig(const char* name) {
   tmp.tenant_type = DatumGetObjectId(SPI_getbinval(tuple, desc, 4, &isnull));
   tmp.definition_id = *DatumGetUUIDP(SPI_getbinval(tuple, desc, 5, &isnull));
   tmp.owner = ConfigOwner(name, tmp.builder);
-  Oid output = InvalidOid;
-  bool varlena = false;
-  getTypeOutputInfo(tmp.tenant_type, &output, &varlena);
-  fmgr_info_cxt(output, &tmp.tenant_output, registry_cxt);
+  DescribeKeyType(tmp.tenant_type, &tmp.tenant_key, registry_cxt);
   LoadSources(&tmp, SPI_getbinval(tuple, desc, 6, &isnull));
 
   // Entered only once fully loaded: a failed load leaves no half entry.
@@ -299,6 +290,9 @@ void ValidateConfigName(const char* name) {
 
 ConfigDef* AcquireConfig(const char* name) {
   ValidateConfigName(name);
+  // What committed since this transaction last looked (a revoke_read, an
+  // undefine) applies to this call, not only to the next transaction.
+  AcceptInvalidationMessages();
   // Only here, before any ConfigDef is handed out, may a stale cache be freed.
   if (cache_stale && active_calls == 0) FlushCache();
   RequireCurrentSchema();  // also resolves the registry oids the invalidation callback compares against

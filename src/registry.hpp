@@ -9,6 +9,7 @@
 #pragma once
 
 #include "pg.hpp"
+#include "canonical_key.hpp"
 #include "source_shape.hpp"
 
 extern "C" {
@@ -20,9 +21,9 @@ namespace config_guard {
 
 struct SourceDef {
   SourceShape shape;
-  FmgrInfo row_to_jsonb;  // to_jsonb() of the source's row type
-  FmgrInfo key_output[INDEX_MAX_KEYS];
-  SPIPlanPtr first_page_plan;  // prepared on first use, kept
+  FmgrInfo row_to_jsonb;         // to_jsonb() of the source's row type
+  KeyType keys[INDEX_MAX_KEYS];  // canonical keys of the keyset columns
+  SPIPlanPtr first_page_plan;    // prepared on first use, kept
   SPIPlanPtr next_page_plan;
 };
 
@@ -34,7 +35,7 @@ struct ConfigDef {
   Oid tenant_type;
   Oid owner;  // the builder's owner: a config follows its builder's ownership
   char tenant_column[NAMEDATALEN];
-  FmgrInfo tenant_output;
+  KeyType tenant_key;
   int nsources;
   SourceDef* sources;
   Oid read_checked_user;  // the last user RequireReadAccess() allowed

@@ -1,5 +1,7 @@
 #include "source_shape.hpp"
 
+#include "canonical_key.hpp"
+
 extern "C" {
 #include "access/genam.h"
 #include "access/table.h"
@@ -15,6 +17,14 @@ extern "C" {
 
 namespace config_guard {
 namespace {
+
+Oid ColumnCollation(Oid relid, AttrNumber att) {
+  Oid type = InvalidOid;
+  int32 typmod = 0;
+  Oid collation = InvalidOid;
+  get_atttypetypmodcoll(relid, att, &type, &typmod, &collation);
+  return collation;
+}
 
 // Fills the keyset from the primary key, leaving the tenant column out: a
 // primary key of (tenant_id, id) orders a tenant's rows by id alone.
@@ -35,6 +45,8 @@ void KeysetFromPrimaryKey(Relation rel, SourceShape* shape) {
     shape->key_attnums[k] = att;
     shape->key_types[k] = get_atttype(shape->relid, att);
     shape->key_names[k] = pstrdup(quote_identifier(get_attname(shape->relid, att, false)));
+    RequireEqualImage(shape->key_types[k], ColumnCollation(shape->relid, att), get_attname(shape->relid, att, false),
+                      shape->qualified_name);
   }
   index_close(pk, AccessShareLock);
 }
@@ -44,10 +56,8 @@ void KeysetFromPrimaryKey(Relation rel, SourceShape* shape) {
 // the order ORDER BY uses.
 bool ColumnServesOrder(Relation index, int col, Oid relid, AttrNumber att) {
   if (index->rd_index->indkey.values[col] != att) return false;
-  Oid type = InvalidOid;
-  int32 typmod = 0;
-  Oid collation = InvalidOid;
-  get_atttypetypmodcoll(relid, att, &type, &typmod, &collation);
+  const Oid type = get_atttype(relid, att);
+  const Oid collation = ColumnCollation(relid, att);
   const Oid opclass = GetDefaultOpClass(type, BTREE_AM_OID);
   if (!OidIsValid(opclass) || get_opclass_family(opclass) != index->rd_opfamily[col]) return false;
   if (index->rd_indoption[col] != 0) return false;  // DESC or NULLS FIRST
@@ -102,6 +112,8 @@ void DescribeSource(Oid relid, const char* tenant_column, SourceShape* shape) {
                     errmsg("source table %s has no tenant column \"%s\"", shape->qualified_name, tenant_column),
                     errhint("Pass the tenant column's name as tenant_column, or add the column.")));
   shape->tenant_type = get_atttype(relid, shape->tenant_attnum);
+  RequireEqualImage(shape->tenant_type, ColumnCollation(relid, shape->tenant_attnum), tenant_column,
+                    shape->qualified_name);
 
   KeysetFromPrimaryKey(rel, shape);
   RequireSupportingIndex(rel, *shape, tenant_column);

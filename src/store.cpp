@@ -76,6 +76,7 @@ StoredDocument LookupDocument(const ConfigDef& def, const char* tenant, Snapshot
     scan = systable_beginscan(invalidations, config_wide ? rels.invalidations_config_wide : rels.invalidations_key,
                               true, snapshot, config_wide ? 1 : 2, keys);
     while (HeapTupleIsValid(tuple = systable_getnext(scan))) {
+      CHECK_FOR_INTERRUPTS();
       bool isnull = false;
       const Datum xid = heap_getattr(tuple, kXidAttr, desc, &isnull);
       if (!DatumGetBool(DirectFunctionCall2(pg_visible_in_snapshot, xid, doc_snapshot))) {

@@ -55,8 +55,15 @@ TenantKey TenantFromArgument(FunctionCallInfo fcinfo, int argno, ConfigDef& def)
     key.value = InputValue(def, def.tenant_type, OidOutputFunctionCall(output, key.value));
     error_context_stack = callback.previous;
   }
-  key.text = OutputFunctionCall(&def.tenant_output, key.value);
-  key.hash = core::Hash64(key.text, strlen(key.text), kTenantSeed);
+  key.text = TenantKeyText(&def.tenant_key, key.value);
+  key.display = def.tenant_key.readable ? key.text : OutputFunctionCall(&def.tenant_key.output, key.value);
+  const size_t len = strlen(key.text);
+  if (len > kMaxTenantKeyBytes)
+    ereport(ERROR,
+            (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+             errmsg("tenant key of %zu bytes is longer than config_guard's limit of %d bytes", len, kMaxTenantKeyBytes),
+             errdetail("Documents and invalidation marks are indexed by the tenant key.")));
+  key.hash = core::Hash64(key.text, len, kTenantSeed);
   return key;
 }
 

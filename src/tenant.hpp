@@ -9,9 +9,14 @@
 
 namespace config_guard {
 
+// Longer keys could not be indexed in config_guard.documents: get() refuses
+// them (54000), and the trigger skips them (no document can exist for them).
+constexpr int kMaxTenantKeyBytes = 2048;
+
 struct TenantKey {
   Datum value;
-  char* text;  // canonical text of the tenant column's type
+  char* text;     // the canonical key (canonical_key.hpp): what documents and marks are keyed by
+  char* display;  // the value as its type prints it, for messages
   std::uint64_t hash;
 };
 

@@ -184,8 +184,6 @@ CursorError DecodeCursor(const char* text, std::size_t text_len, const CursorAut
   for (std::size_t i = 0; i < f.nkeys; ++i) {
     const unsigned char* start = nullptr;
     if (!r.Get(4, &v) || !r.Skip(v, &start)) return CursorError::kMalformed;
-    // Keys travel as C strings inside Postgres: an embedded NUL is never produced.
-    if (v > 0 && std::memchr(start, 0, v) != nullptr) return CursorError::kMalformed;
     f.keys[i].data = reinterpret_cast<const char*>(start);
     f.keys[i].len = static_cast<std::uint32_t>(v);
   }

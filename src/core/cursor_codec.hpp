@@ -9,7 +9,7 @@
 //   u64 generation         (the tenant's configuration generation, 0 if unknown)
 //   u16 source_index       (position of the source in the config, from 0)
 //   u16 nkeys              (primary-key columns that follow)
-//   nkeys x { u32 length, bytes }   (each key in its type's text form)
+//   nkeys x { u32 length, bytes }   (each key's image: the bytes of its datum)
 //   u64 mac                (SipHash-2-4 under the server's secret key of
 //                           everything before it, then the binding)
 // All integers little-endian. The binding is what the caller ties the cursor
