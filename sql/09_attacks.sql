@@ -476,6 +476,25 @@ SELECT item FROM config_guard.export_page('atk_json', 1) ORDER BY item::text;
 SELECT * FROM attack_outcome();
 SELECT config_guard.undefine('atk_json');
 
+-- a partial index whose predicate calls the attacker's "immutable" function:
+-- loading the config for a superuser's get() must not evaluate it
+SET ROLE cg_attacker;
+CREATE FUNCTION mine.lie(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN PERFORM mine.gotcha('index predicate mine.lie'); RETURN $1; END $$;
+CREATE TABLE mine.pred (tenant_id int NOT NULL, id int NOT NULL);
+CREATE UNIQUE INDEX pred_partial ON mine.pred (tenant_id, id) WHERE mine.lie(1) = 1;
+ALTER TABLE mine.pred ADD PRIMARY KEY (tenant_id, id);
+CREATE FUNCTION mine.build_pred(tenant int) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"pred": true}'::jsonb $$;
+SELECT config_guard.define('atk_pred', 'mine.build_pred(int)', ARRAY['mine.pred']::regclass[]);
+SELECT config_guard.grant_read('atk_pred', 'postgres');
+RESET ROLE;
+SELECT * FROM attack_outcome();
+\c
+SET client_min_messages = warning;
+SELECT config_guard.get('atk_pred', 1) AS document;
+SELECT * FROM attack_outcome();
+SELECT config_guard.undefine('atk_pred');
+
 -- 10. A reader's own settings must not shape the shared document, nor make
 -- the builder fail for everyone ---------------------------------------------------
 CREATE ROLE cg_set_owner;
@@ -498,7 +517,8 @@ BEGIN
     'pattern', 'x\d',
     'first', first_id,
     'number', to_char(1234.5, 'FM9G999D0'),
-    'at', '2024-01-01 12:00 EST'::timestamptz);
+    'at', '2024-01-01 12:00 EST'::timestamptz,
+    'words', to_tsvector('The running cats'));
 END $$;
 SELECT config_guard.define('v_settings2', 'vset.build(int)', ARRAY['vset.src']::regclass[]);
 SELECT config_guard.grant_read('v_settings2', 'cg_reader');
@@ -511,6 +531,7 @@ SET plpgsql.extra_errors = 'too_many_rows';
 SET row_security = off;
 SET lock_timeout = '1ms';
 SET timezone_abbreviations = 'India';
+SET default_text_search_config = 'pg_catalog.simple';
 SELECT config_guard.get('v_settings2', 1) AS seen_by_reader;
 RESET bytea_output;
 RESET standard_conforming_strings;
@@ -519,6 +540,7 @@ RESET plpgsql.extra_errors;
 RESET row_security;
 RESET lock_timeout;
 RESET timezone_abbreviations;
+RESET default_text_search_config;
 RESET ROLE;
 SET ROLE cg_set_owner;
 SELECT config_guard.get('v_settings2', 1) AS seen_by_owner;

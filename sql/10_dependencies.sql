@@ -36,6 +36,44 @@ ALTER TABLE dep.plain RENAME TO plain_renamed;
 INSERT INTO dep.plain_renamed VALUES (1, 1);
 SELECT config_guard.get('plain', 1);
 
+-- DDL that rewrites or reinterprets a source's rows without firing a trigger
+-- invalidates every tenant of the config
+CREATE TABLE dep.moves (tenant_id int NOT NULL, id int NOT NULL, v text NOT NULL, PRIMARY KEY (tenant_id, id));
+INSERT INTO dep.moves VALUES (1, 1, 'one');
+CREATE TYPE dep.mood AS ENUM ('calm', 'busy');
+ALTER TABLE dep.moves ADD COLUMN mood dep.mood NOT NULL DEFAULT 'calm';
+CREATE FUNCTION dep.build_moves(tenant int) RETURNS jsonb LANGUAGE sql AS
+$$ SELECT jsonb_build_object('rows', (SELECT jsonb_agg(jsonb_build_object('v', v, 'mood', mood) ORDER BY id)
+                                       FROM dep.moves WHERE tenant_id = tenant)) $$;
+SELECT config_guard.define('moves', 'dep.build_moves(int)', ARRAY['dep.moves']::regclass[]);
+SELECT config_guard.get('moves', 1) AS tenant_1, config_guard.get('moves', 2) AS tenant_2;
+ALTER TABLE dep.moves ALTER COLUMN tenant_id TYPE int USING tenant_id + 1;
+SELECT config_guard.get('moves', 1) AS tenant_1, config_guard.get('moves', 2) AS tenant_2;
+ALTER TYPE dep.mood RENAME VALUE 'calm' TO 'serene';
+SELECT config_guard.get('moves', 2) AS tenant_2;
+ALTER TABLE dep.moves ALTER COLUMN v TYPE text USING upper(v);
+SELECT config_guard.get('moves', 2) AS tenant_2;
+ALTER TABLE dep.moves ADD COLUMN extra int NOT NULL DEFAULT 7;
+RESET ROLE;
+SELECT count(*) AS config_wide_marks FROM config_guard.invalidations i JOIN config_guard.configs c USING (config_id)
+ WHERE c.name = 'moves' AND i.tenant IS NULL;
+SET ROLE cg_dep_owner;
+-- an enum tenant exports page by page
+CREATE TABLE dep.by_mood (tenant_id dep.mood NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));
+INSERT INTO dep.by_mood SELECT 'busy', g FROM generate_series(1, 3) g;
+CREATE FUNCTION dep.build_mood(tenant dep.mood) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
+SELECT config_guard.define('by_mood', 'dep.build_mood(dep.mood)', ARRAY['dep.by_mood']::regclass[]);
+SELECT cursor AS mc FROM config_guard.export_page('by_mood', 'busy'::text, NULL, 2) OFFSET 1 \gset
+SELECT item FROM config_guard.export_page('by_mood', 'busy'::text, :'mc', 2);
+
+-- a key column whose type goes with the session's temporary schema is refused
+CREATE DOMAIN pg_temp.fleeting_id AS int;
+CREATE TABLE dep.tempkeyed (tenant_id pg_temp.fleeting_id NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));
+CREATE FUNCTION dep.build_tempkeyed(tenant int) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
+SELECT config_guard.define('tempkeyed', 'dep.build_tempkeyed(int)', ARRAY['dep.tempkeyed']::regclass[]);
+\echo :LAST_ERROR_SQLSTATE
+DROP TABLE dep.tempkeyed;
+
 -- a builder in a temporary schema is refused: a config outlives the session
 CREATE FUNCTION pg_temp.fleeting(tenant int) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
 SELECT config_guard.define('fleeting', 'pg_temp.fleeting(int)', ARRAY['dep.plain_renamed']::regclass[]);
@@ -73,7 +111,8 @@ RESET ROLE;
 SELECT config_guard.undefine('tied');
 
 SET ROLE cg_dep_owner;
-SELECT config_guard.undefine(name) FROM config_guard.configs WHERE name IN ('typed', 'child', 'plain') ORDER BY name;
+SELECT config_guard.undefine(name) FROM config_guard.configs WHERE name IN ('typed', 'child', 'plain', 'moves', 'by_mood')
+ ORDER BY name;
 RESET ROLE;
 DROP SCHEMA dep CASCADE;
 DROP ROLE cg_dep_owner;

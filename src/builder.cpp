@@ -52,6 +52,11 @@ constexpr PinnedSetting kPinned[] = {
     {"lock_timeout", "0"},
 };
 
+// The server's text search configuration as postgresql.conf sets it, read by
+// the postmaster at preload: a role's or a session's own choice (ALTER ROLE
+// ... SET, SET) must not decide how a shared document parses text.
+char server_text_search_config[2 * NAMEDATALEN] = "pg_catalog.simple";
+
 // PL/pgSQL's own settings that any role may change, pinned when the session
 // has them (loaded, or set before loading): they decide whether a PL/pgSQL
 // builder runs. (plpgsql.variable_conflict is superuser-only.)
@@ -70,6 +75,7 @@ Datum InvokeAsOwner(const ConfigDef& def, const TenantKey& tenant) {
   IdentityScope scope(def.owner);
   scope.Pin("search_path", psprintf("pg_catalog, %s, pg_temp", quote_identifier(schema)));
   for (const PinnedSetting& s : kPinned) scope.Pin(s.name, s.value);
+  scope.Pin("default_text_search_config", server_text_search_config);
   for (const PinnedSetting& s : kPinnedIfPresent) {
     if (GetConfigOption(s.name, true, false) != nullptr) scope.Pin(s.name, s.value);
   }
@@ -131,6 +137,11 @@ void CallBuilderThunk(void* arg) {
 }
 
 }  // namespace
+
+void InitBuilder() {
+  if (const char* value = GetConfigOption("default_text_search_config", true, false))
+    strlcpy(server_text_search_config, value, sizeof server_text_search_config);
+}
 
 BuildResult RunBuilder(ConfigDef* def, const TenantKey& tenant) {
   BuildResult result = {};

@@ -1,12 +1,16 @@
 #include "canonical_key.hpp"
 
 extern "C" {
+#include "access/htup_details.h"
 #include "access/nbtree.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "access/tupmacs.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_type_d.h"
 #include "commands/defrem.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 }
 
 namespace config_guard {
@@ -38,9 +42,31 @@ bool HasCanonicalOutput(Oid base) {
   }
 }
 
+// A type that goes with a session's temporary schema, itself or through the
+// domains it is built on.
+bool IsTemporaryType(Oid type) {
+  for (Oid t = type; OidIsValid(t);) {
+    HeapTuple tuple = SearchSysCache1(TYPEOID, ObjectIdGetDatum(t));
+    if (!HeapTupleIsValid(tuple)) return false;
+    const auto* form = reinterpret_cast<Form_pg_type>(GETSTRUCT(tuple));
+    const bool temporary = isAnyTempNamespace(form->typnamespace);
+    const Oid next = form->typtype == TYPTYPE_DOMAIN ? form->typbasetype : InvalidOid;
+    ReleaseSysCache(tuple);
+    if (temporary) return true;
+    t = next;
+  }
+  return false;
+}
+
 }  // namespace
 
 void RequireEqualImage(Oid type, Oid collation, const char* column, const char* relation) {
+  // Dropped with a session's temporary schema, it would take the column along.
+  if (IsTemporaryType(type))
+    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                    errmsg("column \"%s\" of %s has a temporary type, which cannot be a tenant or key column", column,
+                           relation),
+                    errdetail("A config outlives the session, so the types of its keys must too.")));
   if (HasEqualImage(type, collation)) return;
   ereport(ERROR,
           (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -27,8 +27,8 @@ struct KeyType {
   FmgrInfo output;
 };
 
-// 0A000 unless equal values of `type` under `collation` have equal images;
-// `column` and `relation` name the column in the message.
+// 0A000 unless equal values of `type` under `collation` have equal images
+// (42809 for a temporary type); `column` and `relation` name the column.
 void RequireEqualImage(Oid type, Oid collation, const char* column, const char* relation);
 
 void DescribeKeyType(Oid type, KeyType* key, MemoryContext cxt);

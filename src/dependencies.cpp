@@ -21,6 +21,7 @@
 // granted, so a drop that races a define() either waits and then sees it, or
 // commits first and define() fails.
 #include "gateway.hpp"
+#include "invalidation.hpp"
 #include "module.hpp"
 #include "registry.hpp"
 
@@ -36,6 +37,7 @@ extern "C" {
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class_d.h"
 #include "catalog/pg_proc_d.h"
+#include "catalog/pg_type_d.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -158,32 +160,65 @@ void CheckDrop(Oid class_id, Oid object_id, int sub_id, const ObjectAccessDrop* 
   });
 }
 
-// A column was altered: refused if it is a tenant column that now has
-// another name or type.
-void CheckColumnAlter(Oid relid, AttrNumber attnum) {
+// Every config with `relid` as a source: all its tenants are stale.
+void InvalidateConfigsOfSource(Oid relid) {
+  Datum args[1] = {ObjectIdGetDatum(relid)};
+  const uint64 n = RunAsOwner(Stmt::kConfigsOfSource, args);
+  SPITupleTable* configs = SPI_tuptable;
+  for (uint64 i = 0; i < n; ++i) {
+    bool isnull = false;
+    InvalidateConfig(DatumGetInt32(SPI_getbinval(configs->vals[i], configs->tupdesc, 4, &isnull)));
+  }
+}
+
+// A column of a table was added or altered. A tenant column that now has
+// another name or type is refused. Anything else on a source may have
+// rewritten or reinterpreted its rows without a trigger firing (ALTER COLUMN
+// ... TYPE ... USING, ADD COLUMN ... DEFAULT): every tenant of its configs is
+// invalidated, in the DDL's transaction.
+void CheckColumnChange(Oid relid, AttrNumber attnum, bool created) {
   if (attnum <= 0) return;
   const Oid extension_namespace = InstalledNamespace();
   if (!OidIsValid(extension_namespace) || Exempt(get_rel_namespace(relid), extension_namespace)) return;
-  const char* column = get_attname(relid, attnum, true);  // as the command found it
-  if (column == nullptr) return;
+  const char* column = created ? nullptr : get_attname(relid, attnum, true);  // as the command found it
   WithRegistry([&] {
     Oid tenant_type = InvalidOid;
-    char* config = ConfigOfSource(relid, column, &tenant_type);
-    if (config == nullptr) return;
-    const ColumnNow now = CurrentColumn(relid, attnum);
-    const ObjectAddress object = {RelationRelationId, relid, attnum};
-    if (strcmp(NameStr(now.name), column) != 0)
-      Refuse(getObjectDescription(&object, false), "rename", config, "The column is the config's tenant column.");
-    if (now.type != tenant_type)
-      Refuse(getObjectDescription(&object, false), "change the type of", config,
-             "The column is the config's tenant column: its documents and marks are keyed by its values.");
+    if (char* config = column != nullptr ? ConfigOfSource(relid, column, &tenant_type) : nullptr) {
+      const ColumnNow now = CurrentColumn(relid, attnum);
+      const ObjectAddress object = {RelationRelationId, relid, attnum};
+      if (strcmp(NameStr(now.name), column) != 0)
+        Refuse(getObjectDescription(&object, false), "rename", config, "The column is the config's tenant column.");
+      if (now.type != tenant_type)
+        Refuse(getObjectDescription(&object, false), "change the type of", config,
+               "The column is the config's tenant column: its documents and marks are keyed by its values.");
+    }
+    InvalidateConfigsOfSource(relid);
+  });
+}
+
+// A type was altered (an enum's label renamed, a composite's attribute): the
+// rows of every source with a column of it may read differently now.
+void CheckTypeChange(Oid type) {
+  const Oid extension_namespace = InstalledNamespace();
+  if (!OidIsValid(extension_namespace)) return;
+  WithRegistry([&] {
+    Datum args[1] = {ObjectIdGetDatum(type)};
+    const uint64 n = RunAsOwner(Stmt::kConfigsOfType, args);
+    SPITupleTable* configs = SPI_tuptable;
+    for (uint64 i = 0; i < n; ++i) {
+      bool isnull = false;
+      InvalidateConfig(DatumGetInt32(SPI_getbinval(configs->vals[i], configs->tupdesc, 1, &isnull)));
+    }
   });
 }
 
 void ObjectAccess(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id, void* arg) {
   if (prev_object_access != nullptr) prev_object_access(access, class_id, object_id, sub_id, arg);
   if (access == OAT_DROP) CheckDrop(class_id, object_id, sub_id, static_cast<ObjectAccessDrop*>(arg));
-  if (access == OAT_POST_ALTER && class_id == RelationRelationId && sub_id > 0) CheckColumnAlter(object_id, sub_id);
+  const bool column = class_id == RelationRelationId && sub_id > 0;
+  if ((access == OAT_POST_ALTER || access == OAT_POST_CREATE) && column)
+    CheckColumnChange(object_id, sub_id, access == OAT_POST_CREATE);
+  if (access == OAT_POST_ALTER && class_id == TypeRelationId) CheckTypeChange(object_id);
 }
 
 }  // namespace

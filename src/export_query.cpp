@@ -18,10 +18,11 @@ namespace {
 
 // The default btree operator of `type` for `strategy`, and its schema.
 Oid BtreeOperator(Oid type, int16 strategy) {
-  // A domain compares with its base type's operators.
-  const Oid base = getBaseType(type);
-  const Oid opclass = GetDefaultOpClass(base, BTREE_AM_OID);
-  const Oid opno = get_opfamily_member(get_opclass_family(opclass), base, base, strategy);
+  // The operator class's own input type: a domain's base type, or anyenum,
+  // anyarray ... for the polymorphic classes.
+  const Oid opclass = GetDefaultOpClass(getBaseType(type), BTREE_AM_OID);
+  const Oid input = get_opclass_input_type(opclass);
+  const Oid opno = get_opfamily_member(get_opclass_family(opclass), input, input, strategy);
   if (!OidIsValid(opno)) elog(ERROR, "no btree operator for type %s", format_type_be(type));
   return opno;
 }

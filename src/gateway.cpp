@@ -87,9 +87,21 @@ const Statement kStatements[] = {
      true,
      SPI_OK_SELECT},
     // kConfigsOfSource
-    {"SELECT c.name, c.tenant_column, c.tenant_type::pg_catalog.oid FROM config_guard.configs c "
+    {"SELECT c.name, c.tenant_column, c.tenant_type::pg_catalog.oid, c.config_id FROM config_guard.configs c "
      "  JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
      " WHERE s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $1 ORDER BY c.name",
+     1,
+     {OIDOID},
+     true,
+     SPI_OK_SELECT},
+    // kConfigsOfType: configs with a source that has a column of the type
+    {"SELECT DISTINCT s.config_id FROM config_guard.config_sources s "
+     "  JOIN pg_catalog.pg_depend d "
+     "    ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid "
+     "   AND d.objid OPERATOR(pg_catalog.=) s.source::pg_catalog.oid "
+     "   AND d.objsubid OPERATOR(pg_catalog.>) 0 "
+     " WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid "
+     "   AND d.refobjid OPERATOR(pg_catalog.=) $1",
      1,
      {OIDOID},
      true,
@@ -128,7 +140,8 @@ const Statement kStatements[] = {
      "  RETURNING 1) "
      "INSERT INTO config_guard.documents AS d "
      "       (config_id, tenant, document, snapshot, built_at, build_ms, compacted) "
-     "VALUES ($1, $2, $3, $4, $5, $6, (SELECT pg_catalog.count(*) FROM folded)) "
+     "SELECT $1, $2, $3, $4, $5, $6, (SELECT pg_catalog.count(*) FROM folded) "
+     " WHERE EXISTS (SELECT FROM config_guard.configs c WHERE c.config_id OPERATOR(pg_catalog.=) $1) "
      "ON CONFLICT (config_id, tenant) DO UPDATE SET document = EXCLUDED.document, "
      "  snapshot = EXCLUDED.snapshot, built_at = EXCLUDED.built_at, build_ms = EXCLUDED.build_ms, "
      "  compacted = d.compacted OPERATOR(pg_catalog.+) EXCLUDED.compacted",

@@ -32,7 +32,8 @@ enum class Stmt {
   kDeleteConfig,      // $1 config_id (sources, readers and documents cascade)
   kForgetMarks,       // $1 config_id
   kConfigsOfBuilder,  // $1 function oid -> name
-  kConfigsOfSource,   // $1 relid -> name, tenant_column, tenant_type
+  kConfigsOfSource,   // $1 relid -> name, tenant_column, tenant_type, config_id
+  kConfigsOfType,     // $1 type oid -> config_id of configs with a source column of the type
   kReaders,           // $1 config_id -> reader oid
   kGrantRead,         // $1 config_id, $2 role
   kRevokeRead,        // $1 config_id, $2 role

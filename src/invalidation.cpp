@@ -160,12 +160,22 @@ void CollectTenants(Tuplestorestate* store, TupleDesc desc, AttrNumber attnum, K
   tuplestore_select_read_pointer(store, 0);
 }
 
+// The one-element array that stands for every tenant.
+ArrayType* EveryTenant() {
+  Datum value = 0;
+  bool isnull = true;
+  int dims[1] = {1};
+  int lbs[1] = {1};
+  return construct_md_array(&value, &isnull, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
 ArrayType* ChangedTenants(const TriggerData* data, const char* tenant_column) {
   Relation rel = data->tg_relation;
+  // Without its tenant column (which dependencies.cpp refuses to let go,
+  // short of a temporary schema's cleanup) the statement invalidates every
+  // tenant: a write never fails because of config_guard.
   const AttrNumber attnum = get_attnum(RelationGetRelid(rel), tenant_column);
-  if (attnum == InvalidAttrNumber)
-    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
-                    errmsg("table \"%s\" has no tenant column \"%s\"", RelationGetRelationName(rel), tenant_column)));
+  if (attnum == InvalidAttrNumber) return EveryTenant();
   // The same canonical key get() computes (canonical_key.hpp), whatever the
   // writer's settings.
   KeyType key;
@@ -186,15 +196,6 @@ ArrayType* ChangedTenants(const TriggerData* data, const char* tenant_column) {
   return construct_array(set.keys, set.count, TEXTOID, -1, false, TYPALIGN_INT);
 }
 
-// The one-element array that stands for every tenant.
-ArrayType* EveryTenant() {
-  Datum value = 0;
-  bool isnull = true;
-  int dims[1] = {1};
-  int lbs[1] = {1};
-  return construct_md_array(&value, &isnull, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT);
-}
-
 void AppendMarks(int32 config_id, ArrayType* tenants) {
   NoteMarkWriter(config_id);
   Datum values[2] = {Int32GetDatum(config_id), PointerGetDatum(tenants)};
@@ -202,6 +203,8 @@ void AppendMarks(int32 config_id, ArrayType* tenants) {
 }
 
 }  // namespace
+
+void InvalidateConfig(int32 config_id) { AppendMarks(config_id, EveryTenant()); }
 
 void InstallTriggers(int32 config_id, Oid source, const char* tenant_column) {
   const char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)), get_rel_name(source));

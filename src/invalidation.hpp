@@ -22,4 +22,9 @@ void InstallTriggers(int32 config_id, Oid source, const char* tenant_column);
 // Drops them if the source and the triggers still exist.
 void DropTriggers(int32 config_id, Oid source);
 
+// Marks every tenant of the config stale, in the current transaction: for
+// changes no trigger sees (DDL that rewrites or reinterprets a source's rows).
+// The caller is connected to SPI.
+void InvalidateConfig(int32 config_id);
+
 }  // namespace config_guard

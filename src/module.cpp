@@ -34,5 +34,6 @@ void _PG_init(void) {
   InitRegistryCache();
   InitDependencies();
   InitCursorSecret();
+  InitBuilder();
   InitAdmission();
 }

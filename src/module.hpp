@@ -16,5 +16,7 @@ void InitGucs();
 void InitRegistryCache();
 void InitDependencies();
 void InitCursorSecret();
+// Reads the server's settings a builder runs with (builder.cpp).
+void InitBuilder();
 
 }  // namespace config_guard

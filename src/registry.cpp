@@ -2,6 +2,7 @@
 
 #include "module.hpp"
 #include "gateway.hpp"
+#include "identity.hpp"
 #include "shmem.hpp"
 
 extern "C" {
@@ -79,8 +80,9 @@ void RelcacheCallback(Datum, Oid relid) {
   }
 }
 
-// Role membership decides read access, and a builder's owner is its
-// config's owner: ConfigDefs remember both.
+// Role membership decides read access, a builder's owner is its config's
+// owner, and export plans name their tables' schemas: ConfigDefs remember all
+// three.
 void CatalogCallback(Datum, int, uint32) { cache_stale = true; }
 
 // A call that fails inside a subtransaction never reaches ReleaseConfig():
@@ -185,7 +187,12 @@ ConfigDef* LoadConfig(const char* name) {
   tmp.definition_id = *DatumGetUUIDP(SPI_getbinval(tuple, desc, 5, &isnull));
   tmp.owner = ConfigOwner(name, tmp.builder);
   DescribeKeyType(tmp.tenant_type, &tmp.tenant_key, registry_cxt);
+  // Whatever describing the sources might run (nothing, as written), it runs
+  // as the config's owner, never as the caller.
+  IdentityScope scope(tmp.owner);
+  scope.Pin("search_path", kSafeSearchPath);
   LoadSources(&tmp, SPI_getbinval(tuple, desc, 6, &isnull));
+  scope.Leave();
 
   // Entered only once fully loaded: a failed load leaves no half entry.
   bool found = false;
@@ -202,6 +209,9 @@ void InitRegistryCache() {
   CacheRegisterRelcacheCallback(RelcacheCallback, 0);
   CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, CatalogCallback, 0);
   CacheRegisterSyscacheCallback(PROCOID, CatalogCallback, 0);
+  // Export plans and the builder's search_path name schemas: a renamed one
+  // needs them built again.
+  CacheRegisterSyscacheCallback(NAMESPACEOID, CatalogCallback, 0);
   RegisterXactCallback(XactCallback, nullptr);
   RegisterSubXactCallback(SubXactCallback, nullptr);
 }

@@ -4,6 +4,8 @@
 
 extern "C" {
 #include "access/genam.h"
+#include "access/htup_details.h"
+#include "catalog/pg_index.h"
 #include "access/table.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_class_d.h"
@@ -67,7 +69,10 @@ bool ColumnServesOrder(Relation index, int col, Oid relid, AttrNumber att) {
 bool IndexServesKeyset(Oid index_oid, const SourceShape& shape) {
   Relation index = index_open(index_oid, AccessShareLock);
   bool ok = index->rd_rel->relam == BTREE_AM_OID && index->rd_index->indisvalid &&
-            index->rd_index->indnkeyatts >= 1 + shape.nkeys && RelationGetIndexPredicate(index) == NIL;
+            index->rd_index->indnkeyatts >= 1 + shape.nkeys &&
+            // Partial or not, read from the catalog row: RelationGetIndexPredicate()
+            // would fold the predicate, running any immutable function in it.
+            heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, nullptr);
   if (ok) ok = ColumnServesOrder(index, 0, shape.relid, shape.tenant_attnum);
   for (int k = 0; ok && k < shape.nkeys; ++k) ok = ColumnServesOrder(index, 1 + k, shape.relid, shape.key_attnums[k]);
   index_close(index, AccessShareLock);
