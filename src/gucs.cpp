@@ -55,16 +55,19 @@ void InitGucs() {
                           "A cold start over thousands of tenants then runs this many builders at a time; the "
                           "others wait, bounded by config_guard.rebuild_wait_timeout.",
                           &max_rebuilds_per_config, 8, 0, 10000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
-  MarkGUCPrefixReserved("config_guard");
   // Sizes of shared memory exist only when the postmaster loads the library:
   // a PGC_POSTMASTER setting cannot be created in a running server.
-  if (!process_shared_preload_libraries_in_progress) return;
-  DefineCustomIntVariable("config_guard.max_tracked_tenants",
-                          "Failing tenants whose backoff is tracked in shared memory.", nullptr, &max_tracked_tenants,
-                          10000, 100, 10000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
-  DefineCustomIntVariable("config_guard.max_tracked_configs", "Configs whose statistics are kept in shared memory.",
-                          nullptr, &max_tracked_configs, 1000, 10, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr,
-                          nullptr);
+  if (process_shared_preload_libraries_in_progress) {
+    DefineCustomIntVariable("config_guard.max_tracked_tenants",
+                            "Failing tenants whose backoff is tracked in shared memory.", nullptr,
+                            &max_tracked_tenants, 10000, 100, 10000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("config_guard.max_tracked_configs", "Configs whose statistics are kept in shared memory.",
+                            nullptr, &max_tracked_configs, 1000, 10, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr,
+                            nullptr);
+  }
+  // Last: reserving the prefix removes every config_guard.* placeholder not
+  // defined by then, with a WARNING (postgresql.conf's sizes among them).
+  MarkGUCPrefixReserved("config_guard");
 }
 
 }  // namespace config_guard
