@@ -5,6 +5,7 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "storage/proc.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_proc.h"
 #include "utils/acl.h"
@@ -147,9 +148,12 @@ BuildResult RunBuilder(ConfigDef* def, const TenantKey& tenant) {
   BuildResult result = {};
   BuildCall call = {def, &tenant, &result, CurrentMemoryContext};
   ErrorData* error = RunInSubtransaction(CallBuilderThunk, &call);
-  if (error != nullptr && IsInterruption(error->sqlerrcode)) ReThrowError(error);
   result.ok = error == nullptr;
   result.error = error;
+  result.timed_out =
+      error != nullptr && error->sqlerrcode == ERRCODE_QUERY_CANCELED && StatementTimeout > 0 &&
+      TimestampDifferenceExceeds(GetCurrentStatementStartTimestamp(), GetCurrentTimestamp(), StatementTimeout);
+  if (error != nullptr && IsInterruption(error->sqlerrcode) && !result.timed_out) ReThrowError(error);
   return result;
 }
 

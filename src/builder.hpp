@@ -12,7 +12,8 @@
 //
 // It runs in a subtransaction so that a failure can be recorded and answered
 // without aborting the caller. Query cancels and shutdowns are not builder
-// failures: they propagate unchanged.
+// failures: they propagate unchanged, except a cancel by statement_timeout,
+// which RunBuilder() returns (timed_out) so that it is recorded first.
 #pragma once
 
 #include "tenant.hpp"
@@ -21,6 +22,10 @@ namespace config_guard {
 
 struct BuildResult {
   bool ok;
+  // The builder was cut off by the caller's statement_timeout: it could not
+  // finish within its callers' limits, which backs off like a failure (the
+  // caller still gets its cancel, rethrown by the caller of RunBuilder).
+  bool timed_out;
   Datum document;  // jsonb, in the caller's memory context
   Datum snapshot;  // pg_snapshot the builder ran under
   TimestampTz built_at;

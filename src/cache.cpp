@@ -27,6 +27,7 @@
 extern "C" {
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "storage/proc.h"
 #include "datatype/timestamp.h"
 #include "utils/hsearch.h"
 #include "utils/snapmgr.h"
@@ -139,6 +140,12 @@ Datum Rebuild(ConfigDef* def, const TenantKey& tenant, const StoredDocument& sto
   }
   BuildResult built = RunBuilder(def, tenant);
   ReleaseBuilderSlot();
+  if (built.timed_out) {
+    CountEvent(def->config_id, Counter::kBuilderFailure);
+    RecordBuilderFailure(slot,
+                         psprintf("the builder did not finish within statement_timeout (%d ms)", StatementTimeout));
+    ReThrowError(built.error);
+  }
   if (!built.ok) {
     CountEvent(def->config_id, Counter::kBuilderFailure);
     const BackoffState state = RecordBuilderFailure(slot, built.error->message ? built.error->message : "");
