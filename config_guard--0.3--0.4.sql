@@ -32,3 +32,10 @@ WITH changed AS (
                  'bool'::regtype, 'text'::regtype, 'varchar'::regtype)),
 dropped_marks AS (DELETE FROM config_guard.invalidations i USING changed WHERE i.config_id = changed.config_id)
 DELETE FROM config_guard.documents d USING changed WHERE d.config_id = changed.config_id;
+
+-- Pruning waits for the rebuilds in flight, which could otherwise store a
+-- document that misses a write whose mark the prune removed (src/prune.hpp).
+CREATE OR REPLACE FUNCTION config_guard.prune_invalidations(older_than interval DEFAULT '1 hour')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'config_guard_prune_invalidations'
+LANGUAGE C VOLATILE;

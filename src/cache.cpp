@@ -21,6 +21,7 @@
 #include "coalesce.hpp"
 #include "gucs.hpp"
 #include "module.hpp"
+#include "prune.hpp"
 #include "shmem.hpp"
 #include "store.hpp"
 
@@ -138,6 +139,7 @@ Datum Rebuild(ConfigDef* def, const TenantKey& tenant, const StoredDocument& sto
     if (stored.found && max_stale_us > 0) return stored.document;
     RefuseWaitTimeout(*def, tenant, "a builder slot");
   }
+  if (store) HoldPruneFence();  // before the builder's snapshot (prune.hpp)
   BuildResult built = RunBuilder(def, tenant);
   ReleaseBuilderSlot();
   if (built.timed_out) {

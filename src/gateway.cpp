@@ -175,6 +175,20 @@ const Statement kStatements[] = {
      {REGROLEOID},
      false,
      SPI_OK_DELETE},
+    // kPrune
+    {"WITH pruned AS ("
+     "  DELETE FROM config_guard.invalidations i"
+     "   WHERE i.tenant IS NOT NULL"
+     "     AND i.at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)"
+     "     AND NOT EXISTS (SELECT FROM config_guard.documents d"
+     "                      WHERE d.config_id OPERATOR(pg_catalog.=) i.config_id"
+     "                        AND d.tenant OPERATOR(pg_catalog.=) i.tenant)"
+     "  RETURNING 1) "
+     "SELECT pg_catalog.count(*) FROM pruned",
+     1,
+     {INTERVALOID},
+     false,
+     SPI_OK_SELECT},
 };
 static_assert(sizeof(kStatements) / sizeof(kStatements[0]) == static_cast<size_t>(Stmt::kCount),
               "one statement per Stmt");

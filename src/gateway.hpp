@@ -41,7 +41,8 @@ enum class Stmt {
   kStoreDocument,     // $1 config_id, $2 tenant, $3 document, $4 snapshot, $5 built_at, $6 build_ms
   kGeneration,        // $1 config_id, $2 tenant -> generation
   kSetRoleLimit,      // $1 role, $2 max_active, $3 max_queued, $4 queue_timeout
-  kDropRoleLimit,     // $1 role
+  kDropRoleLimit,
+  kPrune,  // $1 older_than -> how many marks of tenants without a document were deleted     // $1 role
   kCount
 };
 

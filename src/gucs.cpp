@@ -59,8 +59,8 @@ void InitGucs() {
   // a PGC_POSTMASTER setting cannot be created in a running server.
   if (process_shared_preload_libraries_in_progress) {
     DefineCustomIntVariable("config_guard.max_tracked_tenants",
-                            "Failing tenants whose backoff is tracked in shared memory.", nullptr,
-                            &max_tracked_tenants, 10000, 100, 10000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+                            "Failing tenants whose backoff is tracked in shared memory.", nullptr, &max_tracked_tenants,
+                            10000, 100, 10000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("config_guard.max_tracked_configs", "Configs whose statistics are kept in shared memory.",
                             nullptr, &max_tracked_configs, 1000, 10, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr,
                             nullptr);
