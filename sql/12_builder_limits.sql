@@ -25,6 +25,54 @@ EXCEPTION WHEN OTHERS THEN
 END $$;
 SELECT builder_runs, builder_failures, backoff_refusals FROM config_guard.config_stats WHERE config = 'slow';
 
-SELECT config_guard.undefine('slow');
+-- Builder slots are never leaked: not by a builder that calls get() (a tenant
+-- document that embeds a shared one), nor by a cancel that an exception block
+-- catches. Ten of each in one transaction, with max_rebuilds_per_config = 8:
+-- a leak would leave no slot for the last ones (55P03).
+SET config_guard.rebuild_wait_timeout = '200ms';
+CREATE FUNCTION lim.build_shared(tenant int) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"plan": "gold"}'::jsonb $$;
+SELECT config_guard.define('shared', 'lim.build_shared(int)', ARRAY['lim.items']::regclass[]);
+CREATE FUNCTION lim.build_embedding(tenant int) RETURNS jsonb LANGUAGE sql AS
+$$ SELECT jsonb_build_object('tenant', tenant, 'shared', config_guard.get('shared', 0)) $$;
+SELECT config_guard.define('embedding', 'lim.build_embedding(int)', ARRAY['lim.items']::regclass[]);
+DO $$
+BEGIN
+  FOR i IN 1..10 LOOP
+    PERFORM config_guard.invalidate_all('shared');
+    PERFORM config_guard.invalidate_all('embedding');
+    PERFORM config_guard.get('embedding', 1);
+  END LOOP;
+END $$;
+SELECT config_guard.get('embedding', 1);
+
+CREATE TABLE lim.switch (cancel boolean NOT NULL);
+INSERT INTO lim.switch VALUES (true);
+CREATE FUNCTION lim.build_cancelled(tenant int) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+  IF (SELECT cancel FROM lim.switch) THEN
+    PERFORM pg_cancel_backend(pg_backend_pid());
+    PERFORM pg_sleep(5);
+  END IF;
+  RETURN '{"built": true}'::jsonb;
+END $$;
+SELECT config_guard.define('cancelled', 'lim.build_cancelled(int)', ARRAY['lim.items']::regclass[]);
+DO $$
+DECLARE caught int := 0;
+BEGIN
+  FOR i IN 1..10 LOOP
+    BEGIN
+      PERFORM config_guard.get('cancelled', 1);
+    EXCEPTION WHEN query_canceled THEN
+      caught := caught + 1;
+    END;
+  END LOOP;
+  RAISE WARNING 'cancels caught: %', caught;
+  UPDATE lim.switch SET cancel = false;
+  RAISE WARNING 'then: %', config_guard.get('cancelled', 1);
+END $$;
+RESET config_guard.rebuild_wait_timeout;
+
+SELECT config_guard.undefine(name) FROM config_guard.configs WHERE name IN ('slow', 'shared', 'embedding', 'cancelled')
+ ORDER BY name;
 DROP SCHEMA lim CASCADE;
 RESET client_min_messages;

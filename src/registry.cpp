@@ -115,7 +115,6 @@ void XactCallback(XactEvent event, void*) {
       event == XACT_EVENT_PARALLEL_COMMIT) {
     active_calls = 0;
     subxact_calls = nullptr;  // freed with TopTransactionContext
-    ReleaseBuilderSlot();     // a builder interrupted by an error or a cancel
     EndMarkWriters(false);
   } else if (event == XACT_EVENT_PREPARE) {
     active_calls = 0;

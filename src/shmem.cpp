@@ -15,6 +15,7 @@
 // memory, and correctness (freshness, one rebuild at a time) never depends on
 // it.
 #include "core/backoff.hpp"  // first: core headers precede postgres.h
+#include "core/slot_ledger.hpp"
 #include "shmem.hpp"
 
 #include <type_traits>
@@ -24,6 +25,7 @@
 #include "module.hpp"
 
 extern "C" {
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
@@ -174,11 +176,16 @@ CounterEntry* LocalCounterEntry(int32 config_id) {
 
 }  // namespace
 
+void BuilderSlotsXactCallback(XactEvent event, void*);
+void BuilderSlotsSubXactCallback(SubXactEvent event, SubTransactionId subid, SubTransactionId, void*);
+
 void InitSharedMemory() {
   prev_shmem_request_hook = shmem_request_hook;
   shmem_request_hook = ShmemRequest;
   prev_shmem_startup_hook = shmem_startup_hook;
   shmem_startup_hook = ShmemStartup;
+  RegisterXactCallback(BuilderSlotsXactCallback, nullptr);
+  RegisterSubXactCallback(BuilderSlotsSubXactCallback, nullptr);
 }
 
 bool ActiveBackoff(const TenantSlotKey& key, BackoffState* state) {
@@ -288,9 +295,34 @@ MarkEpoch ReadMarkEpoch(int32 config_id) {
   return {marking == 0, epoch};
 }
 
-// The builder slot this backend holds, returned at the end of the build or
-// by the abort path.
-CounterEntry* held_builder_slot = nullptr;
+// The builder slots this backend holds (core/slot_ledger.hpp), returned at
+// the end of each build, by the abort of the subtransaction that took them,
+// or at the end of the transaction.
+core::SlotLedger held_builder_slots;
+
+void ReturnSlot(std::uintptr_t slot) {
+  auto* e = reinterpret_cast<CounterEntry*>(slot);
+  pg_atomic_fetch_sub_u32(&e->running_builders, 1);
+  ConditionVariableBroadcast(&e->builder_cv);
+}
+
+void ReturnSlots(std::uintptr_t* slots, size_t n) {
+  for (size_t i = 0; i < n; ++i) ReturnSlot(slots[i]);
+}
+
+void BuilderSlotsSubXactCallback(SubXactEvent event, SubTransactionId subid, SubTransactionId, void*) {
+  if (event != SUBXACT_EVENT_ABORT_SUB) return;
+  std::uintptr_t slots[core::SlotLedger::kCapacity];
+  ReturnSlots(slots, held_builder_slots.ReleaseFrom(subid, slots));
+}
+
+void BuilderSlotsXactCallback(XactEvent event, void*) {
+  if (event != XACT_EVENT_ABORT && event != XACT_EVENT_COMMIT && event != XACT_EVENT_PARALLEL_ABORT &&
+      event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PREPARE)
+    return;
+  std::uintptr_t slots[core::SlotLedger::kCapacity];
+  ReturnSlots(slots, held_builder_slots.ReleaseAll(slots));
+}
 
 bool TryTakeBuilderSlot(CounterEntry* e) {
   uint32 running = pg_atomic_read_u32(&e->running_builders);
@@ -314,16 +346,18 @@ bool AcquireBuilderSlot(int32 config_id, int timeout_ms) {
     }
     ConditionVariableCancelSleep();
   }
-  if (acquired) held_builder_slot = e;
+  if (acquired && !held_builder_slots.Push(reinterpret_cast<std::uintptr_t>(e), GetCurrentSubTransactionId())) {
+    ReturnSlot(reinterpret_cast<std::uintptr_t>(e));
+    ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                    errmsg("builders nested more than %zu deep", core::SlotLedger::kCapacity),
+                    errdetail("A builder calls config_guard.get() that runs a builder that calls it again ...")));
+  }
   return acquired;
 }
 
 void ReleaseBuilderSlot() {
-  CounterEntry* e = held_builder_slot;
-  if (e == nullptr) return;
-  held_builder_slot = nullptr;
-  pg_atomic_fetch_sub_u32(&e->running_builders, 1);
-  ConditionVariableBroadcast(&e->builder_cv);
+  std::uintptr_t slot = 0;
+  if (held_builder_slots.Pop(&slot)) ReturnSlot(slot);
 }
 
 int SnapshotCounters(int32** config_ids, ConfigCounters** counters) {

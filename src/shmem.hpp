@@ -67,7 +67,9 @@ bool CountBuilderRun(int32 config_id, double build_ms, int64* runs_this_minute);
 
 // A slot to run one builder of the config (config_guard.max_rebuilds_per_config
 // at once, cluster-wide); waits up to timeout_ms. The slot is returned by
-// ReleaseBuilderSlot(), which the abort path also calls.
+// ReleaseBuilderSlot() (the innermost one held); the abort of the
+// subtransaction that took it, or the end of the transaction, returns it
+// otherwise.
 bool AcquireBuilderSlot(int32 config_id, int timeout_ms);
 void ReleaseBuilderSlot();
 
