@@ -518,7 +518,8 @@ BEGIN
     'first', first_id,
     'number', to_char(1234.5, 'FM9G999D0'),
     'at', '2024-01-01 12:00 EST'::timestamptz,
-    'words', to_tsvector('The running cats'));
+    'words', to_tsvector('The running cats'),
+    'secret', current_setting('app.secret', true));
 END $$;
 SELECT config_guard.define('v_settings2', 'vset.build(int)', ARRAY['vset.src']::regclass[]);
 SELECT config_guard.grant_read('v_settings2', 'cg_reader');
@@ -532,6 +533,7 @@ SET row_security = off;
 SET lock_timeout = '1ms';
 SET timezone_abbreviations = 'India';
 SET default_text_search_config = 'pg_catalog.simple';
+SET app.secret = 'the reader''s session token';
 SELECT config_guard.get('v_settings2', 1) AS seen_by_reader;
 RESET bytea_output;
 RESET standard_conforming_strings;
@@ -541,6 +543,7 @@ RESET row_security;
 RESET lock_timeout;
 RESET timezone_abbreviations;
 RESET default_text_search_config;
+RESET app.secret;
 RESET ROLE;
 SET ROLE cg_set_owner;
 SELECT config_guard.get('v_settings2', 1) AS seen_by_owner;

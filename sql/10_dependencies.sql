@@ -74,6 +74,56 @@ SELECT config_guard.define('tempkeyed', 'dep.build_tempkeyed(int)', ARRAY['dep.t
 \echo :LAST_ERROR_SQLSTATE
 DROP TABLE dep.tempkeyed;
 
+-- ... also through a domain over the type, an array of it, or a composite
+-- type that contains it; dropping another column, or a policy change, too
+CREATE DOMAIN dep.mood_d AS dep.mood;
+CREATE TYPE dep.pair AS (x int, m dep.mood);
+CREATE TABLE dep.deep (tenant_id int NOT NULL, id int NOT NULL, md dep.mood_d, ms dep.mood[], p dep.pair,
+                       spare int, PRIMARY KEY (tenant_id, id));
+INSERT INTO dep.deep VALUES (1, 1, 'busy', '{busy}', ROW(1, 'busy'), 0);
+CREATE FUNCTION dep.build_deep(tenant int) RETURNS jsonb LANGUAGE sql AS
+$$ SELECT coalesce(jsonb_agg(to_jsonb(d) - 'tenant_id' - 'id' ORDER BY id), '[]') FROM dep.deep d WHERE tenant_id = tenant $$;
+SELECT config_guard.define('deep', 'dep.build_deep(int)', ARRAY['dep.deep']::regclass[]);
+SELECT config_guard.get('deep', 1);
+ALTER TYPE dep.mood RENAME VALUE 'busy' TO 'swamped';
+SELECT config_guard.get('deep', 1);
+ALTER TYPE dep.pair RENAME ATTRIBUTE x TO n;
+SELECT config_guard.get('deep', 1);
+ALTER TABLE dep.deep DROP COLUMN spare;
+SELECT config_guard.get('deep', 1);
+CREATE POLICY none_visible ON dep.deep USING (false);
+ALTER TABLE dep.deep ENABLE ROW LEVEL SECURITY;
+SELECT config_guard.get('deep', 1) AS policy_not_forced_on_the_owner;
+ALTER TABLE dep.deep FORCE ROW LEVEL SECURITY;
+SELECT config_guard.get('deep', 1) AS under_the_policy;
+DROP POLICY none_visible ON dep.deep;
+CREATE POLICY all_visible ON dep.deep USING (true);
+SELECT config_guard.get('deep', 1) AS under_another;
+ALTER TABLE dep.deep NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE dep.deep DISABLE ROW LEVEL SECURITY;
+
+-- a config's triggers cannot be dropped, renamed or disabled; ENABLE ALWAYS
+-- (for a logical subscriber) is allowed
+SELECT format('config_guard_%s_insert', config_id) AS ins_trigger FROM config_guard.configs WHERE name = 'deep' \gset
+DROP TRIGGER :"ins_trigger" ON dep.deep;
+\echo :LAST_ERROR_SQLSTATE
+ALTER TRIGGER :"ins_trigger" ON dep.deep RENAME TO quiet;
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE dep.deep DISABLE TRIGGER :"ins_trigger";
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE dep.deep DISABLE TRIGGER ALL;
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE dep.deep ENABLE REPLICA TRIGGER :"ins_trigger";
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE dep.deep ENABLE ALWAYS TRIGGER :"ins_trigger";
+INSERT INTO dep.deep (tenant_id, id) VALUES (1, 2);
+SELECT jsonb_array_length(config_guard.get('deep', 1)) AS rows_after_insert;
+
+-- an unlogged table cannot be a source: a crash would empty it silently
+CREATE UNLOGGED TABLE dep.scratchpad (tenant_id int NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));
+SELECT config_guard.define('scratchpad', 'dep.build(int)', ARRAY['dep.scratchpad']::regclass[]);
+\echo :LAST_ERROR_SQLSTATE
+
 -- a builder in a temporary schema is refused: a config outlives the session
 CREATE FUNCTION pg_temp.fleeting(tenant int) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
 SELECT config_guard.define('fleeting', 'pg_temp.fleeting(int)', ARRAY['dep.plain_renamed']::regclass[]);
@@ -111,7 +161,7 @@ RESET ROLE;
 SELECT config_guard.undefine('tied');
 
 SET ROLE cg_dep_owner;
-SELECT config_guard.undefine(name) FROM config_guard.configs WHERE name IN ('typed', 'child', 'plain', 'moves', 'by_mood')
+SELECT config_guard.undefine(name) FROM config_guard.configs WHERE name IN ('typed', 'child', 'plain', 'moves', 'by_mood', 'deep')
  ORDER BY name;
 RESET ROLE;
 DROP SCHEMA dep CASCADE;

@@ -73,7 +73,7 @@ Datum InvokeAsOwner(const ConfigDef& def, const TenantKey& tenant) {
   if (schema == nullptr)
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("builder function of config \"%s\" no longer exists", def.name)));
-  IdentityScope scope(def.owner);
+  IdentityScope scope(def.owner, true);
   scope.Pin("search_path", psprintf("pg_catalog, %s, pg_temp", quote_identifier(schema)));
   for (const PinnedSetting& s : kPinned) scope.Pin(s.name, s.value);
   scope.Pin("default_text_search_config", server_text_search_config);

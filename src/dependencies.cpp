@@ -35,6 +35,11 @@ extern "C" {
 #include "catalog/objectaccess.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_attribute.h"
+#include "catalog/pg_policy.h"
+#include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
 #include "catalog/pg_class_d.h"
 #include "catalog/pg_proc_d.h"
 #include "catalog/pg_type_d.h"
@@ -47,6 +52,15 @@ namespace config_guard {
 namespace {
 
 object_access_hook_type prev_object_access = nullptr;
+ProcessUtility_hook_type prev_process_utility = nullptr;
+
+// DROP EXTENSION config_guard drops the invalidation triggers along with
+// their function: the only drop of them not refused besides config_guard's
+// own (undefine, install_triggers), which InternalTriggerDdl() tells.
+bool dropping_extension = false;
+// A DROP TRIGGER statement is running. The triggers a DROP TABLE takes along
+// are not refused as triggers: the table's own refusal names what matters.
+bool dropping_triggers = false;
 
 // The extension's namespace in this database, or InvalidOid where it is not
 // installed (or is being dropped): then nothing depends on anything.
@@ -101,6 +115,7 @@ char* ConfigOfSource(Oid relid, const char* column, Oid* tenant_type = nullptr) 
 struct ColumnNow {
   NameData name;
   Oid type;
+  Oid collation;
 };
 
 ColumnNow CurrentColumn(Oid relid, AttrNumber attnum) {
@@ -115,6 +130,7 @@ ColumnNow CurrentColumn(Oid relid, AttrNumber attnum) {
     auto* att = reinterpret_cast<Form_pg_attribute>(GETSTRUCT(tuple));
     now.name = att->attname;
     now.type = att->atttypid;
+    now.collation = att->attcollation;
   }
   systable_endscan(scan);
   table_close(attributes, AccessShareLock);
@@ -131,12 +147,125 @@ void WithRegistry(Check check) {
   SPI_finish();
 }
 
+// Every config with `relid` as a source: all its tenants are stale.
+void InvalidateConfigsOfSource(Oid relid) {
+  Datum args[1] = {ObjectIdGetDatum(relid)};
+  const uint64 n = RunAsOwner(Stmt::kConfigsOfSource, args);
+  SPITupleTable* configs = SPI_tuptable;
+  for (uint64 i = 0; i < n; ++i) {
+    bool isnull = false;
+    InvalidateConfig(DatumGetInt32(SPI_getbinval(configs->vals[i], configs->tupdesc, 4, &isnull)));
+  }
+}
+
+// A trigger's row, as the catalog caches show it (the state the current
+// command found) or, with SnapshotSelf, as the command has left it.
+struct TriggerRow {
+  bool found;
+  NameData name;
+  Oid relid;
+  char enabled;
+};
+
+TriggerRow ReadTrigger(Oid trigger, Snapshot snapshot) {
+  TriggerRow row = {};
+  Relation triggers = table_open(TriggerRelationId, AccessShareLock);
+  ScanKeyData key;
+  ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(trigger));
+  SysScanDesc scan = systable_beginscan(triggers, TriggerOidIndexId, true, snapshot, 1, &key);
+  HeapTuple tuple = systable_getnext(scan);
+  if (HeapTupleIsValid(tuple)) {
+    auto* form = reinterpret_cast<Form_pg_trigger>(GETSTRUCT(tuple));
+    row = {true, form->tgname, form->tgrelid, form->tgenabled};
+  }
+  systable_endscan(scan);
+  table_close(triggers, AccessShareLock);
+  return row;
+}
+
+// The config whose invalidation trigger this is (config_guard_<id>_<event>
+// on one of its sources), or nullptr.
+char* ConfigOfTrigger(const TriggerRow& row) {
+  int32 config_id = 0;
+  char event[16];
+  if (!row.found || sscanf(NameStr(row.name), "config_guard_%d_%15s", &config_id, event) != 2) return nullptr;
+  Datum args[2] = {Int32GetDatum(config_id), ObjectIdGetDatum(row.relid)};
+  if (RunAsOwner(Stmt::kSourceColumn, args) == 0) return nullptr;
+  bool isnull = false;
+  if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull))) return nullptr;
+  return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+}
+
+// The table a row-level security policy is on (InvalidOid if none is found).
+Oid PolicyTable(Oid policy) {
+  Oid relid = InvalidOid;
+  Relation policies = table_open(PolicyRelationId, AccessShareLock);
+  ScanKeyData key;
+  ScanKeyInit(&key, Anum_pg_policy_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(policy));
+  SysScanDesc scan = systable_beginscan(policies, PolicyOidIndexId, true, SnapshotSelf, 1, &key);
+  HeapTuple tuple = systable_getnext(scan);
+  if (HeapTupleIsValid(tuple)) relid = reinterpret_cast<Form_pg_policy>(GETSTRUCT(tuple))->polrelid;
+  systable_endscan(scan);
+  table_close(policies, AccessShareLock);
+  return relid;
+}
+
+[[noreturn]] void RefuseTrigger(const TriggerRow& row, const char* verb, const char* config) {
+  ereport(ERROR, (errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+                  errmsg("cannot %s an invalidation trigger of config \"%s\" on table %s", verb, config,
+                         get_rel_name(row.relid)),
+                  errdetail("Its triggers invalidate the config's documents when the table is written; "
+                            "ENABLE ALWAYS TRIGGER (for a logical subscriber) is allowed."),
+                  errhint("Undefine the config first with config_guard.undefine('%s').", config)));
+}
+
+// A config's trigger renamed, disabled, or set to fire only on a logical
+// replica would stop invalidating (or, renamed, fail every write): refused.
+// ENABLE ALWAYS (for logical subscribers) is allowed.
+void CheckTriggerChange(Oid trigger) {
+  if (!OidIsValid(InstalledNamespace()) || InternalTriggerDdl()) return;
+  const TriggerRow before = ReadTrigger(trigger, nullptr);
+  WithRegistry([&] {
+    char* config = ConfigOfTrigger(before);
+    if (config == nullptr) return;
+    const TriggerRow now = ReadTrigger(trigger, SnapshotSelf);
+    if (strcmp(NameStr(now.name), NameStr(before.name)) != 0) RefuseTrigger(before, "rename", config);
+    if (now.enabled == TRIGGER_DISABLED || now.enabled == TRIGGER_FIRES_ON_REPLICA)
+      RefuseTrigger(before, "disable", config);
+  });
+}
+
+// Anything else altered on a source table itself (row-level security
+// switched, options, a rewrite): its configs are invalidated, in the DDL's
+// transaction. DDL is rare; a stale document is not an option.
+void CheckTableChange(Oid relid) {
+  const Oid extension_namespace = InstalledNamespace();
+  if (!OidIsValid(extension_namespace) || Exempt(get_rel_namespace(relid), extension_namespace)) return;
+  WithRegistry([&] { InvalidateConfigsOfSource(relid); });
+}
+
 void CheckDrop(Oid class_id, Oid object_id, int sub_id, const ObjectAccessDrop* drop) {
-  if (class_id != ProcedureRelationId && class_id != RelationRelationId) return;
+  if (class_id != ProcedureRelationId && class_id != RelationRelationId && class_id != TriggerRelationId &&
+      class_id != PolicyRelationId)
+    return;
   if (drop != nullptr && (drop->dropflags & PERFORM_DELETION_INTERNAL) != 0) return;
   const Oid extension_namespace = InstalledNamespace();
   if (!OidIsValid(extension_namespace)) return;
   const ObjectAddress object = {class_id, object_id, sub_id};
+
+  if (class_id == TriggerRelationId) {
+    if (!dropping_triggers || dropping_extension || InternalTriggerDdl()) return;
+    const TriggerRow row = ReadTrigger(object_id, nullptr);
+    WithRegistry([&] {
+      if (char* config = ConfigOfTrigger(row)) RefuseTrigger(row, "drop", config);
+    });
+    return;
+  }
+  if (class_id == PolicyRelationId) {
+    const Oid relid = PolicyTable(object_id);
+    if (OidIsValid(relid)) WithRegistry([&] { InvalidateConfigsOfSource(relid); });
+    return;
+  }
 
   if (class_id == ProcedureRelationId) {
     if (Exempt(get_func_namespace(object_id), extension_namespace)) return;
@@ -156,19 +285,10 @@ void CheckDrop(Oid class_id, Oid object_id, int sub_id, const ObjectAccessDrop* 
     } else if (const char* column = get_attname(object_id, sub_id, true)) {
       if (char* config = ConfigOfSource(object_id, column))
         Refuse(getObjectDescription(&object, false), "drop", config, "The column is the config's tenant column.");
+      // Another column: the rows read differently now (no trigger fires).
+      InvalidateConfigsOfSource(object_id);
     }
   });
-}
-
-// Every config with `relid` as a source: all its tenants are stale.
-void InvalidateConfigsOfSource(Oid relid) {
-  Datum args[1] = {ObjectIdGetDatum(relid)};
-  const uint64 n = RunAsOwner(Stmt::kConfigsOfSource, args);
-  SPITupleTable* configs = SPI_tuptable;
-  for (uint64 i = 0; i < n; ++i) {
-    bool isnull = false;
-    InvalidateConfig(DatumGetInt32(SPI_getbinval(configs->vals[i], configs->tupdesc, 4, &isnull)));
-  }
 }
 
 // A column of a table was added or altered. A tenant column that now has
@@ -188,7 +308,11 @@ void CheckColumnChange(Oid relid, AttrNumber attnum, bool created) {
       const ObjectAddress object = {RelationRelationId, relid, attnum};
       if (strcmp(NameStr(now.name), column) != 0)
         Refuse(getObjectDescription(&object, false), "rename", config, "The column is the config's tenant column.");
-      if (now.type != tenant_type)
+      Oid type_before = InvalidOid;
+      int32 typmod_before = 0;
+      Oid collation_before = InvalidOid;
+      get_atttypetypmodcoll(relid, attnum, &type_before, &typmod_before, &collation_before);
+      if (now.type != tenant_type || now.collation != collation_before)
         Refuse(getObjectDescription(&object, false), "change the type of", config,
                "The column is the config's tenant column: its documents and marks are keyed by its values.");
     }
@@ -215,10 +339,66 @@ void CheckTypeChange(Oid type) {
 void ObjectAccess(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id, void* arg) {
   if (prev_object_access != nullptr) prev_object_access(access, class_id, object_id, sub_id, arg);
   if (access == OAT_DROP) CheckDrop(class_id, object_id, sub_id, static_cast<ObjectAccessDrop*>(arg));
-  const bool column = class_id == RelationRelationId && sub_id > 0;
-  if ((access == OAT_POST_ALTER || access == OAT_POST_CREATE) && column)
-    CheckColumnChange(object_id, sub_id, access == OAT_POST_CREATE);
-  if (access == OAT_POST_ALTER && class_id == TypeRelationId) CheckTypeChange(object_id);
+  if (access != OAT_POST_ALTER && access != OAT_POST_CREATE) return;
+  if (class_id == RelationRelationId && sub_id > 0) {
+    // A composite type's attributes are the columns of its own pg_class entry.
+    if (get_rel_relkind(object_id) == RELKIND_COMPOSITE_TYPE)
+      CheckTypeChange(get_rel_type_id(object_id));
+    else
+      CheckColumnChange(object_id, sub_id, access == OAT_POST_CREATE);
+  } else if (class_id == RelationRelationId && access == OAT_POST_ALTER) {
+    CheckTableChange(object_id);
+  } else if (class_id == TypeRelationId && access == OAT_POST_ALTER) {
+    CheckTypeChange(object_id);
+  } else if (class_id == TriggerRelationId && access == OAT_POST_ALTER) {
+    CheckTriggerChange(object_id);
+  } else if (class_id == PolicyRelationId) {
+    const Oid relid = PolicyTable(object_id);
+    if (OidIsValid(relid) && OidIsValid(InstalledNamespace())) WithRegistry([&] { InvalidateConfigsOfSource(relid); });
+  }
+}
+
+void ProcessUtility(PlannedStmt* pstmt, const char* query, bool read_only_tree, ProcessUtilityContext context,
+                    ParamListInfo params, QueryEnvironment* env, DestReceiver* dest, QueryCompletion* qc) {
+  const bool drops_us = IsA(pstmt->utilityStmt, DropStmt) &&
+                        castNode(DropStmt, pstmt->utilityStmt)->removeType == OBJECT_EXTENSION && [&] {
+                          ListCell* lc;
+                          foreach (lc, castNode(DropStmt, pstmt->utilityStmt)->objects) {
+                            if (strcmp(strVal(lfirst(lc)), "config_guard") == 0) return true;
+                          }
+                          return false;
+                        }();
+  const bool drops_triggers =
+      IsA(pstmt->utilityStmt, DropStmt) && castNode(DropStmt, pstmt->utilityStmt)->removeType == OBJECT_TRIGGER;
+  // Both cleared at the end, or by the abort callbacks.
+  if (drops_us) dropping_extension = true;
+  if (drops_triggers) dropping_triggers = true;
+  // Taken before: the statement may be freed by the time it returns.
+  RangeVar* altered =
+      IsA(pstmt->utilityStmt, AlterTableStmt)
+          ? static_cast<RangeVar*>(copyObjectImpl(castNode(AlterTableStmt, pstmt->utilityStmt)->relation))
+          : nullptr;
+  if (prev_process_utility != nullptr)
+    prev_process_utility(pstmt, query, read_only_tree, context, params, env, dest, qc);
+  else
+    standard_ProcessUtility(pstmt, query, read_only_tree, context, params, env, dest, qc);
+  if (drops_us) dropping_extension = false;
+  if (drops_triggers) dropping_triggers = false;
+  // Not every ALTER TABLE reaches the object access hook (ENABLE or FORCE ROW
+  // LEVEL SECURITY, for one): whatever it changed, a source's configs are
+  // invalidated.
+  if (altered != nullptr) {
+    const Oid relid = RangeVarGetRelid(altered, NoLock, true);
+    if (OidIsValid(relid)) CheckTableChange(relid);
+  }
+}
+
+void ResetDropping(XactEvent event, void*) {
+  if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) dropping_extension = dropping_triggers = false;
+}
+
+void ResetDroppingSub(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
+  if (event == SUBXACT_EVENT_ABORT_SUB) dropping_extension = dropping_triggers = false;
 }
 
 }  // namespace
@@ -226,6 +406,10 @@ void ObjectAccess(ObjectAccessType access, Oid class_id, Oid object_id, int sub_
 void InitDependencies() {
   prev_object_access = object_access_hook;
   object_access_hook = ObjectAccess;
+  prev_process_utility = ProcessUtility_hook;
+  ProcessUtility_hook = ProcessUtility;
+  RegisterXactCallback(ResetDropping, nullptr);
+  RegisterSubXactCallback(ResetDroppingSub, nullptr);
 }
 
 }  // namespace config_guard

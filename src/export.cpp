@@ -124,7 +124,7 @@ void WritePage(ConfigDef* def, const TenantKey& tenant, const StartPosition& sta
     // The rows were read with the caller's rights. Turning them into jsonb may
     // call a cast to json that a column type's owner wrote: that runs as the
     // config's owner, never as the caller.
-    IdentityScope scope(def->owner);
+    IdentityScope scope(def->owner, true);
     scope.Pin("search_path", kSafeSearchPath);
     for (uint64 i = 0; i < SPI_processed; ++i) {
       CHECK_FOR_INTERRUPTS();

@@ -47,7 +47,7 @@ const Statement kStatements[] = {
      true,
      SPI_OK_SELECT},
     // kSourceColumn
-    {"SELECT c.tenant_column, s.config_id IS NOT NULL FROM config_guard.configs c "
+    {"SELECT c.tenant_column, s.config_id IS NOT NULL, c.name FROM config_guard.configs c "
      "  LEFT JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
      "        AND s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $2 "
      " WHERE c.config_id OPERATOR(pg_catalog.=) $1",
@@ -94,14 +94,30 @@ const Statement kStatements[] = {
      {OIDOID},
      true,
      SPI_OK_SELECT},
-    // kConfigsOfType: configs with a source that has a column of the type
-    {"SELECT DISTINCT s.config_id FROM config_guard.config_sources s "
+    // kConfigsOfType: configs with a source that has a column of the type, or
+    // of a type built on it (a domain over it, an array of it, a composite or
+    // range containing it), at any depth
+    {"WITH RECURSIVE built_on(type) AS ("
+     "  SELECT $1"
+     "  UNION"
+     "  SELECT CASE WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid"
+     "              THEN d.objid ELSE c.reltype END"
+     "    FROM built_on b"
+     "    JOIN pg_catalog.pg_depend d"
+     "      ON d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid"
+     "     AND d.refobjid OPERATOR(pg_catalog.=) b.type"
+     "    LEFT JOIN pg_catalog.pg_class c"
+     "      ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid"
+     "     AND c.oid OPERATOR(pg_catalog.=) d.objid"
+     "   WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid"
+     "      OR c.relkind OPERATOR(pg_catalog.=) 'c'::pg_catalog.\"char\") "
+     "SELECT DISTINCT s.config_id FROM config_guard.config_sources s "
      "  JOIN pg_catalog.pg_depend d "
      "    ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid "
      "   AND d.objid OPERATOR(pg_catalog.=) s.source::pg_catalog.oid "
      "   AND d.objsubid OPERATOR(pg_catalog.>) 0 "
-     " WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid "
-     "   AND d.refobjid OPERATOR(pg_catalog.=) $1",
+     "  JOIN built_on b ON d.refobjid OPERATOR(pg_catalog.=) b.type "
+     " WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid",
      1,
      {OIDOID},
      true,

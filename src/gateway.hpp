@@ -26,7 +26,7 @@ namespace config_guard {
 enum class Stmt {
   kLoadConfig,        // $1 name -> config_id, builder, tenant_column, tenant_type, definition_id, sources
   kFindConfig,        // $1 name -> config_id, builder, tenant_column, sources (needs no 0.4 column)
-  kSourceColumn,      // $1 config_id, $2 relid -> tenant_column, whether relid is a source (no row: no config)
+  kSourceColumn,      // $1 config_id, $2 relid -> tenant_column, whether relid is a source, name (no row: no config)
   kInsertConfig,      // $1 name, $2 builder, $3 tenant_column, $4 tenant_type -> config_id, none if taken
   kInsertSources,     // $1 config_id, $2 regclass[]
   kDeleteConfig,      // $1 config_id (sources, readers and documents cascade)

@@ -19,7 +19,11 @@ constexpr const char* kSafeSearchPath = "pg_catalog, pg_temp";
 
 class IdentityScope {
  public:
-  explicit IdentityScope(Oid role);
+  // With `forget_session_settings`, everything the caller SET in its session
+  // (custom app.* settings holding request context among them) reads as the
+  // server's and the role's defaults inside: code of another role can
+  // neither see it nor depend on it. Restored with the rest on the way out.
+  explicit IdentityScope(Oid role, bool forget_session_settings = false);
   // Pins a setting for the scope (GUC_ACTION_SAVE at the scope's level).
   void Pin(const char* name, const char* value);
   void Leave();

@@ -202,14 +202,38 @@ void AppendMarks(int32 config_id, ArrayType* tenants) {
   RunAsOwner(Stmt::kAppendMarks, values);
 }
 
+bool internal_trigger_ddl = false;
+
+// Cleared by the abort callbacks if the command fails.
+void TriggerDdl(const char* sql) {
+  internal_trigger_ddl = true;
+  UtilityAsOwner(sql);
+  internal_trigger_ddl = false;
+}
+
+void ResetTriggerDdl(XactEvent event, void*) {
+  if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) internal_trigger_ddl = false;
+}
+
+void ResetTriggerDdlSub(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
+  if (event == SUBXACT_EVENT_ABORT_SUB) internal_trigger_ddl = false;
+}
+
 }  // namespace
+
+bool InternalTriggerDdl() { return internal_trigger_ddl; }
+
+void InitInvalidation() {
+  RegisterXactCallback(ResetTriggerDdl, nullptr);
+  RegisterSubXactCallback(ResetTriggerDdlSub, nullptr);
+}
 
 void InvalidateConfig(int32 config_id) { AppendMarks(config_id, EveryTenant()); }
 
 void InstallTriggers(int32 config_id, Oid source, const char* tenant_column) {
   const char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)), get_rel_name(source));
   for (const TriggerKind& e : kEvents) {
-    UtilityAsOwner(
+    TriggerDdl(
         psprintf("CREATE TRIGGER %s AFTER %s ON %s %s FOR EACH STATEMENT "
                  "EXECUTE FUNCTION config_guard.invalidation_trigger(%s, %s)",
                  quote_identifier(TriggerName(config_id, e.suffix)), e.event, table, e.referencing,
@@ -221,8 +245,7 @@ void DropTriggers(int32 config_id, Oid source) {
   if (get_rel_name(source) == nullptr) return;
   const char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)), get_rel_name(source));
   for (const TriggerKind& e : kEvents)
-    UtilityAsOwner(
-        psprintf("DROP TRIGGER IF EXISTS %s ON %s", quote_identifier(TriggerName(config_id, e.suffix)), table));
+    TriggerDdl(psprintf("DROP TRIGGER IF EXISTS %s ON %s", quote_identifier(TriggerName(config_id, e.suffix)), table));
 }
 
 // The trigger works without shared_preload_libraries too: writes to a source

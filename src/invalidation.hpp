@@ -22,6 +22,11 @@ void InstallTriggers(int32 config_id, Oid source, const char* tenant_column);
 // Drops them if the source and the triggers still exist.
 void DropTriggers(int32 config_id, Oid source);
 
+// True while config_guard itself creates or drops invalidation triggers
+// (define, undefine, install_triggers): dependencies.cpp refuses everyone
+// else's drop, rename or disabling of them.
+bool InternalTriggerDdl();
+
 // Marks every tenant of the config stale, in the current transaction: for
 // changes no trigger sees (DDL that rewrites or reinterprets a source's rows).
 // The caller is connected to SPI.

@@ -33,6 +33,7 @@ void _PG_init(void) {
   InitSharedMemory();
   InitRegistryCache();
   InitDependencies();
+  InitInvalidation();
   InitCursorSecret();
   InitBuilder();
   InitAdmission();

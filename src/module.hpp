@@ -15,6 +15,7 @@ void RequirePreloaded();
 void InitGucs();
 void InitRegistryCache();
 void InitDependencies();
+void InitInvalidation();
 void InitCursorSecret();
 // Reads the server's settings a builder runs with (builder.cpp).
 void InitBuilder();

@@ -188,7 +188,7 @@ ConfigDef* LoadConfig(const char* name) {
   DescribeKeyType(tmp.tenant_type, &tmp.tenant_key, registry_cxt);
   // Whatever describing the sources might run (nothing, as written), it runs
   // as the config's owner, never as the caller.
-  IdentityScope scope(tmp.owner);
+  IdentityScope scope(tmp.owner, true);
   scope.Pin("search_path", kSafeSearchPath);
   LoadSources(&tmp, SPI_getbinval(tuple, desc, 6, &isnull));
   scope.Leave();

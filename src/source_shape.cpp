@@ -110,6 +110,12 @@ void DescribeSource(Oid relid, const char* tenant_column, SourceShape* shape) {
     ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
                     errmsg("source \"%s\" is a temporary table", RelationGetRelationName(rel)),
                     errdetail("A config outlives the session, so its sources must too.")));
+  // Crash recovery empties an unlogged table without firing a trigger, and a
+  // standby never has its rows: the documents would outlive their data.
+  if (rel->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED)
+    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("source %s is an unlogged table", shape->qualified_name),
+                    errdetail("A crash empties it without invalidating the documents built from it."),
+                    errhint("ALTER TABLE %s SET LOGGED;", shape->qualified_name)));
 
   shape->tenant_attnum = get_attnum(relid, tenant_column);
   if (shape->tenant_attnum == InvalidAttrNumber || shape->tenant_attnum < 0)

@@ -31,7 +31,7 @@ Datum InputValue(const ConfigDef& def, Oid type, char* text) {
   Oid ioparam = InvalidOid;
   getTypeInputInfo(type, &input, &ioparam);
   if (type < FirstNormalObjectId) return OidInputFunctionCall(input, text, ioparam, -1);
-  IdentityScope scope(def.owner);
+  IdentityScope scope(def.owner, true);
   scope.Pin("search_path", kSafeSearchPath);
   const Datum value = OidInputFunctionCall(input, text, ioparam, -1);
   scope.Leave();
