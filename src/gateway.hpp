@@ -42,7 +42,9 @@ enum class Stmt {
   kGeneration,        // $1 config_id, $2 tenant -> generation
   kSetRoleLimit,      // $1 role, $2 max_active, $3 max_queued, $4 queue_timeout
   kDropRoleLimit,
-  kPrune,  // $1 older_than -> how many marks of tenants without a document were deleted     // $1 role
+  kPrune,
+  kPreparedTransactions,  // -> a row if any prepared transaction exists  // $1 older_than -> how many marks of tenants
+                          // without a document were deleted     // $1 role
   kCount
 };
 

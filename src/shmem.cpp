@@ -21,10 +21,12 @@
 #include <type_traits>
 
 #include "admission.hpp"
+#include "gateway.hpp"
 #include "gucs.hpp"
 #include "module.hpp"
 
 extern "C" {
+#include "access/twophase.h"
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -75,9 +77,18 @@ HTAB* counter_table = nullptr;
 
 constexpr const char* kTranche = "config_guard";
 
+// Prepared transactions may have written marks that no backend counted:
+// those recovered at a start or after a crash (the counts in shared memory
+// start from zero). While any may exist, no config's hits skip the probes.
+struct MarkState {
+  pg_atomic_uint32 prepared_may_exist;
+};
+MarkState* mark_state = nullptr;
+
 Size SharedSize() {
-  return add_size(hash_estimate_size(max_tracked_tenants, sizeof(BackoffState)),
-                  hash_estimate_size(max_tracked_configs, sizeof(CounterEntry)));
+  return add_size(add_size(hash_estimate_size(max_tracked_tenants, sizeof(BackoffState)),
+                           hash_estimate_size(max_tracked_configs, sizeof(CounterEntry))),
+                  sizeof(MarkState));
 }
 
 void ShmemRequest() {
@@ -100,6 +111,9 @@ void ShmemStartup() {
   info.entrysize = sizeof(CounterEntry);
   counter_table =
       ShmemInitHash("config_guard counters", max_tracked_configs, max_tracked_configs, &info, HASH_ELEM | HASH_BLOBS);
+  bool found = false;
+  mark_state = static_cast<MarkState*>(ShmemInitStruct("config_guard mark state", sizeof(MarkState), &found));
+  if (!found) pg_atomic_init_u32(&mark_state->prepared_may_exist, max_prepared_xacts > 0 ? 1 : 0);
   StartAdmissionShmem();
   LWLockRelease(AddinShmemInitLock);
 }
@@ -285,9 +299,25 @@ void EndMarkWriters(bool prepared) {
   marked_overflow = false;
 }
 
+// Whether prepared transactions recovered at start may still be pending:
+// looked up at most once a second per backend until there are none.
+bool RecoveredPreparedPending() {
+  static TimestampTz last_look = 0;
+  if (pg_atomic_read_u32(&mark_state->prepared_may_exist) == 0) return false;
+  const TimestampTz now = GetCurrentTimestamp();
+  if (now - last_look < USECS_PER_SEC) return true;
+  last_look = now;
+  SPI_connect();
+  const bool pending = RunAsOwner(Stmt::kPreparedTransactions, nullptr) > 0;
+  SPI_finish();
+  // Any transaction prepared from now on is counted by NoteMarkWriter().
+  if (!pending) pg_atomic_write_u32(&mark_state->prepared_may_exist, 0);
+  return pending;
+}
+
 MarkEpoch ReadMarkEpoch(int32 config_id) {
   CounterEntry* e = LocalCounterEntry(config_id);
-  if (e == nullptr) return {false, 0};
+  if (e == nullptr || RecoveredPreparedPending()) return {false, 0};
   // The count before the epoch (see cache.cpp for why this order).
   const uint32 marking = pg_atomic_fetch_add_u32(&e->marking, 0);
   pg_memory_barrier();
