@@ -72,7 +72,29 @@ BEGIN
 END $$;
 RESET config_guard.rebuild_wait_timeout;
 
-SELECT config_guard.undefine(name) FROM config_guard.configs WHERE name IN ('slow', 'shared', 'embedding', 'cancelled')
+-- A builder that writes to its own sources does not invalidate itself: one
+-- build, a WARNING and a counter, and the next calls are hits.
+CREATE TABLE lim.reads (tenant_id int NOT NULL, id int NOT NULL, n int NOT NULL, PRIMARY KEY (tenant_id, id));
+INSERT INTO lim.reads VALUES (1, 1, 0), (2, 1, 0);
+CREATE FUNCTION lim.build_counting(tenant int) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE lim.reads SET n = n + 1 WHERE tenant_id = tenant;
+  RETURN jsonb_build_object('n', (SELECT n FROM lim.reads WHERE tenant_id = tenant AND id = 1));
+END $$;
+SELECT config_guard.define('counting', 'lim.build_counting(int)', ARRAY['lim.reads']::regclass[]);
+SELECT config_guard.get('counting', 1);
+SELECT config_guard.get('counting', 1);
+SELECT config_guard.get('counting', 1);
+SELECT builder_runs, self_writes FROM config_guard.config_stats WHERE config = 'counting';
+-- a write of the caller's own transaction before get() is part of the build
+BEGIN;
+UPDATE lim.reads SET n = 100 WHERE tenant_id = 2;
+SELECT config_guard.get('counting', 2);
+COMMIT;
+SELECT config_guard.get('counting', 2);
+SELECT builder_runs FROM config_guard.config_stats WHERE config = 'counting';
+
+SELECT config_guard.undefine(name) FROM config_guard.configs WHERE name IN ('slow', 'shared', 'embedding', 'cancelled', 'counting')
  ORDER BY name;
 DROP SCHEMA lim CASCADE;
 RESET client_min_messages;

@@ -137,6 +137,15 @@ void CallBuilderThunk(void* arg) {
   CallBuilder(call->def, *call->tenant, call->result, call->result_cxt);
 }
 
+// The builds in progress in this backend, innermost first (a builder may call
+// get()).
+struct BuildInProgress {
+  int32 config_id;
+  bool wrote_own_sources;
+  BuildInProgress* outer;
+};
+BuildInProgress* current_build = nullptr;
+
 }  // namespace
 
 void InitBuilder() {
@@ -144,10 +153,21 @@ void InitBuilder() {
     strlcpy(server_text_search_config, value, sizeof server_text_search_config);
 }
 
+void NoteSourceWrite(int32 config_id) {
+  for (BuildInProgress* b = current_build; b != nullptr; b = b->outer) {
+    if (b->config_id == config_id) b->wrote_own_sources = true;
+  }
+}
+
 BuildResult RunBuilder(ConfigDef* def, const TenantKey& tenant) {
   BuildResult result = {};
   BuildCall call = {def, &tenant, &result, CurrentMemoryContext};
+  BuildInProgress build = {def->config_id, false, current_build};
+  current_build = &build;
+  // Catches every error, so the stack is restored before any is rethrown.
   ErrorData* error = RunInSubtransaction(CallBuilderThunk, &call);
+  current_build = build.outer;
+  result.wrote_own_sources = build.wrote_own_sources;
   result.ok = error == nullptr;
   result.error = error;
   result.timed_out =

@@ -26,6 +26,9 @@ struct BuildResult {
   // finish within its callers' limits, which backs off like a failure (the
   // caller still gets its cancel, rethrown by the caller of RunBuilder).
   bool timed_out;
+  // The builder wrote to a source of its own config (its marks for the
+  // tenant it built are folded into the stored document, see StoreDocument).
+  bool wrote_own_sources;
   Datum document;  // jsonb, in the caller's memory context
   Datum snapshot;  // pg_snapshot the builder ran under
   TimestampTz built_at;
@@ -34,5 +37,9 @@ struct BuildResult {
 };
 
 BuildResult RunBuilder(ConfigDef* def, const TenantKey& tenant);
+
+// Called by the invalidation trigger for every statement that marks
+// config_id: notes a write by a running builder to its own config's sources.
+void NoteSourceWrite(int32 config_id);
 
 }  // namespace config_guard

@@ -153,6 +153,14 @@ Datum Rebuild(ConfigDef* def, const TenantKey& tenant, const StoredDocument& sto
     const BackoffState state = RecordBuilderFailure(slot, built.error->message ? built.error->message : "");
     return AnswerFailure(*def, tenant, stored, state);
   }
+  if (built.wrote_own_sources) {
+    CountEvent(def->config_id, Counter::kSelfWrite);
+    ereport(WARNING, (errmsg("builder of config \"%s\" writes to the config's own sources", def->name),
+                      errdetail("Its writes for tenant %s are taken as part of the document it built; writes for other "
+                                "tenants invalidate theirs.",
+                                tenant.display),
+                      errhint("A builder should only read: move the writes out of it.")));
+  }
   if (store) StoreDocument(*def, tenant.text, built.document, built.snapshot, built.built_at, built.build_ms);
   ClearBackoff(slot);
   int64 runs = 0;

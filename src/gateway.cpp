@@ -152,7 +152,10 @@ const Statement kStatements[] = {
     {"WITH folded AS ("
      "  DELETE FROM config_guard.invalidations i"
      "   WHERE i.config_id OPERATOR(pg_catalog.=) $1 AND i.tenant OPERATOR(pg_catalog.=) $2"
-     "     AND pg_catalog.pg_visible_in_snapshot(i.xid, $4)"
+     "     AND (pg_catalog.pg_visible_in_snapshot(i.xid, $4)"
+     // this transaction's own marks: its writes (before the build, or the
+     // builder's own) are in the document it stores, or roll back with it
+     "          OR i.xid OPERATOR(pg_catalog.=) pg_catalog.pg_current_xact_id())"
      "  RETURNING 1) "
      "INSERT INTO config_guard.documents AS d "
      "       (config_id, tenant, document, snapshot, built_at, build_ms, compacted) "

@@ -1,5 +1,6 @@
 #include "invalidation.hpp"
 
+#include "builder.hpp"
 #include "canonical_key.hpp"
 #include "gateway.hpp"
 #include "module.hpp"
@@ -267,6 +268,7 @@ CG_FUNCTION(config_guard_invalidation_trigger) {
     ArrayType* tenants =
         TRIGGER_FIRED_BY_TRUNCATE(data->tg_event) ? EveryTenant() : ChangedTenants(data, trigger->tgargs[1]);
     if (tenants != nullptr) AppendMarks(config_id, tenants);
+    NoteSourceWrite(config_id);
   }
   SPI_finish();
   return PointerGetDatum(nullptr);

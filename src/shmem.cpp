@@ -408,6 +408,7 @@ int SnapshotCounters(int32** config_ids, ConfigCounters** counters) {
     c.wait_timeouts = pg_atomic_read_u64(&e->events[static_cast<int>(Counter::kWaitTimeout)]);
     c.backoff_refusals = pg_atomic_read_u64(&e->events[static_cast<int>(Counter::kBackoffRefusal)]);
     c.builder_failures = pg_atomic_read_u64(&e->events[static_cast<int>(Counter::kBuilderFailure)]);
+    c.self_writes = pg_atomic_read_u64(&e->events[static_cast<int>(Counter::kSelfWrite)]);
     SpinLockAcquire(&e->mutex);
     c.builder_runs = e->builder_runs;
     c.total_build_ms = e->total_build_ms;

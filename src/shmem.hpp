@@ -44,13 +44,23 @@ struct ConfigCounters {
   uint64 coalesced_waits;
   uint64 wait_timeouts;
   uint64 backoff_refusals;
+  uint64 self_writes;
   double total_build_ms;
   double max_build_ms;
   TimestampTz stats_reset;
 };
 
-enum class Counter { kHit, kStaleHit, kMiss, kCoalescedWait, kWaitTimeout, kBackoffRefusal, kBuilderFailure };
-constexpr int kCounterKinds = 7;
+enum class Counter {
+  kHit,
+  kStaleHit,
+  kMiss,
+  kCoalescedWait,
+  kWaitTimeout,
+  kBackoffRefusal,
+  kSelfWrite,
+  kBuilderFailure
+};
+constexpr int kCounterKinds = 8;
 
 void InitSharedMemory();
 
