@@ -35,6 +35,14 @@ ALTER TABLE dep.plain RENAME COLUMN id TO item_id;
 ALTER TABLE dep.plain RENAME TO plain_renamed;
 INSERT INTO dep.plain_renamed VALUES (1, 1);
 SELECT config_guard.get('plain', 1);
+-- a renamed schema: this session's cached export plans are prepared again
+SELECT count(*) AS rows_before FROM config_guard.export_page('plain', 1);
+RESET ROLE;
+ALTER SCHEMA dep RENAME TO dep_moved;
+SELECT count(*) AS rows_after FROM config_guard.export_page('plain', 1);
+SELECT source FROM config_guard.export_sql('plain');
+ALTER SCHEMA dep_moved RENAME TO dep;
+SET ROLE cg_dep_owner;
 
 -- DDL that rewrites or reinterprets a source's rows without firing a trigger
 -- invalidates every tenant of the config
