@@ -202,8 +202,17 @@ const Statement kStatements[] = {
      "     AND NOT EXISTS (SELECT FROM config_guard.documents d"
      "                      WHERE d.config_id OPERATOR(pg_catalog.=) i.config_id"
      "                        AND d.tenant OPERATOR(pg_catalog.=) i.tenant)"
+     "  RETURNING 1), "
+     // config-wide marks that every stored document of the config has seen
+     "seen AS ("
+     "  DELETE FROM config_guard.invalidations i"
+     "   WHERE i.tenant IS NULL"
+     "     AND i.at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)"
+     "     AND NOT EXISTS (SELECT FROM config_guard.documents d"
+     "                      WHERE d.config_id OPERATOR(pg_catalog.=) i.config_id"
+     "                        AND NOT pg_catalog.pg_visible_in_snapshot(i.xid, d.snapshot))"
      "  RETURNING 1) "
-     "SELECT pg_catalog.count(*) FROM pruned",
+     "SELECT (SELECT pg_catalog.count(*) FROM pruned) OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM seen)",
      1,
      {INTERVALOID},
      false,

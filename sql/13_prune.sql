@@ -1,0 +1,33 @@
+-- prune_invalidations() keeps the marks table bounded: marks of tenants that
+-- were written but never read, and config-wide marks (TRUNCATE,
+-- invalidate_all) once every stored document of the config has seen them.
+-- It never removes a mark that a stored document still needs.
+\set ECHO all
+SET client_min_messages = warning;
+CREATE SCHEMA prn;
+CREATE TABLE prn.items (tenant_id int NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));
+INSERT INTO prn.items VALUES (1, 1), (2, 1);
+CREATE FUNCTION prn.build(tenant int) RETURNS jsonb LANGUAGE sql AS
+$$ SELECT jsonb_build_object('n', (SELECT count(*) FROM prn.items WHERE tenant_id = tenant)) $$;
+SELECT config_guard.define('prn', 'prn.build(int)', ARRAY['prn.items']::regclass[]);
+CREATE VIEW prn.marks AS
+  SELECT count(*) FILTER (WHERE i.tenant IS NULL) AS config_wide, count(*) FILTER (WHERE i.tenant IS NOT NULL) AS tenant
+    FROM config_guard.invalidations i JOIN config_guard.configs c USING (config_id) WHERE c.name = 'prn';
+SELECT config_guard.get('prn', 1), config_guard.get('prn', 2);
+SELECT config_guard.invalidate_all('prn');
+SELECT config_guard.invalidate_all('prn');
+INSERT INTO prn.items VALUES (3, 1);
+SELECT * FROM prn.marks;
+-- tenant 2 has not been rebuilt since: the config-wide marks stay
+SELECT config_guard.get('prn', 1);
+SELECT config_guard.prune_invalidations('0');
+SELECT * FROM prn.marks;
+-- once every document has seen them, they go
+SELECT config_guard.get('prn', 2);
+SELECT config_guard.prune_invalidations('0');
+SELECT * FROM prn.marks;
+SELECT config_guard.get('prn', 1), config_guard.get('prn', 2), config_guard.get('prn', 3);
+SELECT builder_runs FROM config_guard.config_stats WHERE config = 'prn';
+SELECT config_guard.undefine('prn');
+DROP SCHEMA prn CASCADE;
+RESET client_min_messages;
