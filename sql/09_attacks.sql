@@ -495,6 +495,24 @@ SELECT config_guard.get('atk_pred', 1) AS document;
 SELECT * FROM attack_outcome();
 SELECT config_guard.undefine('atk_pred');
 
+-- a schema that is merely named config_guard, in a database without the
+-- extension, is not config_guard's registry: its views never run in others' DDL
+CREATE DATABASE cg_attacks_noext;
+\c cg_attacks_noext
+SET client_min_messages = warning;
+CREATE SCHEMA config_guard AUTHORIZATION cg_attacker;
+SET ROLE cg_attacker;
+CREATE FUNCTION config_guard.spy() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'the attacker''s code ran as %', current_user; END $$;
+CREATE VIEW config_guard.configs AS SELECT 1 AS config_id, 'x'::text AS name WHERE config_guard.spy();
+CREATE VIEW config_guard.config_sources AS SELECT 1 AS config_id WHERE config_guard.spy();
+RESET ROLE;
+CREATE FUNCTION public.victim_function() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;
+DROP FUNCTION public.victim_function();
+\c :regress_db
+SET client_min_messages = warning;
+DROP DATABASE cg_attacks_noext;
+
 -- 10. A reader's own settings must not shape the shared document, nor make
 -- the builder fail for everyone ---------------------------------------------------
 CREATE ROLE cg_set_owner;

@@ -127,6 +127,26 @@ ALTER TABLE dep.deep ENABLE ALWAYS TRIGGER :"ins_trigger";
 INSERT INTO dep.deep (tenant_id, id) VALUES (1, 2);
 SELECT jsonb_array_length(config_guard.get('deep', 1)) AS rows_after_insert;
 
+-- nor replaced by a trigger running another function, nor dropped while an
+-- event trigger's exception block aborts a subtransaction of its own
+CREATE FUNCTION dep.quiet() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE OR REPLACE TRIGGER :"ins_trigger" AFTER INSERT ON dep.deep FOR EACH STATEMENT EXECUTE FUNCTION dep.quiet();
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+CREATE FUNCTION dep.swallow() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM 1 / 0; EXCEPTION WHEN OTHERS THEN NULL; END $$;
+CREATE EVENT TRIGGER swallow ON ddl_command_start EXECUTE FUNCTION dep.swallow();
+SET ROLE cg_dep_owner;
+DROP TRIGGER :"ins_trigger" ON dep.deep;
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+DROP EVENT TRIGGER swallow;
+DROP FUNCTION dep.swallow();
+SET ROLE cg_dep_owner;
+-- a source cannot become unlogged either
+ALTER TABLE dep.deep SET UNLOGGED;
+\echo :LAST_ERROR_SQLSTATE
+
 -- an unlogged table cannot be a source: a crash would empty it silently
 CREATE UNLOGGED TABLE dep.scratchpad (tenant_id int NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));
 SELECT config_guard.define('scratchpad', 'dep.build(int)', ARRAY['dep.scratchpad']::regclass[]);

@@ -20,52 +20,10 @@ extern "C" {
 namespace config_guard {
 namespace {
 
-struct PinnedSetting {
-  const char* name;
-  const char* value;
-};
-
-// What a builder's output may depend on besides its data, or what would make
-// it fail for one caller and so put the tenant into backoff for everyone: a
-// reader must not be able to shape the shared document, or break it, with
-// its own settings. search_path is pinned per builder.
-constexpr PinnedSetting kPinned[] = {
-    // how values become text
-    {"TimeZone", "UTC"},
-    {"DateStyle", "ISO, MDY"},
-    {"IntervalStyle", "postgres"},
-    {"extra_float_digits", "1"},
-    {"bytea_output", "hex"},
-    {"xmlbinary", "base64"},
-    {"xmloption", "content"},
-    {"lc_monetary", "C"},
-    {"lc_numeric", "C"},
-    {"lc_time", "C"},
-    // how the builder's SQL reads
-    {"standard_conforming_strings", "on"},
-    {"array_nulls", "on"},
-    {"transform_null_equals", "off"},
-    {"quote_all_identifiers", "off"},
-    {"timezone_abbreviations", "Default"},
-    // what its queries return, or whether they run at all
-    {"row_security", "on"},
-    {"gin_fuzzy_search_limit", "0"},
-    {"lock_timeout", "0"},
-};
-
 // The server's text search configuration as postgresql.conf sets it, read by
 // the postmaster at preload: a role's or a session's own choice (ALTER ROLE
 // ... SET, SET) must not decide how a shared document parses text.
 char server_text_search_config[2 * NAMEDATALEN] = "pg_catalog.simple";
-
-// PL/pgSQL's own settings that any role may change, pinned when the session
-// has them (loaded, or set before loading): they decide whether a PL/pgSQL
-// builder runs. (plpgsql.variable_conflict is superuser-only.)
-constexpr PinnedSetting kPinnedIfPresent[] = {
-    {"plpgsql.extra_errors", "none"},
-    {"plpgsql.extra_warnings", "none"},
-    {"plpgsql.check_asserts", "on"},
-};
 
 // The builder proper, as the owner: returns its document, or (Datum) 0 for NULL.
 Datum InvokeAsOwner(const ConfigDef& def, const TenantKey& tenant) {
@@ -75,11 +33,8 @@ Datum InvokeAsOwner(const ConfigDef& def, const TenantKey& tenant) {
                     errmsg("builder function of config \"%s\" no longer exists", def.name)));
   IdentityScope scope(def.owner, true);
   scope.Pin("search_path", psprintf("pg_catalog, %s, pg_temp", quote_identifier(schema)));
-  for (const PinnedSetting& s : kPinned) scope.Pin(s.name, s.value);
+  scope.PinDeterministicOutput();
   scope.Pin("default_text_search_config", server_text_search_config);
-  for (const PinnedSetting& s : kPinnedIfPresent) {
-    if (GetConfigOption(s.name, true, false) != nullptr) scope.Pin(s.name, s.value);
-  }
 
   if (pg_proc_aclcheck(def.builder, def.owner, ACL_EXECUTE) != ACLCHECK_OK)
     aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(def.builder));

@@ -20,6 +20,7 @@
 // here read the registry under a fresh snapshot after the drop's own lock was
 // granted, so a drop that races a define() either waits and then sees it, or
 // commits first and define() fails.
+#include "command_flag.hpp"
 #include "gateway.hpp"
 #include "invalidation.hpp"
 #include "module.hpp"
@@ -43,6 +44,9 @@ extern "C" {
 #include "catalog/pg_class_d.h"
 #include "catalog/pg_proc_d.h"
 #include "catalog/pg_type_d.h"
+#include "nodes/makefuncs.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -57,15 +61,12 @@ ProcessUtility_hook_type prev_process_utility = nullptr;
 // DROP EXTENSION config_guard drops the invalidation triggers along with
 // their function: the only drop of them not refused besides config_guard's
 // own (undefine, install_triggers), which InternalTriggerDdl() tells.
-bool dropping_extension = false;
-// A DROP TRIGGER statement is running. The triggers a DROP TABLE takes along
-// are not refused as triggers: the table's own refusal names what matters.
-bool dropping_triggers = false;
+CommandFlag dropping_extension;
 
 // The extension's namespace in this database, or InvalidOid where it is not
 // installed (or is being dropped): then nothing depends on anything.
 Oid InstalledNamespace() {
-  const Oid nsp = get_namespace_oid("config_guard", true);
+  const Oid nsp = ExtensionNamespace();
   if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("configs", nsp)) ||
       !OidIsValid(get_relname_relid("config_sources", nsp)))
     return InvalidOid;
@@ -165,6 +166,7 @@ struct TriggerRow {
   NameData name;
   Oid relid;
   char enabled;
+  Oid function;
 };
 
 TriggerRow ReadTrigger(Oid trigger, Snapshot snapshot) {
@@ -176,7 +178,7 @@ TriggerRow ReadTrigger(Oid trigger, Snapshot snapshot) {
   HeapTuple tuple = systable_getnext(scan);
   if (HeapTupleIsValid(tuple)) {
     auto* form = reinterpret_cast<Form_pg_trigger>(GETSTRUCT(tuple));
-    row = {true, form->tgname, form->tgrelid, form->tgenabled};
+    row = {true, form->tgname, form->tgrelid, form->tgenabled, form->tgfoid};
   }
   systable_endscan(scan);
   table_close(triggers, AccessShareLock);
@@ -241,7 +243,51 @@ void CheckTriggerChange(Oid trigger) {
 void CheckTableChange(Oid relid) {
   const Oid extension_namespace = InstalledNamespace();
   if (!OidIsValid(extension_namespace) || Exempt(get_rel_namespace(relid), extension_namespace)) return;
-  WithRegistry([&] { InvalidateConfigsOfSource(relid); });
+  WithRegistry([&] {
+    if (get_rel_persistence(relid) == RELPERSISTENCE_UNLOGGED) {
+      if (char* config = ConfigOfSource(relid, nullptr)) {
+        const ObjectAddress object = {RelationRelationId, relid, 0};
+        Refuse(getObjectDescription(&object, false), "make unlogged", config,
+               "A crash would empty the table without invalidating the documents built from it.");
+      }
+    }
+    InvalidateConfigsOfSource(relid);
+  });
+}
+
+// CREATE OR REPLACE TRIGGER over a config's trigger, with another function:
+// refused. (Re-creating it as it was, as pg_restore does, is allowed: the
+// trigger function itself checks what it is given.)
+void CheckTriggerCreate(Oid trigger) {
+  const Oid extension_namespace = InstalledNamespace();
+  if (!OidIsValid(extension_namespace) || InternalTriggerDdl()) return;
+  const TriggerRow row = ReadTrigger(trigger, SnapshotSelf);
+  Oid argtypes[1] = {};
+  const Oid ours = LookupFuncName(
+      list_make2(makeString(get_namespace_name(extension_namespace)), makeString(pstrdup("invalidation_trigger"))), 0,
+      argtypes, true);
+  if (!row.found || row.function == ours) return;
+  WithRegistry([&] {
+    if (char* config = ConfigOfTrigger(row)) RefuseTrigger(row, "replace", config);
+  });
+}
+
+// DROP TABLE of a source: refused before anything is dropped, so that the
+// message names the table (the triggers it would take along come first).
+void CheckDropTables(const DropStmt* stmt) {
+  if (stmt->removeType != OBJECT_TABLE || !OidIsValid(InstalledNamespace())) return;
+  ListCell* lc;
+  foreach (lc, stmt->objects) {
+    const Oid relid = RangeVarGetRelid(makeRangeVarFromNameList(static_cast<List*>(lfirst(lc))), NoLock, true);
+    if (!OidIsValid(relid)) continue;
+    WithRegistry([&] {
+      if (char* config = ConfigOfSource(relid, nullptr)) {
+        const ObjectAddress object = {RelationRelationId, relid, 0};
+        Refuse(getObjectDescription(&object, false), "drop", config,
+               "The table is a source of the config: its triggers keep the config's documents fresh.");
+      }
+    });
+  }
 }
 
 void CheckDrop(Oid class_id, Oid object_id, int sub_id, const ObjectAccessDrop* drop) {
@@ -254,7 +300,7 @@ void CheckDrop(Oid class_id, Oid object_id, int sub_id, const ObjectAccessDrop* 
   const ObjectAddress object = {class_id, object_id, sub_id};
 
   if (class_id == TriggerRelationId) {
-    if (!dropping_triggers || dropping_extension || InternalTriggerDdl()) return;
+    if (dropping_extension.on || InternalTriggerDdl()) return;
     const TriggerRow row = ReadTrigger(object_id, nullptr);
     WithRegistry([&] {
       if (char* config = ConfigOfTrigger(row)) RefuseTrigger(row, "drop", config);
@@ -352,6 +398,8 @@ void ObjectAccess(ObjectAccessType access, Oid class_id, Oid object_id, int sub_
     CheckTypeChange(object_id);
   } else if (class_id == TriggerRelationId && access == OAT_POST_ALTER) {
     CheckTriggerChange(object_id);
+  } else if (class_id == TriggerRelationId) {
+    CheckTriggerCreate(object_id);
   } else if (class_id == PolicyRelationId) {
     const Oid relid = PolicyTable(object_id);
     if (OidIsValid(relid) && OidIsValid(InstalledNamespace())) WithRegistry([&] { InvalidateConfigsOfSource(relid); });
@@ -368,11 +416,9 @@ void ProcessUtility(PlannedStmt* pstmt, const char* query, bool read_only_tree, 
                           }
                           return false;
                         }();
-  const bool drops_triggers =
-      IsA(pstmt->utilityStmt, DropStmt) && castNode(DropStmt, pstmt->utilityStmt)->removeType == OBJECT_TRIGGER;
-  // Both cleared at the end, or by the abort callbacks.
-  if (drops_us) dropping_extension = true;
-  if (drops_triggers) dropping_triggers = true;
+  if (IsA(pstmt->utilityStmt, DropStmt)) CheckDropTables(castNode(DropStmt, pstmt->utilityStmt));
+  const CommandFlag previous = dropping_extension;
+  if (drops_us) dropping_extension.Raise();
   // Taken before: the statement may be freed by the time it returns.
   RangeVar* altered =
       IsA(pstmt->utilityStmt, AlterTableStmt)
@@ -382,8 +428,7 @@ void ProcessUtility(PlannedStmt* pstmt, const char* query, bool read_only_tree, 
     prev_process_utility(pstmt, query, read_only_tree, context, params, env, dest, qc);
   else
     standard_ProcessUtility(pstmt, query, read_only_tree, context, params, env, dest, qc);
-  if (drops_us) dropping_extension = false;
-  if (drops_triggers) dropping_triggers = false;
+  dropping_extension.Restore(previous);
   // Not every ALTER TABLE reaches the object access hook (ENABLE or FORCE ROW
   // LEVEL SECURITY, for one): whatever it changed, a source's configs are
   // invalidated.
@@ -394,11 +439,13 @@ void ProcessUtility(PlannedStmt* pstmt, const char* query, bool read_only_tree, 
 }
 
 void ResetDropping(XactEvent event, void*) {
-  if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) dropping_extension = dropping_triggers = false;
+  if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_COMMIT ||
+      event == XACT_EVENT_PREPARE)
+    dropping_extension.OnAbort(InvalidSubTransactionId);
 }
 
-void ResetDroppingSub(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
-  if (event == SUBXACT_EVENT_ABORT_SUB) dropping_extension = dropping_triggers = false;
+void ResetDroppingSub(SubXactEvent event, SubTransactionId subid, SubTransactionId, void*) {
+  if (event == SUBXACT_EVENT_ABORT_SUB) dropping_extension.OnAbort(subid);
 }
 
 }  // namespace

@@ -126,6 +126,7 @@ void WritePage(ConfigDef* def, const TenantKey& tenant, const StartPosition& sta
     // config's owner, never as the caller.
     IdentityScope scope(def->owner, true);
     scope.Pin("search_path", kSafeSearchPath);
+    scope.PinDeterministicOutput();  // the same export text in every session
     for (uint64 i = 0; i < SPI_processed; ++i) {
       CHECK_FOR_INTERRUPTS();
       MemoryContext old = MemoryContextSwitchTo(row_cxt);

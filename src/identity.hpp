@@ -26,6 +26,10 @@ class IdentityScope {
   explicit IdentityScope(Oid role, bool forget_session_settings = false);
   // Pins a setting for the scope (GUC_ACTION_SAVE at the scope's level).
   void Pin(const char* name, const char* value);
+  // Pins what decides how values become text (TimeZone UTC, DateStyle ISO,
+  // bytea_output hex ...) and what could make the code fail for one caller
+  // only (row_security, lock_timeout ...): the list is in identity.cpp.
+  void PinDeterministicOutput();
   void Leave();
 
  private:

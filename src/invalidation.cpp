@@ -2,6 +2,7 @@
 
 #include "builder.hpp"
 #include "canonical_key.hpp"
+#include "command_flag.hpp"
 #include "gateway.hpp"
 #include "module.hpp"
 #include "registry.hpp"
@@ -203,26 +204,27 @@ void AppendMarks(int32 config_id, ArrayType* tenants) {
   RunAsOwner(Stmt::kAppendMarks, values);
 }
 
-bool internal_trigger_ddl = false;
+CommandFlag internal_trigger_ddl;
 
-// Cleared by the abort callbacks if the command fails.
 void TriggerDdl(const char* sql) {
-  internal_trigger_ddl = true;
+  const CommandFlag previous = internal_trigger_ddl.Raise();
   UtilityAsOwner(sql);
-  internal_trigger_ddl = false;
+  internal_trigger_ddl.Restore(previous);
 }
 
 void ResetTriggerDdl(XactEvent event, void*) {
-  if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) internal_trigger_ddl = false;
+  if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_COMMIT ||
+      event == XACT_EVENT_PREPARE)
+    internal_trigger_ddl.OnAbort(InvalidSubTransactionId);
 }
 
-void ResetTriggerDdlSub(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
-  if (event == SUBXACT_EVENT_ABORT_SUB) internal_trigger_ddl = false;
+void ResetTriggerDdlSub(SubXactEvent event, SubTransactionId subid, SubTransactionId, void*) {
+  if (event == SUBXACT_EVENT_ABORT_SUB) internal_trigger_ddl.OnAbort(subid);
 }
 
 }  // namespace
 
-bool InternalTriggerDdl() { return internal_trigger_ddl; }
+bool InternalTriggerDdl() { return internal_trigger_ddl.on; }
 
 void InitInvalidation() {
   RegisterXactCallback(ResetTriggerDdl, nullptr);

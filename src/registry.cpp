@@ -6,8 +6,12 @@
 #include "shmem.hpp"
 
 extern "C" {
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type_d.h"
@@ -218,9 +222,26 @@ void InitRegistryCache() {
 // The look-ups below may process invalidation messages, and RelcacheCallback
 // then clears these globals: each result is computed into locals and
 // published only once complete, and callers keep copies.
+Oid ExtensionNamespace() {
+  const Oid extension = get_extension_oid("config_guard", true);
+  if (!OidIsValid(extension)) return InvalidOid;
+  Oid nsp = InvalidOid;
+  Relation extensions = table_open(ExtensionRelationId, AccessShareLock);
+  ScanKeyData key;
+  ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(extension));
+  SysScanDesc scan = systable_beginscan(extensions, ExtensionOidIndexId, true, nullptr, 1, &key);
+  HeapTuple tuple = systable_getnext(scan);
+  if (HeapTupleIsValid(tuple)) nsp = reinterpret_cast<Form_pg_extension>(GETSTRUCT(tuple))->extnamespace;
+  systable_endscan(scan);
+  table_close(extensions, AccessShareLock);
+  return nsp;
+}
+
 Oid RegistryNamespace() {
   if (!OidIsValid(registry_namespace)) {
-    const Oid nsp = get_namespace_oid("config_guard", true);
+    // The extension's own schema: a schema that merely has its name (in a
+    // database without the extension) is nobody's registry.
+    const Oid nsp = ExtensionNamespace();
     if (!OidIsValid(nsp))
       ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                       errmsg("extension config_guard is not installed in this database"),

@@ -41,6 +41,10 @@ struct ConfigDef {
   Oid read_checked_user;  // the last user RequireReadAccess() allowed
 };
 
+// The schema the extension config_guard is installed in, InvalidOid if it is
+// not installed in this database.
+Oid ExtensionNamespace();
+
 // Schema and tables of the registry; raises if the extension is not installed.
 Oid RegistryNamespace();
 Oid ConfigsTable();
