@@ -52,7 +52,7 @@ BEGIN
   RETURN n;
 END $$;
 SELECT pg_temp.inner_queries();
--- utility statements take none; an idle transaction holds none
+-- transaction control and SHOW take none; an idle transaction holds none
 BEGIN;
 SHOW config_guard.max_page_size;
 SELECT 1 AS in_transaction;
@@ -73,7 +73,8 @@ SELECT 'after savepoint' AS still_runs;
 COMMIT;
 \c - postgres
 SET client_min_messages = warning;
--- seven statements ran through the executor at the top level
+-- eight statements took a slot: seven ran through the executor at the top
+-- level, and CREATE FUNCTION is a utility statement that does work
 SELECT active, queued, admitted, queue_full, wait_timeouts
   FROM config_guard.role_stats WHERE role = 'cg_limited'::regrole;
 

@@ -33,6 +33,7 @@ extern "C" {
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
@@ -85,16 +86,24 @@ LWLock* lock = nullptr;
 AdmissionShared* shared = nullptr;
 HTAB* roles = nullptr;
 
-ExecutorStart_hook_type prev_executor_start = nullptr;
 ExecutorRun_hook_type prev_executor_run = nullptr;
-ExecutorFinish_hook_type prev_executor_finish = nullptr;
 ExecutorEnd_hook_type prev_executor_end = nullptr;
+ExecutorFinish_hook_type prev_executor_finish = nullptr;
+ProcessUtility_hook_type prev_process_utility = nullptr;
 
-// This backend: its executor nesting, the statement holding its slot, and
-// which limit applies to it (cached until limits_version moves).
+// This backend: how deep it is in work that holds its slot (a statement's
+// execution, a utility statement), the subtransaction the slot was taken in,
+// whether its exit callback is registered, and which limit applies to it
+// (cached until limits_version moves).
 int nesting = 0;
-QueryDesc* slot_query = nullptr;
 SubTransactionId slot_subxact = InvalidSubTransactionId;
+bool exit_callback_registered = false;
+// The top-level executions that share the slot this backend holds: several
+// portals may be open at once (the extended protocol), and the slot goes back
+// when the last one is done or suspended, never while another still runs.
+constexpr int kMaxHolders = 16;
+QueryDesc* holders[kMaxHolders];
+int nholders = 0;
 RoleLimit* my_limit = nullptr;
 uint64 my_limit_version = UINT64_MAX;
 
@@ -105,6 +114,7 @@ struct PendingLimit {
   int max_active;
   int max_queued;
   int queue_timeout_ms;
+  SubTransactionId subxact;  // a rollback to before it discards it
 };
 constexpr int kMaxPending = 64;
 PendingLimit pending[kMaxPending];
@@ -118,27 +128,27 @@ BackendSlot* MySlot() { return &shared->backends[MyProc->pgprocno]; }
 
 // Rewrites the limits file from shared memory. Runs after commit: failures
 // are reported, never raised.
+// Two sessions committing changes at once each write a whole file, under the
+// lock exclusively, to a temporary file of their own, renamed into place
+// before the lock is released: the file is always one complete snapshot.
 void SaveLimitsFile() {
   char tmp[MAXPGPATH];
-  snprintf(tmp, sizeof tmp, "%s.tmp", kLimitsFile);
+  snprintf(tmp, sizeof tmp, "%s.%d.tmp", kLimitsFile, MyProcPid);
+  LWLockAcquire(lock, LW_EXCLUSIVE);
   FILE* f = AllocateFile(tmp, "w");
-  if (f == nullptr) {
-    ereport(WARNING, (errcode_for_file_access(), errmsg("could not write \"%s\": %m", tmp),
-                      errdetail("The changed role limits are in force but will not survive a restart.")));
-    return;
-  }
-  LWLockAcquire(lock, LW_SHARED);
-  HASH_SEQ_STATUS it;
-  hash_seq_init(&it, roles);
-  while (auto* e = static_cast<RoleLimit*>(hash_seq_search(&it))) {
-    if (e->limited) fprintf(f, "%u %d %d %d\n", e->role, e->max_active, e->max_queued, e->queue_timeout_ms);
+  bool ok = f != nullptr;
+  if (ok) {
+    HASH_SEQ_STATUS it;
+    hash_seq_init(&it, roles);
+    while (auto* e = static_cast<RoleLimit*>(hash_seq_search(&it))) {
+      if (e->limited) fprintf(f, "%u %d %d %d\n", e->role, e->max_active, e->max_queued, e->queue_timeout_ms);
+    }
+    ok = FreeFile(f) == 0 && durable_rename(tmp, kLimitsFile, LOG) == 0;
   }
   LWLockRelease(lock);
-  if (FreeFile(f) != 0) {
-    ereport(WARNING, (errcode_for_file_access(), errmsg("could not write \"%s\": %m", tmp)));
-    return;
-  }
-  durable_rename(tmp, kLimitsFile, WARNING);
+  if (!ok)
+    ereport(WARNING, (errcode_for_file_access(), errmsg("could not write \"%s\": %m", kLimitsFile),
+                      errdetail("The changed role limits are in force but will not survive a restart.")));
 }
 
 RoleLimit* EnterRole(Oid role) {
@@ -163,10 +173,14 @@ void LoadLimitsFile() {
   unsigned role = 0;
   int max_active = 0, max_queued = 0, timeout_ms = 0;
   char line[256];
+  int lineno = 0;
   while (fgets(line, sizeof line, f) != nullptr) {
-    if (sscanf(line, "%u %d %d %d", &role, &max_active, &max_queued, &timeout_ms) != 4 || max_active < 1 ||
+    ++lineno;
+    char extra = 0;
+    if (sscanf(line, "%u %d %d %d %c", &role, &max_active, &max_queued, &timeout_ms, &extra) != 4 || max_active < 1 ||
         max_queued < 0 || timeout_ms < 1) {
-      ereport(LOG, (errmsg("config_guard: ignoring malformed line in \"%s\": %s", kLimitsFile, line)));
+      ereport(LOG, (errmsg("config_guard: line %d of \"%s\" is damaged and was skipped: %s", lineno, kLimitsFile, line),
+                    errhint("Set the limit again with config_guard.set_role_limit().")));
       continue;
     }
     RoleLimit* e = EnterRole(role);
@@ -213,7 +227,6 @@ void ReleaseSlot() {
   }
   me->waiting = me->holding = false;
   LWLockRelease(lock);
-  slot_query = nullptr;
   if (e != nullptr) ConditionVariableBroadcast(&e->cv);
 }
 
@@ -242,7 +255,15 @@ Counts CopyCounts(const RoleLimit* e) {
            errhint("Retry later with backoff, or raise the limit with config_guard.set_role_limit().")));
 }
 
-void AcquireSlot(QueryDesc* query, RoleLimit* e) {
+void AdmissionShmemExit(int, Datum);
+
+void AcquireSlot(RoleLimit* e) {
+  // Registered here, in the backend: callbacks registered in the postmaster
+  // are discarded by every child it starts.
+  if (!exit_callback_registered) {
+    before_shmem_exit(AdmissionShmemExit, 0);
+    exit_callback_registered = true;
+  }
   BackendSlot* me = MySlot();
   LWLockAcquire(lock, LW_EXCLUSIVE);
   if (!e->limited) {  // dropped since this session last looked
@@ -256,7 +277,6 @@ void AcquireSlot(QueryDesc* query, RoleLimit* e) {
     me->role = e->role;
     me->holding = true;
     LWLockRelease(lock);
-    slot_query = query;
     slot_subxact = GetCurrentSubTransactionId();
     return;
   }
@@ -307,49 +327,87 @@ void AcquireSlot(QueryDesc* query, RoleLimit* e) {
   }
   ConditionVariableCancelSleep();
   ConditionVariableBroadcast(&e->cv);
-  slot_query = query;
 }
 
 // -- hooks ------------------------------------------------------------------------------
+// A slot is held while the backend works on a top-level statement: while its
+// execution runs (ExecutorRun, ExecutorFinish: a FETCH takes one for its own
+// run, a suspended portal or an idle transaction holds none), and for the
+// whole of a utility statement that does work (DO, CALL, COPY, CREATE INDEX,
+// VACUUM ...). Work nested inside takes no second slot.
 
-void ExecutorStartHook(QueryDesc* query, int eflags) {
-  // Parallel workers belong to their leader's statement, which holds the slot.
-  if (nesting == 0 && slot_query == nullptr && shared != nullptr && MyProc != nullptr && !IsParallelWorker() &&
-      !(eflags & EXEC_FLAG_EXPLAIN_ONLY)) {
-    if (RoleLimit* e = LimitForThisSession()) AcquireSlot(query, e);
-  }
-  if (prev_executor_start)
-    prev_executor_start(query, eflags);
-  else
-    standard_ExecutorStart(query, eflags);
+// Takes the slot for the outermost piece of work. The caller runs the work
+// with `nesting` raised (undone however the work ends), then calls
+// ReleaseSlot() if this returned true; on an error the abort callbacks give
+// the slot back.
+bool TakeSlotForWork() {
+  if (nesting > 0 || shared == nullptr || MyProc == nullptr || IsParallelWorker()) return false;
+  RoleLimit* e = LimitForThisSession();
+  if (e == nullptr) return false;
+  AcquireSlot(e);
+  return true;
 }
 
-void ExecutorRunHook(QueryDesc* query, ScanDirection direction, uint64 count, bool execute_once) {
+// Runs work(arg) one level deeper; `nesting` comes back on every exit path.
+template <typename Work>
+void Nested(Work work) {
   nesting++;
   PG_TRY();
-  {
+  { work(); }
+  PG_FINALLY();
+  { nesting--; }
+  PG_END_TRY();
+}
+
+int HolderIndex(const QueryDesc* query) {
+  for (int i = 0; i < nholders; ++i) {
+    if (holders[i] == query) return i;
+  }
+  return -1;
+}
+
+// A top-level execution starts or resumes work: it shares the slot, taking it
+// if no other execution holds it.
+void HoldFor(QueryDesc* query) {
+  if (nesting > 0 || HolderIndex(query) >= 0) return;
+  if (nholders == 0 && !TakeSlotForWork()) return;  // not limited
+  if (nholders == kMaxHolders) return;              // works under the slot the others hold
+  holders[nholders++] = query;
+}
+
+// It is done, or suspended until its next fetch: the slot goes back with the
+// last holder.
+void LetGo(const QueryDesc* query) {
+  const int i = HolderIndex(query);
+  if (i < 0) return;
+  holders[i] = holders[--nholders];
+  if (nholders == 0) ReleaseSlot();
+}
+
+void ForgetHolders() { nholders = 0; }
+
+void ExecutorRunHook(QueryDesc* query, ScanDirection direction, uint64 count, bool execute_once) {
+  HoldFor(query);
+  Nested([&] {
     if (prev_executor_run)
       prev_executor_run(query, direction, count, execute_once);
     else
       standard_ExecutorRun(query, direction, count, execute_once);
-  }
-  PG_FINALLY();
-  { nesting--; }
-  PG_END_TRY();
+  });
+  // A run of a limited number of rows may leave the portal suspended: an idle
+  // portal holds no slot (its next fetch takes one again).
+  if (count != 0) LetGo(query);
 }
 
 void ExecutorFinishHook(QueryDesc* query) {
-  nesting++;
-  PG_TRY();
-  {
+  HoldFor(query);
+  Nested([&] {
     if (prev_executor_finish)
       prev_executor_finish(query);
     else
       standard_ExecutorFinish(query);
-  }
-  PG_FINALLY();
-  { nesting--; }
-  PG_END_TRY();
+  });
+  LetGo(query);
 }
 
 void ExecutorEndHook(QueryDesc* query) {
@@ -357,21 +415,68 @@ void ExecutorEndHook(QueryDesc* query) {
     prev_executor_end(query);
   else
     standard_ExecutorEnd(query);
-  if (query == slot_query) ReleaseSlot();
+  LetGo(query);
 }
 
-// Errors, cancels and FATALs: the statement that held or awaited a slot is
-// gone, and ExecutorEnd will not run for it.
+// Transaction and session control take no slot: they do no work, and
+// COMMIT or ROLLBACK must never wait behind the role's other statements.
+bool IsExempt(const Node* stmt) {
+  switch (nodeTag(stmt)) {
+    case T_TransactionStmt:
+    case T_VariableSetStmt:
+    case T_VariableShowStmt:
+    case T_DiscardStmt:
+    case T_PrepareStmt:
+    case T_DeallocateStmt:
+    case T_ListenStmt:
+    case T_UnlistenStmt:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void ProcessUtilityHook(PlannedStmt* pstmt, const char* query, bool read_only_tree, ProcessUtilityContext context,
+                        ParamListInfo params, QueryEnvironment* env, DestReceiver* dest, QueryCompletion* qc) {
+  const bool took = !IsExempt(pstmt->utilityStmt) && nholders == 0 && TakeSlotForWork();
+  Nested([&] {
+    if (prev_process_utility != nullptr)
+      prev_process_utility(pstmt, query, read_only_tree, context, params, env, dest, qc);
+    else
+      standard_ProcessUtility(pstmt, query, read_only_tree, context, params, env, dest, qc);
+  });
+  // A CALL whose procedure committed runs on in a new transaction: the slot
+  // is still this statement's, released here.
+  if (took) ReleaseSlot();
+}
+
+// Errors, cancels and FATALs: the work that held or awaited a slot is gone,
+// and LeaveWork() will not run for it.
 void AdmissionXactCallback(XactEvent event, void*) {
   switch (event) {
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PARALLEL_ABORT:
       nesting = 0;
+      ForgetHolders();
       ReleaseSlot();
       npending = 0;
       break;
+    case XACT_EVENT_PRE_PREPARE:
+      if (npending > 0)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("cannot PREPARE a transaction that has changed role limits"),
+                        errdetail("Role limits apply at commit; a prepared transaction commits elsewhere.")));
+      break;
     case XACT_EVENT_COMMIT:
     case XACT_EVENT_PARALLEL_COMMIT: {
+      // Between statements nothing holds a slot. Inside one (a procedure
+      // that commits), the slot now belongs to the next transaction's top.
+      if (nesting == 0) {
+        ForgetHolders();
+        ReleaseSlot();
+      } else {
+        slot_subxact = TopSubTransactionId;
+      }
       if (npending == 0) break;
       LWLockAcquire(lock, LW_EXCLUSIVE);
       bool full = false;
@@ -402,8 +507,26 @@ void AdmissionXactCallback(XactEvent event, void*) {
   }
 }
 
-void AdmissionSubXactCallback(SubXactEvent event, SubTransactionId subid, SubTransactionId, void*) {
-  if (event == SUBXACT_EVENT_ABORT_SUB && subid == slot_subxact) ReleaseSlot();
+// A subtransaction that aborts takes with it the slot taken inside it (the
+// work that took it is gone) and the limit changes staged inside it; one that
+// commits hands its changes to its parent.
+void AdmissionSubXactCallback(SubXactEvent event, SubTransactionId subid, SubTransactionId parent, void*) {
+  if (event == SUBXACT_EVENT_ABORT_SUB) {
+    if (slot_subxact != InvalidSubTransactionId && slot_subxact >= subid) {
+      ForgetHolders();
+      ReleaseSlot();
+      slot_subxact = InvalidSubTransactionId;
+    }
+    int kept = 0;
+    for (int i = 0; i < npending; ++i) {
+      if (pending[i].subxact < subid) pending[kept++] = pending[i];
+    }
+    npending = kept;
+  } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
+    for (int i = 0; i < npending; ++i) {
+      if (pending[i].subxact == subid) pending[i].subxact = parent;
+    }
+  }
 }
 
 void AdmissionShmemExit(int, Datum) {
@@ -424,13 +547,11 @@ int TimeoutMs(const Interval* span) {
   return static_cast<int>(us / 1000);
 }
 
-void Stage(const PendingLimit& change) {
-  for (int i = 0; i < npending; ++i) {
-    if (pending[i].role == change.role) {
-      pending[i] = change;
-      return;
-    }
-  }
+void Stage(PendingLimit change) {
+  change.subxact = GetCurrentSubTransactionId();
+  // Appended, never merged: a rollback to a savepoint must find the change
+  // made before it. At commit the last change of a role wins.
+
   if (npending == kMaxPending)
     ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("too many role limit changes in one transaction")));
   pending[npending++] = change;
@@ -461,17 +582,16 @@ void StartAdmissionShmem() {
 }
 
 void InitAdmission() {
-  prev_executor_start = ExecutorStart_hook;
-  ExecutorStart_hook = ExecutorStartHook;
   prev_executor_run = ExecutorRun_hook;
   ExecutorRun_hook = ExecutorRunHook;
-  prev_executor_finish = ExecutorFinish_hook;
-  ExecutorFinish_hook = ExecutorFinishHook;
   prev_executor_end = ExecutorEnd_hook;
   ExecutorEnd_hook = ExecutorEndHook;
+  prev_executor_finish = ExecutorFinish_hook;
+  ExecutorFinish_hook = ExecutorFinishHook;
+  prev_process_utility = ProcessUtility_hook;
+  ProcessUtility_hook = ProcessUtilityHook;
   RegisterXactCallback(AdmissionXactCallback, nullptr);
   RegisterSubXactCallback(AdmissionSubXactCallback, nullptr);
-  before_shmem_exit(AdmissionShmemExit, 0);
 }
 
 // -- SQL ------------------------------------------------------------------------------------
@@ -482,8 +602,9 @@ CG_FUNCTION(config_guard_set_role_limit) {
     if (PG_ARGISNULL(i))
       ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("arguments of set_role_limit must not be null")));
   }
-  PendingLimit change = {PG_GETARG_OID(0), false, PG_GETARG_INT32(1), PG_GETARG_INT32(2),
-                         TimeoutMs(PG_GETARG_INTERVAL_P(3))};
+  PendingLimit change = {
+      PG_GETARG_OID(0),       false, PG_GETARG_INT32(1), PG_GETARG_INT32(2), TimeoutMs(PG_GETARG_INTERVAL_P(3)),
+      InvalidSubTransactionId};
   if (change.max_active < 1)
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_active must be at least 1")));
   if (change.max_queued < 0)
@@ -513,7 +634,7 @@ CG_FUNCTION(config_guard_drop_role_limit) {
   if (!limited && deleted == 0)
     ereport(ERROR,
             (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("role \"%s\" has no limit", GetUserNameFromId(role, false))));
-  Stage({role, true, 0, 0, 0});
+  Stage({role, true, 0, 0, 0, InvalidSubTransactionId});
   PG_RETURN_VOID();
 }
 
