@@ -573,7 +573,8 @@ void StartAdmissionShmem() {
   HASHCTL info = {};
   info.keysize = sizeof(Oid);
   info.entrysize = sizeof(RoleLimit);
-  roles = ShmemInitHash("config_guard role limits", kMaxLimitedRoles, kMaxLimitedRoles, &info, HASH_ELEM | HASH_BLOBS);
+  roles = ShmemInitHash("config_guard role limits", kMaxLimitedRoles, kMaxLimitedRoles, &info,
+                        HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
   if (!found) {
     pg_atomic_init_u64(&shared->limits_version, 0);
     for (int i = 0, n = SlotCount(); i < n; ++i) shared->backends[i] = {InvalidOid, 0, false, false};

@@ -85,10 +85,19 @@ struct MarkState {
 };
 MarkState* mark_state = nullptr;
 
+// The tables are fixed-size: never more than max_tracked_* entries, never
+// Postgres' spare shared memory. Configs beyond max_tracked_configs share this
+// one entry, so that no protection is switched off for them: their builders
+// share one cap, and a mark writer of any of them makes all of them probe
+// their marks. Only their statistics are missing from config_stats.
+CounterEntry* overflow_entry = nullptr;
+pg_atomic_uint32* overflow_warned = nullptr;
+
 Size SharedSize() {
-  return add_size(add_size(hash_estimate_size(max_tracked_tenants, sizeof(BackoffState)),
-                           hash_estimate_size(max_tracked_configs, sizeof(CounterEntry))),
-                  sizeof(MarkState));
+  return add_size(add_size(add_size(hash_estimate_size(max_tracked_tenants, sizeof(BackoffState)),
+                                    hash_estimate_size(max_tracked_configs, sizeof(CounterEntry))),
+                           sizeof(MarkState)),
+                  add_size(sizeof(CounterEntry), sizeof(pg_atomic_uint32)));
 }
 
 void ShmemRequest() {
@@ -98,6 +107,8 @@ void ShmemRequest() {
   RequestAdmissionShmem();
 }
 
+void InitEntry(CounterEntry* e);
+
 void ShmemStartup() {
   if (prev_shmem_startup_hook) prev_shmem_startup_hook();
   LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
@@ -105,15 +116,21 @@ void ShmemStartup() {
   HASHCTL info = {};
   info.keysize = sizeof(TenantSlotKey);
   info.entrysize = sizeof(BackoffState);
-  backoff_table =
-      ShmemInitHash("config_guard backoff", max_tracked_tenants, max_tracked_tenants, &info, HASH_ELEM | HASH_BLOBS);
+  backoff_table = ShmemInitHash("config_guard backoff", max_tracked_tenants, max_tracked_tenants, &info,
+                                HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
   info.keysize = sizeof(ConfigSlotKey);
   info.entrysize = sizeof(CounterEntry);
-  counter_table =
-      ShmemInitHash("config_guard counters", max_tracked_configs, max_tracked_configs, &info, HASH_ELEM | HASH_BLOBS);
+  counter_table = ShmemInitHash("config_guard counters", max_tracked_configs, max_tracked_configs, &info,
+                                HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
   bool found = false;
   mark_state = static_cast<MarkState*>(ShmemInitStruct("config_guard mark state", sizeof(MarkState), &found));
   if (!found) pg_atomic_init_u32(&mark_state->prepared_may_exist, max_prepared_xacts > 0 ? 1 : 0);
+  overflow_entry =
+      static_cast<CounterEntry*>(ShmemInitStruct("config_guard overflow counters", sizeof(CounterEntry), &found));
+  if (!found) InitEntry(overflow_entry);
+  overflow_warned =
+      static_cast<pg_atomic_uint32*>(ShmemInitStruct("config_guard overflow warned", sizeof(pg_atomic_uint32), &found));
+  if (!found) pg_atomic_init_u32(overflow_warned, 0);
   StartAdmissionShmem();
   LWLockRelease(AddinShmemInitLock);
 }
@@ -150,6 +167,17 @@ void ResetEntry(CounterEntry* e, TimestampTz now) {
 
 // The counters of a config, created on first use; nullptr if the table is
 // full. Called with `lock` held in shared mode; may promote it to exclusive.
+void InitEntry(CounterEntry* e) {
+  for (auto& v : e->events) pg_atomic_init_u64(&v, 0);
+  pg_atomic_init_u32(&e->running_builders, 0);
+  pg_atomic_init_u32(&e->marking, 0);
+  pg_atomic_init_u64(&e->mark_epoch, 0);
+  ConditionVariableInit(&e->builder_cv);
+  SpinLockInit(&e->mutex);
+  e->alarm = {};
+  ResetEntry(e, GetCurrentTimestamp());
+}
+
 CounterEntry* CounterEntryFor(int32 config_id) {
   ConfigSlotKey key = {MyDatabaseId, config_id};
   auto* e = static_cast<CounterEntry*>(hash_search(counter_table, &key, HASH_FIND, nullptr));
@@ -158,16 +186,15 @@ CounterEntry* CounterEntryFor(int32 config_id) {
   LWLockAcquire(lock, LW_EXCLUSIVE);
   bool found = false;
   e = static_cast<CounterEntry*>(hash_search(counter_table, &key, HASH_ENTER_NULL, &found));
-  if (e != nullptr && !found) {
-    for (auto& v : e->events) pg_atomic_init_u64(&v, 0);
-    pg_atomic_init_u32(&e->running_builders, 0);
-    pg_atomic_init_u32(&e->marking, 0);
-    pg_atomic_init_u64(&e->mark_epoch, 0);
-    ConditionVariableInit(&e->builder_cv);
-    SpinLockInit(&e->mutex);
-    e->alarm = {};
-    ResetEntry(e, GetCurrentTimestamp());
+  if (e == nullptr) {
+    if (pg_atomic_exchange_u32(overflow_warned, 1) == 0)
+      ereport(WARNING, (errmsg("config_guard.max_tracked_configs (%d) is reached", max_tracked_configs),
+                        errdetail("Further configs share one entry: their protections hold, their statistics are "
+                                  "not kept."),
+                        errhint("Raise config_guard.max_tracked_configs and restart.")));
+    return overflow_entry;
   }
+  if (!found) InitEntry(e);
   return e;
 }
 
