@@ -557,14 +557,18 @@ void Stage(PendingLimit change) {
   pending[npending++] = change;
 }
 
-}  // namespace
+shmem_request_hook_type prev_shmem_request_hook = nullptr;
+shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
 
-void RequestAdmissionShmem() {
+void AdmissionShmemRequest() {
+  if (prev_shmem_request_hook) prev_shmem_request_hook();
   RequestAddinShmemSpace(AdmissionShmemSize());
   RequestNamedLWLockTranche(kTranche, 1);
 }
 
-void StartAdmissionShmem() {
+void AdmissionShmemStartup() {
+  if (prev_shmem_startup_hook) prev_shmem_startup_hook();
+  LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
   bool found = false;
   lock = &GetNamedLWLockTranche(kTranche)->lock;
   shared = static_cast<AdmissionShared*>(ShmemInitStruct(
@@ -580,9 +584,16 @@ void StartAdmissionShmem() {
     for (int i = 0, n = SlotCount(); i < n; ++i) shared->backends[i] = {InvalidOid, 0, false, false};
     LoadLimitsFile();
   }
+  LWLockRelease(AddinShmemInitLock);
 }
 
+}  // namespace
+
 void InitAdmission() {
+  prev_shmem_request_hook = shmem_request_hook;
+  shmem_request_hook = AdmissionShmemRequest;
+  prev_shmem_startup_hook = shmem_startup_hook;
+  shmem_startup_hook = AdmissionShmemStartup;
   prev_executor_run = ExecutorRun_hook;
   ExecutorRun_hook = ExecutorRunHook;
   prev_executor_end = ExecutorEnd_hook;

@@ -14,8 +14,8 @@
 
 namespace config_guard {
 
-void RequestAdmissionShmem();
-void StartAdmissionShmem();
-void InitAdmission();  // executor hooks and callbacks
+// Its shared memory (requested and initialised by its own hooks), executor and
+// utility hooks, and transaction callbacks.
+void InitAdmission();
 
 }  // namespace config_guard

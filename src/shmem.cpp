@@ -20,7 +20,6 @@
 
 #include <type_traits>
 
-#include "admission.hpp"
 #include "gateway.hpp"
 #include "gucs.hpp"
 #include "module.hpp"
@@ -104,7 +103,6 @@ void ShmemRequest() {
   if (prev_shmem_request_hook) prev_shmem_request_hook();
   RequestAddinShmemSpace(SharedSize());
   RequestNamedLWLockTranche(kTranche, 1);
-  RequestAdmissionShmem();
 }
 
 void InitEntry(CounterEntry* e);
@@ -131,7 +129,6 @@ void ShmemStartup() {
   overflow_warned =
       static_cast<pg_atomic_uint32*>(ShmemInitStruct("config_guard overflow warned", sizeof(pg_atomic_uint32), &found));
   if (!found) pg_atomic_init_u32(overflow_warned, 0);
-  StartAdmissionShmem();
   LWLockRelease(AddinShmemInitLock);
 }
 
