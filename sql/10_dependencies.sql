@@ -152,6 +152,11 @@ CREATE UNLOGGED TABLE dep.scratchpad (tenant_id int NOT NULL, id int NOT NULL, P
 SELECT config_guard.define('scratchpad', 'dep.build(int)', ARRAY['dep.scratchpad']::regclass[]);
 \echo :LAST_ERROR_SQLSTATE
 
+-- a builder replaced (a deploy) invalidates its configs
+SELECT config_guard.get('plain', 1) AS before_deploy;
+CREATE OR REPLACE FUNCTION dep.build(tenant int) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"deployed": 2}'::jsonb $$;
+SELECT config_guard.get('plain', 1) AS after_deploy;
+
 -- a builder in a temporary schema is refused: a config outlives the session
 CREATE FUNCTION pg_temp.fleeting(tenant int) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
 SELECT config_guard.define('fleeting', 'pg_temp.fleeting(int)', ARRAY['dep.plain_renamed']::regclass[]);

@@ -42,7 +42,7 @@ extern "C" {
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "catalog/pg_class_d.h"
-#include "catalog/pg_proc_d.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type_d.h"
 #include "nodes/makefuncs.h"
 #include "nodes/value.h"
@@ -366,6 +366,23 @@ void CheckColumnChange(Oid relid, AttrNumber attnum, bool created) {
   });
 }
 
+// A builder replaced (CREATE OR REPLACE FUNCTION, every deploy): the
+// documents it built are stale, every tenant of its configs is invalidated in
+// the deploying transaction.
+void CheckFunctionReplaced(Oid function) {
+  const Oid extension_namespace = InstalledNamespace();
+  if (!OidIsValid(extension_namespace) || Exempt(get_func_namespace(function), extension_namespace)) return;
+  WithRegistry([&] {
+    Datum args[1] = {ObjectIdGetDatum(function)};
+    const uint64 n = RunAsOwner(Stmt::kConfigsOfBuilder, args);
+    SPITupleTable* configs = SPI_tuptable;
+    for (uint64 i = 0; i < n; ++i) {
+      bool isnull = false;
+      InvalidateConfig(DatumGetInt32(SPI_getbinval(configs->vals[i], configs->tupdesc, 2, &isnull)));
+    }
+  });
+}
+
 // A type was altered (an enum's label renamed, a composite's attribute): the
 // rows of every source with a column of it may read differently now.
 void CheckTypeChange(Oid type) {
@@ -394,6 +411,8 @@ void ObjectAccess(ObjectAccessType access, Oid class_id, Oid object_id, int sub_
       CheckColumnChange(object_id, sub_id, access == OAT_POST_CREATE);
   } else if (class_id == RelationRelationId && access == OAT_POST_ALTER) {
     CheckTableChange(object_id);
+  } else if (class_id == ProcedureRelationId && access == OAT_POST_CREATE) {
+    CheckFunctionReplaced(object_id);
   } else if (class_id == TypeRelationId && access == OAT_POST_ALTER) {
     CheckTypeChange(object_id);
   } else if (class_id == TriggerRelationId && access == OAT_POST_ALTER) {

@@ -80,7 +80,8 @@ const Statement kStatements[] = {
      false,
      SPI_OK_DELETE},
     // kConfigsOfBuilder
-    {"SELECT c.name FROM config_guard.configs c WHERE c.builder::pg_catalog.oid OPERATOR(pg_catalog.=) $1 "
+    {"SELECT c.name, c.config_id FROM config_guard.configs c "
+     " WHERE c.builder::pg_catalog.oid OPERATOR(pg_catalog.=) $1 "
      "ORDER BY c.name",
      1,
      {OIDOID},

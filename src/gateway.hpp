@@ -31,7 +31,7 @@ enum class Stmt {
   kInsertSources,     // $1 config_id, $2 regclass[]
   kDeleteConfig,      // $1 config_id (sources, readers and documents cascade)
   kForgetMarks,       // $1 config_id
-  kConfigsOfBuilder,  // $1 function oid -> name
+  kConfigsOfBuilder,  // $1 function oid -> name, config_id
   kConfigsOfSource,   // $1 relid -> name, tenant_column, tenant_type, config_id
   kConfigsOfType,     // $1 type oid -> config_id of configs with a source column of the type
   kReaders,           // $1 config_id -> reader oid
