@@ -74,3 +74,28 @@ SELECT c.name AS config,
   LEFT JOIN config_guard.document_totals() d USING (config_id);
 COMMENT ON VIEW config_guard.config_stats IS 'per config: cache hits, misses, builder runs and failures, waits, stored documents';
 GRANT SELECT ON config_guard.config_stats TO PUBLIC;
+
+-- Drivers send parameters untyped (psycopg 3, node-postgres, pgbench -M
+-- prepared, a quoted literal in psql): these overloads take the tenant as
+-- text, which the same C functions convert to the tenant column's type.
+CREATE FUNCTION config_guard.get(config text, tenant text, max_stale interval DEFAULT '0')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'config_guard_get'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION config_guard.get(text, text, interval) IS
+  'get() for a tenant passed as text or as an untyped parameter';
+
+CREATE FUNCTION config_guard.export_page(config text, tenant text, after text DEFAULT NULL,
+                                         page_size integer DEFAULT 1000)
+RETURNS TABLE (source regclass, item jsonb, cursor text)
+AS 'MODULE_PATHNAME', 'config_guard_export_page'
+LANGUAGE C STABLE ROWS 1000;
+COMMENT ON FUNCTION config_guard.export_page(text, text, text, integer) IS
+  'export_page() for a tenant passed as text or as an untyped parameter';
+
+CREATE FUNCTION config_guard.invalidate(config text, tenant text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'config_guard_invalidate'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION config_guard.invalidate(text, text) IS
+  'invalidate() for a tenant passed as text or as an untyped parameter';

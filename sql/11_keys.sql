@@ -88,6 +88,15 @@ COMMIT;
 SELECT count(*) AS stored FROM config_guard.documents d JOIN config_guard.configs c USING (config_id)
  WHERE c.name = 'by_label' AND d.tenant = 'ro';
 
+-- as drivers pass a tenant: an untyped parameter, or a quoted literal
+PREPARE untyped AS SELECT config_guard.get('by_label', $1);
+EXECUTE untyped('ro');
+SELECT config_guard.get('by_day', '2024-01-02') ->> 'v' AS quoted_literal;
+PREPARE untyped_page AS SELECT count(*) FROM config_guard.export_page('events', $1, NULL, $2);
+EXECUTE untyped_page('1', 10);
+DEALLOCATE untyped;
+DEALLOCATE untyped_page;
+
 -- intervals out of range are errors, not overflows
 SELECT config_guard.get('by_label', 'ro'::text, max_stale => interval '178000000 years');
 \echo :LAST_ERROR_SQLSTATE

@@ -32,6 +32,10 @@ for my $round (1 .. 3) {
   is($node->safe_psql('postgres', q{SELECT config_guard.get('items', 1) ->> 'n'}), 1000 + $round,
     "round $round: the document has the new row");
 }
+# as drivers call it: the tenant an untyped parameter of a prepared statement
+$node->pgbench('--no-vacuum --client=4 --jobs=2 --transactions=10 -M prepared', 0,
+  [qr{processed: 40/40}], [qr{^$}], 'pgbench -M prepared with the tenant as an untyped parameter',
+  { 'get_prepared' => qq{\\set tenant 1\nSELECT config_guard.get('items', :tenant);\n} });
 my ($waits) = $node->safe_psql('postgres', q{SELECT coalesced_waits FROM config_guard.config_stats});
 cmp_ok($waits, '>', 0, 'clients waited for the leader instead of rebuilding');
 is($node->safe_psql('postgres', q{SELECT builder_runs FROM config_guard.config_stats}), '4', 'stats count the runs');
