@@ -6,6 +6,10 @@
 -- the builder. The owner recorded at define time is no longer needed.
 ALTER TABLE config_guard.configs DROP COLUMN owner;
 
+-- Prunes of a config's marks, counted so that an export walk in progress
+-- notices a prune followed by writes (it compares counts of marks).
+ALTER TABLE config_guard.configs ADD COLUMN prunes bigint NOT NULL DEFAULT 0;
+
 -- Export cursors are bound to one definition of a config: a config defined
 -- again, even under the same id after DROP EXTENSION, is another one.
 ALTER TABLE config_guard.configs

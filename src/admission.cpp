@@ -33,6 +33,7 @@ extern "C" {
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "tcop/pquery.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/hsearch.h"
@@ -102,7 +103,7 @@ bool exit_callback_registered = false;
 // portals may be open at once (the extended protocol), and the slot goes back
 // when the last one is done or suspended, never while another still runs.
 constexpr int kMaxHolders = 16;
-QueryDesc* holders[kMaxHolders];
+const void* holders[kMaxHolders];
 int nholders = 0;
 RoleLimit* my_limit = nullptr;
 uint64 my_limit_version = UINT64_MAX;
@@ -359,7 +360,7 @@ void Nested(Work work) {
   PG_END_TRY();
 }
 
-int HolderIndex(const QueryDesc* query) {
+int HolderIndex(const void* query) {
   for (int i = 0; i < nholders; ++i) {
     if (holders[i] == query) return i;
   }
@@ -368,7 +369,7 @@ int HolderIndex(const QueryDesc* query) {
 
 // A top-level execution starts or resumes work: it shares the slot, taking it
 // if no other execution holds it.
-void HoldFor(QueryDesc* query) {
+void HoldFor(const void* query) {
   if (nesting > 0 || HolderIndex(query) >= 0) return;
   if (nholders == 0 && !TakeSlotForWork()) return;  // not limited
   if (nholders == kMaxHolders) return;              // works under the slot the others hold
@@ -377,7 +378,7 @@ void HoldFor(QueryDesc* query) {
 
 // It is done, or suspended until its next fetch: the slot goes back with the
 // last holder.
-void LetGo(const QueryDesc* query) {
+void LetGo(const void* query) {
   const int i = HolderIndex(query);
   if (i < 0) return;
   holders[i] = holders[--nholders];
@@ -387,20 +388,25 @@ void LetGo(const QueryDesc* query) {
 void ForgetHolders() { nholders = 0; }
 
 void ExecutorRunHook(QueryDesc* query, ScanDirection direction, uint64 count, bool execute_once) {
-  HoldFor(query);
+  // Outside a portal's run (deferred triggers and holdable cursors at
+  // COMMIT) nothing takes a slot: COMMIT never waits in the queue.
+  if (ActivePortal != nullptr) HoldFor(query);
   Nested([&] {
     if (prev_executor_run)
       prev_executor_run(query, direction, count, execute_once);
     else
       standard_ExecutorRun(query, direction, count, execute_once);
   });
-  // A run of a limited number of rows may leave the portal suspended: an idle
-  // portal holds no slot (its next fetch takes one again).
-  if (count != 0) LetGo(query);
+  // A run of a limited number of rows may leave the portal suspended, and a
+  // query's portal may stay open, idle, after its last row: neither holds a
+  // slot (a next fetch takes one again). A data-modifying statement keeps it
+  // to its ExecutorFinish (its AFTER triggers), which follows at once.
+  if (count != 0 || query->operation == CMD_SELECT) LetGo(query);
 }
 
+// Never takes a slot: a portal closed at COMMIT (or by a CLOSE) finishes here,
+// and COMMIT must never wait in the queue.
 void ExecutorFinishHook(QueryDesc* query) {
-  HoldFor(query);
   Nested([&] {
     if (prev_executor_finish)
       prev_executor_finish(query);
@@ -430,6 +436,7 @@ bool IsExempt(const Node* stmt) {
     case T_DeallocateStmt:
     case T_ListenStmt:
     case T_UnlistenStmt:
+    case T_ClosePortalStmt:
       return true;
     default:
       return false;
@@ -438,7 +445,11 @@ bool IsExempt(const Node* stmt) {
 
 void ProcessUtilityHook(PlannedStmt* pstmt, const char* query, bool read_only_tree, ProcessUtilityContext context,
                         ParamListInfo params, QueryEnvironment* env, DestReceiver* dest, QueryCompletion* qc) {
-  const bool took = !IsExempt(pstmt->utilityStmt) && nholders == 0 && TakeSlotForWork();
+  // The utility statement holds the slot itself, alongside any execution
+  // that holds it already: closing one of those inside (CLOSE in a DO block)
+  // cannot leave its work without a slot.
+  const bool exempt = IsExempt(pstmt->utilityStmt) || ActivePortal == nullptr;
+  if (!exempt) HoldFor(pstmt);
   Nested([&] {
     if (prev_process_utility != nullptr)
       prev_process_utility(pstmt, query, read_only_tree, context, params, env, dest, qc);
@@ -447,7 +458,7 @@ void ProcessUtilityHook(PlannedStmt* pstmt, const char* query, bool read_only_tr
   });
   // A CALL whose procedure committed runs on in a new transaction: the slot
   // is still this statement's, released here.
-  if (took) ReleaseSlot();
+  if (!exempt) LetGo(pstmt);
 }
 
 // Errors, cancels and FATALs: the work that held or awaited a slot is gone,
@@ -456,9 +467,15 @@ void AdmissionXactCallback(XactEvent event, void*) {
   switch (event) {
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PARALLEL_ABORT:
-      nesting = 0;
-      ForgetHolders();
-      ReleaseSlot();
+      // An error ends the statement, and unwinding it brought `nesting` back
+      // to 0 before the abort. Inside a statement (a procedure's ROLLBACK),
+      // the statement goes on: its slot now belongs to the next transaction.
+      if (nesting == 0) {
+        ForgetHolders();
+        ReleaseSlot();
+      } else {
+        slot_subxact = TopSubTransactionId;
+      }
       npending = 0;
       break;
     case XACT_EVENT_PRE_PREPARE:

@@ -170,13 +170,19 @@ const Statement kStatements[] = {
      false,
      SPI_OK_INSERT},
     // kGeneration
+    // (a prune of the config's marks moves it by 2^32: a walk never mistakes a
+    // prune followed by writes for no change)
     {"SELECT COALESCE((SELECT d.compacted FROM config_guard.documents d "
      "                  WHERE d.config_id OPERATOR(pg_catalog.=) $1 AND d.tenant OPERATOR(pg_catalog.=) $2), "
      "                 0::pg_catalog.int8) "
      "       OPERATOR(pg_catalog.+) "
      "       (SELECT pg_catalog.count(*) FROM config_guard.invalidations i "
      "         WHERE i.config_id OPERATOR(pg_catalog.=) $1 "
-     "           AND (i.tenant OPERATOR(pg_catalog.=) $2 OR i.tenant IS NULL))",
+     "           AND (i.tenant OPERATOR(pg_catalog.=) $2 OR i.tenant IS NULL)) "
+     // (OPERATOR() forms all bind alike, left to right: hence the parentheses)
+     "       OPERATOR(pg_catalog.+) (4294967296::pg_catalog.int8 OPERATOR(pg_catalog.*) "
+     "       COALESCE((SELECT c.prunes FROM config_guard.configs c WHERE c.config_id OPERATOR(pg_catalog.=) $1), "
+     "                0::pg_catalog.int8))",
      2,
      {INT4OID, TEXTOID},
      true,
@@ -203,7 +209,7 @@ const Statement kStatements[] = {
      "     AND NOT EXISTS (SELECT FROM config_guard.documents d"
      "                      WHERE d.config_id OPERATOR(pg_catalog.=) i.config_id"
      "                        AND d.tenant OPERATOR(pg_catalog.=) i.tenant)"
-     "  RETURNING 1), "
+     "  RETURNING i.config_id), "
      // config-wide marks that every stored document of the config has seen
      "seen AS ("
      "  DELETE FROM config_guard.invalidations i"
@@ -212,7 +218,12 @@ const Statement kStatements[] = {
      "     AND NOT EXISTS (SELECT FROM config_guard.documents d"
      "                      WHERE d.config_id OPERATOR(pg_catalog.=) i.config_id"
      "                        AND NOT pg_catalog.pg_visible_in_snapshot(i.xid, d.snapshot))"
-     "  RETURNING 1) "
+     "  RETURNING i.config_id), "
+     // export walks count marks: a config that lost some counts a prune instead
+     "bumped AS ("
+     "  UPDATE config_guard.configs c SET prunes = c.prunes OPERATOR(pg_catalog.+) 1"
+     "   WHERE EXISTS (SELECT FROM pruned p WHERE p.config_id OPERATOR(pg_catalog.=) c.config_id)"
+     "      OR EXISTS (SELECT FROM seen s WHERE s.config_id OPERATOR(pg_catalog.=) c.config_id)) "
      "SELECT (SELECT pg_catalog.count(*) FROM pruned) OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM seen)",
      1,
      {INTERVALOID},

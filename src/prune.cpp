@@ -14,6 +14,8 @@ namespace {
 // Distinguishes the fence from pg_advisory_lock's classes (1, 2) and the
 // rebuild locks (3).
 constexpr uint16 kFenceClass = 4;
+constexpr int kFenceAttempts = 50;
+constexpr long kFenceRetryUs = 50 * 1000;  // 2.5 s in all
 
 LOCKTAG PruneFence() {
   LOCKTAG tag;
@@ -32,8 +34,19 @@ CG_FUNCTION(config_guard_prune_invalidations) {
   RequirePreloaded();
   if (PG_ARGISNULL(0)) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("older_than must not be null")));
   RequireCurrentSchema();
+  // Taken without queueing: a prune waiting for a long rebuild transaction
+  // would make every other rebuild of the database queue behind it. It tries
+  // for a while, then leaves the pruning to its next run.
   const LOCKTAG tag = PruneFence();
-  LockAcquire(&tag, ExclusiveLock, false, false);
+  for (int attempt = 0; LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL; ++attempt) {
+    if (attempt == kFenceAttempts) {
+      ereport(NOTICE, (errmsg("rebuilds are in flight: nothing pruned this time"),
+                       errhint("Run config_guard.prune_invalidations() again later.")));
+      PG_RETURN_INT64(0);
+    }
+    CHECK_FOR_INTERRUPTS();
+    pg_usleep(kFenceRetryUs);
+  }
   SPI_connect();
   Datum values[1] = {PG_GETARG_DATUM(0)};
   RunAsOwner(Stmt::kPrune, values);

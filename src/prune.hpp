@@ -6,9 +6,10 @@
 // the write, with the mark that says so gone: stale for good. So every
 // rebuild that stores holds the database's prune fence in share mode from
 // before its snapshot to the end of its transaction, and a prune takes it in
-// exclusive mode: it waits for the rebuilds in flight, and the rebuilds that
-// start meanwhile wait for it. Prunes are rare (a cron job), rebuilds never
-// wait for each other here.
+// exclusive mode without queueing (it retries for a few seconds, then skips
+// this run): it runs only when no rebuild is in flight, and the rebuilds that
+// start meanwhile wait for its short DELETE. Rebuilds never wait for each
+// other here.
 #pragma once
 
 #include "pg.hpp"

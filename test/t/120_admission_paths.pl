@@ -7,6 +7,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use ConfigGuard::Test;
+use IPC::Run;
 
 my $node = preloaded_node('paths', 'max_prepared_transactions = 5');
 $node->safe_psql('postgres', q{
@@ -58,6 +59,51 @@ $do->quit;
 $admin->quit;
 $node->poll_query_until('postgres', q{SELECT active = 0 FROM config_guard.role_stats WHERE role = 'svc'::regrole})
   or die 'the DO block kept its slot';
+
+# a procedure that rolls back keeps its slot to its end, then gives it back
+$node->safe_psql('postgres', q{
+  CREATE PROCEDURE rolls_back() LANGUAGE plpgsql AS $$ BEGIN ROLLBACK; PERFORM pg_sleep(0.1); END $$;
+  GRANT EXECUTE ON PROCEDURE rolls_back() TO svc;
+  CREATE TABLE kept (v int);
+  GRANT INSERT, SELECT ON kept TO svc;
+});
+($rc, $out, $err) = $as_svc->(q{CALL rolls_back(); DO $$ BEGIN PERFORM 1; END $$; SELECT 'after the call'});
+is($out, 'after the call', 'after a CALL whose procedure rolled back, the next statements run');
+is($node->safe_psql('postgres', $active), '0/0', 'and no slot is left held');
+
+# COMMIT never waits in the queue, even with an open cursor to close
+my $committer = $node->background_psql('postgres', extra_params => [ '-U', 'svc' ]);
+$committer->query_safe('BEGIN');
+$committer->query_safe('INSERT INTO kept VALUES (1)');
+$committer->query_safe('DECLARE k CURSOR FOR SELECT g FROM generate_series(1, 10) g');
+$committer->query_safe('FETCH 1 FROM k');
+$admin = $node->background_psql('postgres');
+$admin->query_safe('SELECT pg_advisory_lock(10)');
+my $holder = $node->background_psql('postgres', on_error_stop => 0, extra_params => [ '-U', 'svc' ]);
+$holder->query_until(qr/sent/, "\\echo sent\nSELECT pg_advisory_xact_lock_shared(10);\n");
+$node->poll_query_until('postgres', q{SELECT active = 1 FROM config_guard.role_stats WHERE role = 'svc'::regrole})
+  or die 'the holder took no slot';
+$committer->query_safe('COMMIT');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM kept}), '1', 'COMMIT went through while the slot was taken');
+$admin->query_safe('SELECT pg_advisory_unlock(10)');
+$holder->quit;
+$admin->quit;
+$committer->quit;
+
+# the extended protocol: a session idle in its transaction after a query holds no slot
+my ($in, $pgbench_out, $pgbench_err) = ('', '', '');
+my $script = $node->basedir . '/idle_extended.sql';
+append_to_file($script, "BEGIN;\nSELECT count(*) FROM generate_series(1, 10);\n\\sleep 3 s\nCOMMIT;\n");
+my $pgbench = IPC::Run::start(
+  [ 'pgbench', '--no-vacuum', '-M', 'extended', '-t', '1', '-f', $script, '-U', 'svc', '-h', $node->host,
+    '-p', $node->port, 'postgres' ], \$in, \$pgbench_out, \$pgbench_err);
+$node->poll_query_until('postgres',
+  q{SELECT count(*) = 1 FROM pg_stat_activity WHERE usename = 'svc' AND state = 'idle in transaction'})
+  or die 'pgbench never went idle in its transaction';
+is($node->safe_psql('postgres', $active), '0/0', 'idle in transaction after an extended-protocol query: no slot');
+($rc, $out, $err) = $as_svc->('SELECT 45');
+is($out, '45', 'another session of the role runs meanwhile');
+$pgbench->finish;
 
 # a limit change rolled back to a savepoint is not applied; one in a
 # transaction that would be prepared is refused
