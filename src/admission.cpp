@@ -388,9 +388,11 @@ void LetGo(const void* query) {
 void ForgetHolders() { nholders = 0; }
 
 void ExecutorRunHook(QueryDesc* query, ScanDirection direction, uint64 count, bool execute_once) {
-  // Outside a portal's run (deferred triggers and holdable cursors at
-  // COMMIT) nothing takes a slot: COMMIT never waits in the queue.
-  if (ActivePortal != nullptr) HoldFor(query);
+  // A WITH HOLD cursor's query runs at the top level only when COMMIT
+  // persists it (a FETCH holds the slot itself): COMMIT never waits in the
+  // queue for that.
+  const bool persisting_at_commit = ActivePortal != nullptr && (ActivePortal->cursorOptions & CURSOR_OPT_HOLD) != 0;
+  if (!persisting_at_commit) HoldFor(query);
   Nested([&] {
     if (prev_executor_run)
       prev_executor_run(query, direction, count, execute_once);
@@ -399,9 +401,11 @@ void ExecutorRunHook(QueryDesc* query, ScanDirection direction, uint64 count, bo
   });
   // A run of a limited number of rows may leave the portal suspended, and a
   // query's portal may stay open, idle, after its last row: neither holds a
-  // slot (a next fetch takes one again). A data-modifying statement keeps it
-  // to its ExecutorFinish (its AFTER triggers), which follows at once.
-  if (count != 0 || query->operation == CMD_SELECT) LetGo(query);
+  // slot (a next fetch takes one again). A data-modifying statement, or a
+  // SELECT with a data-modifying WITH (whose writes run in ExecutorFinish),
+  // keeps it to its ExecutorFinish, which follows at once.
+  const bool writes_at_finish = query->operation != CMD_SELECT || query->plannedstmt->hasModifyingCTE;
+  if (count != 0 || !writes_at_finish) LetGo(query);
 }
 
 // Never takes a slot: a portal closed at COMMIT (or by a CLOSE) finishes here,
@@ -448,7 +452,7 @@ void ProcessUtilityHook(PlannedStmt* pstmt, const char* query, bool read_only_tr
   // The utility statement holds the slot itself, alongside any execution
   // that holds it already: closing one of those inside (CLOSE in a DO block)
   // cannot leave its work without a slot.
-  const bool exempt = IsExempt(pstmt->utilityStmt) || ActivePortal == nullptr;
+  const bool exempt = IsExempt(pstmt->utilityStmt);
   if (!exempt) HoldFor(pstmt);
   Nested([&] {
     if (prev_process_utility != nullptr)

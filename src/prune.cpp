@@ -53,6 +53,11 @@ CG_FUNCTION(config_guard_prune_invalidations) {
   bool isnull = false;
   const int64 pruned = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
   SPI_finish();
+  // Given back now, not at the end of the transaction: a rebuild that starts
+  // from here takes its snapshot after the prune's, and so sees every write
+  // whose mark the prune removed. (An error before this point releases it
+  // with the transaction.)
+  LockRelease(&tag, ExclusiveLock, false);
   PG_RETURN_INT64(pruned);
 }
 

@@ -90,6 +90,33 @@ $holder->quit;
 $admin->quit;
 $committer->quit;
 
+# ... nor with a WITH HOLD cursor that COMMIT has to persist
+$committer = $node->background_psql('postgres', extra_params => [ '-U', 'svc' ]);
+$committer->query_safe('BEGIN');
+$committer->query_safe('INSERT INTO kept VALUES (2)');
+$committer->query_safe('DECLARE h CURSOR WITH HOLD FOR SELECT g FROM generate_series(1, 10) g');
+$admin = $node->background_psql('postgres');
+$admin->query_safe('SELECT pg_advisory_lock(11)');
+$holder = $node->background_psql('postgres', on_error_stop => 0, extra_params => [ '-U', 'svc' ]);
+$holder->query_until(qr/sent/, "\\echo sent\nSELECT pg_advisory_xact_lock_shared(11);\n");
+$node->poll_query_until('postgres', q{SELECT active = 1 FROM config_guard.role_stats WHERE role = 'svc'::regrole})
+  or die 'the holder took no slot';
+$committer->query_safe('COMMIT');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM kept WHERE v = 2}), '1',
+  'COMMIT persisting a WITH HOLD cursor went through while the slot was taken');
+$admin->query_safe('SELECT pg_advisory_unlock(11)');
+$holder->quit;
+$admin->quit;
+$committer->quit;
+
+# a SELECT whose data-modifying WITH does its work after the rows holds the slot for it
+my $cte = $node->background_psql('postgres', on_error_stop => 0, extra_params => [ '-U', 'svc' ]);
+$cte->query_until(qr/sent/, "\\echo sent\nWITH d AS (INSERT INTO kept SELECT 3 FROM pg_sleep(2)) SELECT 1;\n");
+$node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity WHERE usename = 'svc' AND wait_event = 'PgSleep'})
+  or die 'the WITH never ran';
+is($node->safe_psql('postgres', $active), '1/0', 'the data-modifying WITH runs inside the slot');
+$cte->quit;
+
 # the extended protocol: a session idle in its transaction after a query holds no slot
 my ($in, $pgbench_out, $pgbench_err) = ('', '', '');
 my $script = $node->basedir . '/idle_extended.sql';
