@@ -132,13 +132,23 @@ void ShmemStartup() {
   LWLockRelease(AddinShmemInitLock);
 }
 
-// Makes room for one more backoff entry by dropping the one due soonest.
+// Makes room for one more backoff entry: an entry whose backoff is over, or
+// else the one due soonest, among at most kEvictionSample entries, so that the
+// exclusive lock is held for a bounded time however large the table is.
+constexpr int kEvictionSample = 64;
+
 void EvictOneBackoff() {
   HASH_SEQ_STATUS it;
   hash_seq_init(&it, backoff_table);
   BackoffState* victim = nullptr;
+  const TimestampTz now = GetCurrentTimestamp();
+  int seen = 0;
   while (auto* s = static_cast<BackoffState*>(hash_seq_search(&it))) {
     if (victim == nullptr || s->next_attempt < victim->next_attempt) victim = s;
+    if (s->next_attempt <= now || ++seen == kEvictionSample) {
+      hash_seq_term(&it);
+      break;
+    }
   }
   if (victim != nullptr) hash_search(backoff_table, &victim->key, HASH_REMOVE, nullptr);
 }

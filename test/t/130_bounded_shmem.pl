@@ -8,7 +8,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use ConfigGuard::Test;
 
-my $node = preloaded_node('bounded', 'config_guard.max_tracked_configs = 10');
+my $node = preloaded_node('bounded', 'config_guard.max_tracked_configs = 10', 'config_guard.max_tracked_tenants = 100');
 $node->safe_psql('postgres', q{
   CREATE EXTENSION config_guard;
   CREATE TABLE items (tenant_id int NOT NULL, id int NOT NULL, v text NOT NULL, PRIMARY KEY (tenant_id, id));
@@ -31,6 +31,25 @@ is($node->safe_psql('postgres', q{SELECT count(*) <= 10 FROM config_guard.config
   'statistics are kept for at most max_tracked_configs configs');
 is($node->safe_psql('postgres', $size), $before, 'the counters table did not grow');
 like(slurp_file($node->logfile), qr/config_guard.max_tracked_configs \(10\) is reached/, 'the limit is reported');
+
+# more failing tenants than the backoff table holds: entries are evicted (a
+# bounded scan under the lock), never an error of shared memory
+$node->safe_psql('postgres', q{
+  CREATE FUNCTION failing(tenant int) RETURNS jsonb LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no'; END $$;
+  SELECT config_guard.define('failing', 'failing(int)', ARRAY['items']::regclass[]);
+});
+my ($rc, $out, $err) = $node->psql('postgres', q{
+  DO $$
+  DECLARE failures int := 0;
+  BEGIN
+    FOR t IN 1..250 LOOP
+      BEGIN PERFORM config_guard.get('failing', t); EXCEPTION WHEN object_not_in_prerequisite_state THEN failures := failures + 1; END;
+    END LOOP;
+    RAISE NOTICE 'failures: %', failures;
+  END $$;
+});
+like($err, qr/failures: 250/, 'every one of 250 failing tenants got its clear error');
+unlike($err, qr/out of shared memory/, 'and the backoff table never ran out');
 
 $node->stop;
 unlike(slurp_file($node->logfile), qr/terminated by signal|PANIC/, 'no crash in the server log');
