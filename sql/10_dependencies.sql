@@ -147,6 +147,18 @@ SET ROLE cg_dep_owner;
 ALTER TABLE dep.deep SET UNLOGGED;
 \echo :LAST_ERROR_SQLSTATE
 
+-- writes applied as on a logical replication subscriber invalidate too (the
+-- triggers fire ALWAYS)
+RESET ROLE;
+SET session_replication_role = replica;
+INSERT INTO dep.deep (tenant_id, id) VALUES (1, 3);
+RESET session_replication_role;
+SELECT jsonb_array_length(config_guard.get('deep', 1)) AS rows_after_replica_insert;
+-- a superuser may disable one (pg_restore --disable-triggers does), with a WARNING
+ALTER TABLE dep.deep DISABLE TRIGGER :"ins_trigger";
+ALTER TABLE dep.deep ENABLE ALWAYS TRIGGER :"ins_trigger";
+SET ROLE cg_dep_owner;
+
 -- an unlogged table cannot be a source: a crash would empty it silently
 CREATE UNLOGGED TABLE dep.scratchpad (tenant_id int NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));
 SELECT config_guard.define('scratchpad', 'dep.build(int)', ARRAY['dep.scratchpad']::regclass[]);

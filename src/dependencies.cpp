@@ -232,8 +232,18 @@ void CheckTriggerChange(Oid trigger) {
     if (config == nullptr) return;
     const TriggerRow now = ReadTrigger(trigger, SnapshotSelf);
     if (strcmp(NameStr(now.name), NameStr(before.name)) != 0) RefuseTrigger(before, "rename", config);
-    if (now.enabled == TRIGGER_DISABLED || now.enabled == TRIGGER_FIRES_ON_REPLICA)
-      RefuseTrigger(before, "disable", config);
+    if (now.enabled == TRIGGER_FIRES_ON_REPLICA) RefuseTrigger(before, "disable", config);
+    if (now.enabled == TRIGGER_DISABLED) {
+      // A superuser may, as pg_restore --disable-triggers does for a
+      // data-only restore: said loudly, never silently.
+      if (!superuser()) RefuseTrigger(before, "disable", config);
+      ereport(WARNING, (errmsg("an invalidation trigger of config \"%s\" on table %s is disabled", config,
+                               get_rel_name(before.relid)),
+                        errdetail("Writes to the table do not invalidate the config's documents while it is."),
+                        errhint("Enable it again (ENABLE ALWAYS TRIGGER), then run "
+                                "config_guard.invalidate_all('%s').",
+                                config)));
+    }
   });
 }
 
@@ -451,7 +461,7 @@ void ProcessUtility(PlannedStmt* pstmt, const char* query, bool read_only_tree, 
   // Not every ALTER TABLE reaches the object access hook (ENABLE or FORCE ROW
   // LEVEL SECURITY, for one): whatever it changed, a source's configs are
   // invalidated.
-  if (altered != nullptr) {
+  if (altered != nullptr && !InternalTriggerDdl()) {
     const Oid relid = RangeVarGetRelid(altered, NoLock, true);
     if (OidIsValid(relid)) CheckTableChange(relid);
   }

@@ -236,11 +236,15 @@ void InvalidateConfig(int32 config_id) { AppendMarks(config_id, EveryTenant()); 
 void InstallTriggers(int32 config_id, Oid source, const char* tenant_column) {
   const char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)), get_rel_name(source));
   for (const TriggerKind& e : kEvents) {
+    const char* name = quote_identifier(TriggerName(config_id, e.suffix));
     TriggerDdl(
         psprintf("CREATE TRIGGER %s AFTER %s ON %s %s FOR EACH STATEMENT "
                  "EXECUTE FUNCTION config_guard.invalidation_trigger(%s, %s)",
-                 quote_identifier(TriggerName(config_id, e.suffix)), e.event, table, e.referencing,
-                 quote_literal_cstr(psprintf("%d", config_id)), quote_literal_cstr(tenant_column)));
+                 name, e.event, table, e.referencing, quote_literal_cstr(psprintf("%d", config_id)),
+                 quote_literal_cstr(tenant_column)));
+    // ALWAYS: writes applied with session_replication_role = replica (a
+    // logical replication subscriber) invalidate too.
+    TriggerDdl(psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER %s", table, name));
   }
 }
 
