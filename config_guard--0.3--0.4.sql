@@ -103,3 +103,7 @@ AS 'MODULE_PATHNAME', 'config_guard_invalidate'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION config_guard.invalidate(text, text) IS
   'invalidate() for a tenant passed as text or as an untyped parameter';
+
+-- The invalidation triggers of existing configs are made again: as 0.4
+-- creates them, firing ALWAYS (also on a logical replication subscriber).
+SELECT config_guard.install_triggers(name) FROM config_guard.configs;

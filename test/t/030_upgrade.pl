@@ -39,7 +39,8 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM config_guard.configs WHER
 is($node->safe_psql('postgres', q{SELECT has_function_privilege('public', 'config_guard.invalidation_trigger()', 'EXECUTE')}),
   'f', 'only config_guard attaches its trigger function');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'flags'::regclass
-                                   AND tgname LIKE 'config_guard_%'}), '4', 'the update installed the triggers');
+                                   AND tgname LIKE 'config_guard_%' AND tgenabled = 'A'}), '4',
+  'the update installed the triggers, firing ALWAYS');
 is($node->safe_psql('postgres', q{SELECT config_guard.get('flags', 1)}), '{"n": 5}', 'get() works after the update');
 $node->safe_psql('postgres', 'INSERT INTO flags VALUES (1, 6, NULL)');
 is($node->safe_psql('postgres', q{SELECT config_guard.get('flags', 1)}), '{"n": 6}',
