@@ -36,6 +36,7 @@ extern "C" {
 #include "catalog/objectaccess.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_attribute.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_policy.h"
 #include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
@@ -62,6 +63,9 @@ ProcessUtility_hook_type prev_process_utility = nullptr;
 // their function: the only drop of them not refused besides config_guard's
 // own (undefine, install_triggers), which InternalTriggerDdl() tells.
 CommandFlag dropping_extension;
+// On while an explicit DROP TRIGGER runs: a config's trigger on a partition
+// or inheritance child goes with its table when that is dropped, never alone.
+CommandFlag dropping_trigger;
 
 // The extension's namespace in this database, or InvalidOid where it is not
 // installed (or is being dropped): then nothing depends on anything.
@@ -148,15 +152,37 @@ void WithRegistry(Check check) {
   SPI_finish();
 }
 
-// Every config with `relid` as a source: all its tenants are stale.
-void InvalidateConfigsOfSource(Oid relid) {
-  Datum args[1] = {ObjectIdGetDatum(relid)};
-  const uint64 n = RunAsOwner(Stmt::kConfigsOfSource, args);
-  SPITupleTable* configs = SPI_tuptable;
+// The configs a registry query returned, by the column holding their ids.
+List* ConfigIds(uint64 n, int column) {
+  List* ids = NIL;
   for (uint64 i = 0; i < n; ++i) {
     bool isnull = false;
-    InvalidateConfig(DatumGetInt32(SPI_getbinval(configs->vals[i], configs->tupdesc, 4, &isnull)));
+    ids = lappend_int(ids, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, column, &isnull)));
   }
+  return ids;
+}
+
+// The configs with a source above `relid`: it is one of its partitions or
+// inheritance children, at any depth.
+List* ConfigsAbove(Oid relid) {
+  Datum args[1] = {ObjectIdGetDatum(relid)};
+  return ConfigIds(RunAsOwner(Stmt::kConfigsAbove, args), 1);
+}
+
+// The name of a config with a source above `relid`, or nullptr.
+char* ConfigAbove(Oid relid) {
+  Datum args[1] = {ObjectIdGetDatum(relid)};
+  if (RunAsOwner(Stmt::kConfigsAbove, args) == 0) return nullptr;
+  return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+}
+
+// Every config with `relid` as a source, or above it: all its tenants are
+// stale.
+void InvalidateConfigsOfSource(Oid relid) {
+  Datum args[1] = {ObjectIdGetDatum(relid)};
+  List* ids = list_concat(ConfigIds(RunAsOwner(Stmt::kConfigsOfSource, args), 4), ConfigsAbove(relid));
+  ListCell* lc;
+  foreach (lc, ids) InvalidateConfig(lfirst_int(lc));
 }
 
 // A trigger's row, as the catalog caches show it (the state the current
@@ -186,8 +212,9 @@ TriggerRow ReadTrigger(Oid trigger, Snapshot snapshot) {
 }
 
 // The config whose invalidation trigger this is (config_guard_<id>_<event>
-// on one of its sources), or nullptr.
-char* ConfigOfTrigger(const TriggerRow& row) {
+// on one of its sources or on a partition or child of one), or nullptr;
+// `direct` tells whether the trigger's table is a source itself.
+char* ConfigOfTrigger(const TriggerRow& row, bool* direct = nullptr) {
   int32 config_id = 0;
   char event[16];
   if (!row.found || sscanf(NameStr(row.name), "config_guard_%d_%15s", &config_id, event) != 2) return nullptr;
@@ -195,6 +222,8 @@ char* ConfigOfTrigger(const TriggerRow& row) {
   if (RunAsOwner(Stmt::kSourceColumn, args) == 0) return nullptr;
   bool isnull = false;
   if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull))) return nullptr;
+  if (direct != nullptr)
+    *direct = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
   return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 }
 
@@ -255,7 +284,9 @@ void CheckTableChange(Oid relid) {
   if (!OidIsValid(extension_namespace) || Exempt(get_rel_namespace(relid), extension_namespace)) return;
   WithRegistry([&] {
     if (get_rel_persistence(relid) == RELPERSISTENCE_UNLOGGED) {
-      if (char* config = ConfigOfSource(relid, nullptr)) {
+      char* config = ConfigOfSource(relid, nullptr);
+      if (config == nullptr) config = ConfigAbove(relid);
+      if (config != nullptr) {
         const ObjectAddress object = {RelationRelationId, relid, 0};
         Refuse(getObjectDescription(&object, false), "make unlogged", config,
                "A crash would empty the table without invalidating the documents built from it.");
@@ -313,7 +344,9 @@ void CheckDrop(Oid class_id, Oid object_id, int sub_id, const ObjectAccessDrop* 
     if (dropping_extension.on || InternalTriggerDdl()) return;
     const TriggerRow row = ReadTrigger(object_id, nullptr);
     WithRegistry([&] {
-      if (char* config = ConfigOfTrigger(row)) RefuseTrigger(row, "drop", config);
+      bool direct = false;
+      char* config = ConfigOfTrigger(row, &direct);
+      if (config != nullptr && (direct || dropping_trigger.on)) RefuseTrigger(row, "drop", config);
     });
     return;
   }
@@ -338,6 +371,8 @@ void CheckDrop(Oid class_id, Oid object_id, int sub_id, const ObjectAccessDrop* 
       if (char* config = ConfigOfSource(object_id, nullptr))
         Refuse(getObjectDescription(&object, false), "drop", config,
                "The table is a source of the config: its triggers keep the config's documents fresh.");
+      // A partition or child of a source: its rows leave the config.
+      InvalidateConfigsOfSource(object_id);
     } else if (const char* column = get_attname(object_id, sub_id, true)) {
       if (char* config = ConfigOfSource(object_id, column))
         Refuse(getObjectDescription(&object, false), "drop", config, "The column is the config's tenant column.");
@@ -435,6 +470,124 @@ void ObjectAccess(ObjectAccessType access, Oid class_id, Oid object_id, int sub_
   }
 }
 
+// -- Partitions and inheritance children ------------------------------------------
+// A statement writing straight into a partition or an inheritance child fires
+// that table's statement triggers, not its parent's: every table under a
+// source carries the config's triggers too. A table joining the tree gets
+// them (and the config is invalidated: the rows it brings are new to it); a
+// table leaving it loses them (and the config is invalidated: its rows are
+// gone from the parent).
+struct TreeChange {
+  List* joining = NIL;  // RangeVars of tables created under a parent, attached or made children
+  bool created = false;
+  List* leaving = NIL;          // relids detached or no longer inheriting
+  List* leaving_configs = NIL;  // for each, the configs above it before (a List of ints)
+};
+
+TreeChange PlanTreeChange(Node* stmt) {
+  TreeChange change;
+  if (!OidIsValid(InstalledNamespace())) return change;
+  if (IsA(stmt, CreateStmt)) {
+    auto* create = castNode(CreateStmt, stmt);
+    if (create->inhRelations == NIL && create->partbound == nullptr) return change;
+    change.joining = list_make1(copyObjectImpl(create->relation));
+    change.created = true;
+    return change;
+  }
+  if (!IsA(stmt, AlterTableStmt)) return change;
+  auto* alter = castNode(AlterTableStmt, stmt);
+  List* leaving = NIL;
+  ListCell* lc;
+  foreach (lc, alter->cmds) {
+    auto* cmd = static_cast<AlterTableCmd*>(lfirst(lc));
+    switch (cmd->subtype) {
+      case AT_AttachPartition:
+        change.joining = lappend(change.joining, copyObjectImpl(castNode(PartitionCmd, cmd->def)->name));
+        break;
+      case AT_AddInherit:
+        change.joining = lappend(change.joining, copyObjectImpl(alter->relation));
+        break;
+      case AT_DetachPartition:
+      case AT_DetachPartitionFinalize:
+        leaving = lappend(leaving, castNode(PartitionCmd, cmd->def)->name);
+        break;
+      case AT_DropInherit:
+        leaving = lappend(leaving, alter->relation);
+        break;
+      default:
+        break;
+    }
+  }
+  // The configs above a leaving table, read while it is still under them;
+  // invalidated now as well, for DETACH ... CONCURRENTLY, which commits
+  // between its two halves.
+  MemoryContext outer = CurrentMemoryContext;
+  foreach (lc, leaving) {
+    const Oid relid = RangeVarGetRelid(static_cast<RangeVar*>(lfirst(lc)), NoLock, true);
+    if (!OidIsValid(relid)) continue;
+    WithRegistry([&] {
+      List* configs = ConfigsAbove(relid);
+      ListCell* c;
+      foreach (c, configs) InvalidateConfig(lfirst_int(c));
+      MemoryContext previous = MemoryContextSwitchTo(outer);
+      change.leaving = lappend_oid(change.leaving, relid);
+      change.leaving_configs = lappend(change.leaving_configs, list_copy(configs));
+      MemoryContextSwitchTo(previous);
+    });
+  }
+  return change;
+}
+
+void ApplyTreeChange(const TreeChange& change) {
+  if (change.joining == NIL && change.leaving == NIL) return;
+  CommandCounterIncrement();  // see what the statement did
+  ListCell* lc;
+  foreach (lc, change.joining) {
+    auto* table = static_cast<RangeVar*>(lfirst(lc));
+    // Looked up where CREATE TABLE put it, not wherever the name is found first.
+    const Oid relid = change.created ? get_relname_relid(table->relname, RangeVarGetCreationNamespace(table))
+                                     : RangeVarGetRelid(table, NoLock, true);
+    if (!OidIsValid(relid)) continue;
+    WithRegistry([&] {
+      Datum args[1] = {ObjectIdGetDatum(relid)};
+      const uint64 n = RunAsOwner(Stmt::kConfigsAbove, args);
+      List* configs = ConfigIds(n, 1);
+      List* columns = NIL;
+      for (uint64 i = 0; i < n; ++i)
+        columns = lappend(columns, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+      ListCell *c, *column;
+      forboth(c, configs, column, columns) {
+        InstallTriggers(lfirst_int(c), relid, static_cast<char*>(lfirst(column)));
+        // A new table is empty; one attached brings its rows.
+        if (!change.created) InvalidateConfig(lfirst_int(c));
+      }
+    });
+  }
+  ListCell* configs;
+  forboth(lc, change.leaving, configs, change.leaving_configs) {
+    const Oid relid = lfirst_oid(lc);
+    if (get_rel_name(relid) == nullptr) continue;
+    WithRegistry([&] {
+      List* tables = find_all_inheritors(relid, AccessShareLock, nullptr);
+      ListCell* c;
+      foreach (c, static_cast<List*>(lfirst(configs))) {
+        const int32 config_id = lfirst_int(c);
+        ListCell* t;
+        foreach (t, tables) {
+          // Still under a source of the config (another parent) or one itself: kept.
+          Datum args[2] = {Int32GetDatum(config_id), ObjectIdGetDatum(lfirst_oid(t))};
+          bool isnull = false;
+          if (RunAsOwner(Stmt::kSourceColumn, args) > 0 &&
+              DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+            continue;
+          DropTriggersOn(config_id, lfirst_oid(t));
+        }
+        InvalidateConfig(config_id);
+      }
+    });
+  }
+}
+
 void ProcessUtility(PlannedStmt* pstmt, const char* query, bool read_only_tree, ProcessUtilityContext context,
                     ParamListInfo params, QueryEnvironment* env, DestReceiver* dest, QueryCompletion* qc) {
   const bool drops_us = IsA(pstmt->utilityStmt, DropStmt) &&
@@ -448,6 +601,10 @@ void ProcessUtility(PlannedStmt* pstmt, const char* query, bool read_only_tree, 
   if (IsA(pstmt->utilityStmt, DropStmt)) CheckDropTables(castNode(DropStmt, pstmt->utilityStmt));
   const CommandFlag previous = dropping_extension;
   if (drops_us) dropping_extension.Raise();
+  const CommandFlag previous_trigger = dropping_trigger;
+  if (IsA(pstmt->utilityStmt, DropStmt) && castNode(DropStmt, pstmt->utilityStmt)->removeType == OBJECT_TRIGGER)
+    dropping_trigger.Raise();
+  const TreeChange tree_change = PlanTreeChange(pstmt->utilityStmt);
   // Taken before: the statement may be freed by the time it returns.
   RangeVar* altered =
       IsA(pstmt->utilityStmt, AlterTableStmt)
@@ -458,6 +615,8 @@ void ProcessUtility(PlannedStmt* pstmt, const char* query, bool read_only_tree, 
   else
     standard_ProcessUtility(pstmt, query, read_only_tree, context, params, env, dest, qc);
   dropping_extension.Restore(previous);
+  dropping_trigger.Restore(previous_trigger);
+  ApplyTreeChange(tree_change);
   // Not every ALTER TABLE reaches the object access hook (ENABLE or FORCE ROW
   // LEVEL SECURITY, for one): whatever it changed, a source's configs are
   // invalidated.
@@ -469,12 +628,17 @@ void ProcessUtility(PlannedStmt* pstmt, const char* query, bool read_only_tree, 
 
 void ResetDropping(XactEvent event, void*) {
   if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_COMMIT ||
-      event == XACT_EVENT_PREPARE)
+      event == XACT_EVENT_PREPARE) {
     dropping_extension.OnAbort(InvalidSubTransactionId);
+    dropping_trigger.OnAbort(InvalidSubTransactionId);
+  }
 }
 
 void ResetDroppingSub(SubXactEvent event, SubTransactionId subid, SubTransactionId, void*) {
-  if (event == SUBXACT_EVENT_ABORT_SUB) dropping_extension.OnAbort(subid);
+  if (event == SUBXACT_EVENT_ABORT_SUB) {
+    dropping_extension.OnAbort(subid);
+    dropping_trigger.OnAbort(subid);
+  }
 }
 
 }  // namespace

@@ -47,10 +47,21 @@ const Statement kStatements[] = {
      true,
      SPI_OK_SELECT},
     // kSourceColumn
-    {"SELECT c.tenant_column, s.config_id IS NOT NULL, c.name FROM config_guard.configs c "
-     "  LEFT JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
-     "        AND s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $2 "
-     " WHERE c.config_id OPERATOR(pg_catalog.=) $1",
+    // (covered: relid is a source, or a partition or inheritance child of one,
+    // at any depth; direct: relid itself is a source)
+    {"WITH RECURSIVE up(relid) AS ("
+     "  SELECT $2"
+     "  UNION"
+     "  SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up u ON i.inhrelid OPERATOR(pg_catalog.=) u.relid) "
+     "SELECT c.tenant_column,"
+     "       EXISTS (SELECT FROM config_guard.config_sources s JOIN up u"
+     "                 ON s.source::pg_catalog.oid OPERATOR(pg_catalog.=) u.relid"
+     "                WHERE s.config_id OPERATOR(pg_catalog.=) c.config_id),"
+     "       c.name,"
+     "       EXISTS (SELECT FROM config_guard.config_sources s"
+     "                WHERE s.config_id OPERATOR(pg_catalog.=) c.config_id"
+     "                  AND s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $2)"
+     "  FROM config_guard.configs c WHERE c.config_id OPERATOR(pg_catalog.=) $1",
      2,
      {INT4OID, OIDOID},
      true,
@@ -91,6 +102,19 @@ const Statement kStatements[] = {
     {"SELECT c.name, c.tenant_column, c.tenant_type::pg_catalog.oid, c.config_id FROM config_guard.configs c "
      "  JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
      " WHERE s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $1 ORDER BY c.name",
+     1,
+     {OIDOID},
+     true,
+     SPI_OK_SELECT},
+    // kConfigsAbove: configs with a source that is a strict ancestor of relid
+    // (relid is one of its partitions or inheritance children, at any depth)
+    {"WITH RECURSIVE up(relid) AS ("
+     "  SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) $1"
+     "  UNION"
+     "  SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up u ON i.inhrelid OPERATOR(pg_catalog.=) u.relid) "
+     "SELECT DISTINCT s.config_id, c.tenant_column, c.name FROM config_guard.config_sources s"
+     "  JOIN up u ON s.source::pg_catalog.oid OPERATOR(pg_catalog.=) u.relid"
+     "  JOIN config_guard.configs c ON c.config_id OPERATOR(pg_catalog.=) s.config_id",
      1,
      {OIDOID},
      true,

@@ -26,13 +26,15 @@ namespace config_guard {
 enum class Stmt {
   kLoadConfig,        // $1 name -> config_id, builder, tenant_column, tenant_type, definition_id, sources
   kFindConfig,        // $1 name -> config_id, builder, tenant_column, sources (needs no 0.4 column)
-  kSourceColumn,      // $1 config_id, $2 relid -> tenant_column, whether relid is a source, name (no row: no config)
+  kSourceColumn,      // $1 config_id, $2 relid -> tenant_column, covered (relid or an ancestor is a source),
+                      // name, direct (relid is a source); no row: no such config
   kInsertConfig,      // $1 name, $2 builder, $3 tenant_column, $4 tenant_type -> config_id, none if taken
   kInsertSources,     // $1 config_id, $2 regclass[]
   kDeleteConfig,      // $1 config_id (sources, readers and documents cascade)
   kForgetMarks,       // $1 config_id
   kConfigsOfBuilder,  // $1 function oid -> name, config_id
   kConfigsOfSource,   // $1 relid -> name, tenant_column, tenant_type, config_id
+  kConfigsAbove,      // $1 relid -> config_id, tenant_column, name of configs with a source above relid
   kConfigsOfType,     // $1 type oid -> config_id of configs with a source column of the type
   kReaders,           // $1 config_id -> reader oid
   kGrantRead,         // $1 config_id, $2 role

@@ -10,6 +10,7 @@
 #include "tenant.hpp"
 
 extern "C" {
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type_d.h"
 #include "commands/trigger.h"
 #include "common/hashfn.h"
@@ -233,10 +234,17 @@ void InitInvalidation() {
 
 void InvalidateConfig(int32 config_id) { AppendMarks(config_id, EveryTenant()); }
 
-void InstallTriggers(int32 config_id, Oid source, const char* tenant_column) {
-  const char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)), get_rel_name(source));
+namespace {
+
+// The triggers of one relation; a statement writing straight into a
+// partition or an inheritance child fires its own statement triggers, not its
+// parent's, so every one of them has them.
+// Made again if they exist (a relation under two sources of the config).
+void InstallTriggersOn(int32 config_id, Oid relid, const char* tenant_column) {
+  const char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
   for (const TriggerKind& e : kEvents) {
     const char* name = quote_identifier(TriggerName(config_id, e.suffix));
+    TriggerDdl(psprintf("DROP TRIGGER IF EXISTS %s ON %s", name, table));
     TriggerDdl(
         psprintf("CREATE TRIGGER %s AFTER %s ON %s %s FOR EACH STATEMENT "
                  "EXECUTE FUNCTION config_guard.invalidation_trigger(%s, %s)",
@@ -248,11 +256,47 @@ void InstallTriggers(int32 config_id, Oid source, const char* tenant_column) {
   }
 }
 
-void DropTriggers(int32 config_id, Oid source) {
-  if (get_rel_name(source) == nullptr) return;
-  const char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)), get_rel_name(source));
+// The relation and its partitions and inheritance children, at any depth.
+List* WithDescendants(Oid relid) {
+  if (get_rel_name(relid) == nullptr) return NIL;
+  return find_all_inheritors(relid, AccessShareLock, nullptr);
+}
+
+// A relation under a source whose changes no trigger would see (a foreign
+// table) or that loses its rows without one firing (unlogged: a crash;
+// temporary: the session's end) is refused.
+void CheckCoverable(Oid relid) {
+  const char kind = get_rel_relkind(relid);
+  const char persistence = get_rel_persistence(relid);
+  if ((kind == RELKIND_RELATION || kind == RELKIND_PARTITIONED_TABLE) && persistence == RELPERSISTENCE_PERMANENT)
+    return;
+  ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                  errmsg("table %s cannot be a partition or inheritance child of a config's source",
+                         quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid))),
+                  errdetail("It is a foreign, unlogged or temporary table: its rows can change without an "
+                            "invalidation trigger firing.")));
+}
+
+}  // namespace
+
+void InstallTriggers(int32 config_id, Oid relid, const char* tenant_column) {
+  ListCell* lc;
+  foreach (lc, WithDescendants(relid)) {
+    CheckCoverable(lfirst_oid(lc));
+    InstallTriggersOn(config_id, lfirst_oid(lc), tenant_column);
+  }
+}
+
+void DropTriggersOn(int32 config_id, Oid relid) {
+  if (get_rel_name(relid) == nullptr) return;
+  const char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
   for (const TriggerKind& e : kEvents)
     TriggerDdl(psprintf("DROP TRIGGER IF EXISTS %s ON %s", quote_identifier(TriggerName(config_id, e.suffix)), table));
+}
+
+void DropTriggers(int32 config_id, Oid relid) {
+  ListCell* lc;
+  foreach (lc, WithDescendants(relid)) DropTriggersOn(config_id, lfirst_oid(lc));
 }
 
 // The trigger works without shared_preload_libraries too: writes to a source

@@ -14,13 +14,16 @@
 
 namespace config_guard {
 
-// Creates the INSERT, UPDATE, DELETE and TRUNCATE triggers of a config on one
-// source. Only config_guard attaches its trigger function (EXECUTE on it is
+// Creates the INSERT, UPDATE, DELETE and TRUNCATE triggers of a config on a
+// relation and on each of its partitions and inheritance children, at any
+// depth. Only config_guard attaches its trigger function (EXECUTE on it is
 // revoked from PUBLIC), so they are created as the extension's owner; the
-// caller has checked that it owns the source.
-void InstallTriggers(int32 config_id, Oid source, const char* tenant_column);
-// Drops them if the source and the triggers still exist.
-void DropTriggers(int32 config_id, Oid source);
+// caller has checked what it may.
+void InstallTriggers(int32 config_id, Oid relid, const char* tenant_column);
+// Drops them, from the relation and its descendants, where they exist.
+void DropTriggers(int32 config_id, Oid relid);
+// Drops them from the one relation, if they exist.
+void DropTriggersOn(int32 config_id, Oid relid);
 
 // True while config_guard itself creates or drops invalidation triggers
 // (define, undefine, install_triggers): dependencies.cpp refuses everyone
