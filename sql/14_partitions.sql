@@ -56,6 +56,12 @@ SELECT prt.fresh();
 SELECT * FROM prt.triggers;
 INSERT INTO prt.sa VALUES (2, 'sa', 4);
 SELECT prt.fresh();
+-- attached again, detached concurrently (two transactions)
+ALTER TABLE prt.items ATTACH PARTITION prt.sa FOR VALUES IN ('sa');
+SELECT prt.fresh();
+ALTER TABLE prt.items DETACH PARTITION prt.sa CONCURRENTLY;
+SELECT prt.fresh();
+SELECT n FROM prt.triggers WHERE relname = 'sa';
 -- a partition dropped
 DROP TABLE prt.eu;
 SELECT prt.fresh();
