@@ -17,10 +17,10 @@ ALTER TYPE dep.rowt RENAME ATTRIBUTE tenant_id TO tid CASCADE;
 \echo :LAST_ERROR_SQLSTATE
 INSERT INTO dep.typed VALUES (1, 1);
 
--- an inheritance child: the parent's rename recurses into it
-CREATE TABLE dep.parent (tenant_id int NOT NULL, id int NOT NULL);
+-- an inheritance parent: its rename would recurse into its child
+CREATE TABLE dep.parent (tenant_id int NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));
 CREATE TABLE dep.child (PRIMARY KEY (tenant_id, id)) INHERITS (dep.parent);
-SELECT config_guard.define('child', 'dep.build(int)', ARRAY['dep.child']::regclass[]);
+SELECT config_guard.define('child', 'dep.build(int)', ARRAY['dep.parent']::regclass[]);
 ALTER TABLE dep.parent RENAME COLUMN tenant_id TO tid;
 \echo :LAST_ERROR_SQLSTATE
 INSERT INTO dep.child VALUES (1, 1);

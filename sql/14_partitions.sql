@@ -88,6 +88,21 @@ CREATE UNLOGGED TABLE prt.un PARTITION OF prt.items FOR VALUES IN ('un');
 ALTER TABLE prt.us SET UNLOGGED;
 \echo :LAST_ERROR_SQLSTATE
 SELECT prt.fresh();
+-- a partition cannot be a source (writes through its parent fire its
+-- parent's statement triggers), nor can a source become one
+CREATE FUNCTION prt.build_us(tenant int) RETURNS jsonb LANGUAGE sql AS
+$$ SELECT to_jsonb(count(*)) FROM prt.us WHERE tenant_id = tenant $$;
+SELECT config_guard.define('prt_us', 'prt.build_us(int)', ARRAY['prt.us']::regclass[]);
+\echo :LAST_ERROR_SQLSTATE
+CREATE TABLE prt.solo (LIKE prt.items INCLUDING ALL);
+CREATE FUNCTION prt.build_solo(tenant int) RETURNS jsonb LANGUAGE sql AS
+$$ SELECT to_jsonb(count(*)) FROM prt.solo WHERE tenant_id = tenant $$;
+SELECT config_guard.define('prt_solo', 'prt.build_solo(int)', ARRAY['prt.solo']::regclass[]);
+ALTER TABLE prt.items ATTACH PARTITION prt.solo FOR VALUES IN ('solo');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM pg_inherits WHERE inhrelid = 'prt.solo'::regclass;
+SELECT config_guard.undefine('prt_solo');
+DROP TABLE prt.solo;
 -- inheritance children
 CREATE TABLE prt.base (tenant_id int NOT NULL, id int NOT NULL, v int, PRIMARY KEY (tenant_id, id));
 CREATE TABLE prt.child (w int) INHERITS (prt.base);

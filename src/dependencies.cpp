@@ -549,6 +549,20 @@ void ApplyTreeChange(const TreeChange& change) {
                                      : RangeVarGetRelid(table, NoLock, true);
     if (!OidIsValid(relid)) continue;
     WithRegistry([&] {
+      // A source under another table would miss the writes made through it.
+      List* tables = find_all_inheritors(relid, AccessShareLock, nullptr);
+      ListCell* t;
+      foreach (t, tables) {
+        if (char* config = ConfigOfSource(lfirst_oid(t), nullptr))
+          ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                          errmsg("table %s is a source of config \"%s\" and cannot become a partition or an "
+                                 "inheritance child",
+                                 get_rel_name(lfirst_oid(t)), config),
+                          errdetail("Writes through its parent would not invalidate the config's documents."),
+                          errhint("Undefine the config first with config_guard.undefine('%s'), then define it "
+                                  "over the parent.",
+                                  config)));
+      }
       Datum args[1] = {ObjectIdGetDatum(relid)};
       const uint64 n = RunAsOwner(Stmt::kConfigsAbove, args);
       List* configs = ConfigIds(n, 1);

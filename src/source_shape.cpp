@@ -6,6 +6,7 @@ extern "C" {
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_inherits.h"
 #include "access/table.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_class_d.h"
@@ -116,6 +117,14 @@ void DescribeSource(Oid relid, const char* tenant_column, SourceShape* shape) {
     ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("source %s is an unlogged table", shape->qualified_name),
                     errdetail("A crash empties it without invalidating the documents built from it."),
                     errhint("ALTER TABLE %s SET LOGGED;", shape->qualified_name)));
+
+  // A statement on the parent fires the parent's statement triggers, not
+  // those of the partition or child it writes into.
+  if (has_superclass(relid))
+    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                    errmsg("source %s is a partition or an inheritance child", shape->qualified_name),
+                    errdetail("Writes through its parent would not invalidate the config's documents."),
+                    errhint("Define the topmost parent as the source: its partitions and children are covered.")));
 
   shape->tenant_attnum = get_attnum(relid, tenant_column);
   if (shape->tenant_attnum == InvalidAttrNumber || shape->tenant_attnum < 0)
