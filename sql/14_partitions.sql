@@ -72,6 +72,12 @@ DROP TRIGGER :"trg" ON prt.us;
 \echo :LAST_ERROR_SQLSTATE
 ALTER TRIGGER :"trg" ON prt.us RENAME TO quiet;
 \echo :LAST_ERROR_SQLSTATE
+-- the row trigger for the logical replication apply worker must stay in
+-- replica mode (or ALWAYS)
+SELECT 'config_guard_' || config_id || '_replica' AS rtrg FROM config_guard.configs WHERE name = 'prt' \gset
+ALTER TABLE prt.us ENABLE TRIGGER :"rtrg";
+\echo :LAST_ERROR_SQLSTATE
+SELECT tgenabled FROM pg_trigger WHERE tgname = :'rtrg' AND tgrelid = 'prt.us'::regclass;
 CREATE ROLE prt_owner;
 GRANT USAGE ON SCHEMA prt TO prt_owner;
 ALTER TABLE prt.us OWNER TO prt_owner;

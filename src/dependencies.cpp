@@ -246,7 +246,7 @@ Oid PolicyTable(Oid policy) {
                   errmsg("cannot %s an invalidation trigger of config \"%s\" on table %s", verb, config,
                          get_rel_name(row.relid)),
                   errdetail("Its triggers invalidate the config's documents when the table is written; "
-                            "ENABLE ALWAYS TRIGGER (for a logical subscriber) is allowed."),
+                            "ENABLE ALWAYS TRIGGER is allowed."),
                   errhint("Undefine the config first with config_guard.undefine('%s').", config)));
 }
 
@@ -261,7 +261,11 @@ void CheckTriggerChange(Oid trigger) {
     if (config == nullptr) return;
     const TriggerRow now = ReadTrigger(trigger, SnapshotSelf);
     if (strcmp(NameStr(now.name), NameStr(before.name)) != 0) RefuseTrigger(before, "rename", config);
-    if (now.enabled == TRIGGER_FIRES_ON_REPLICA) RefuseTrigger(before, "disable", config);
+    // The statement triggers must fire outside replica mode, the row trigger
+    // (config_guard_<id>_replica) inside it: where the apply worker runs.
+    const bool row_trigger = strstr(NameStr(before.name), "_replica") != nullptr;
+    if (now.enabled == (row_trigger ? TRIGGER_FIRES_ON_ORIGIN : TRIGGER_FIRES_ON_REPLICA))
+      RefuseTrigger(before, "disable", config);
     if (now.enabled == TRIGGER_DISABLED) {
       // A superuser may, as pg_restore --disable-triggers does for a
       // data-only restore: said loudly, never silently.

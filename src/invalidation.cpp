@@ -15,6 +15,9 @@ extern "C" {
 #include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
+#include "storage/proc.h"
+#include "access/htup_details.h"
+#include "catalog/pg_class_d.h"
 #include "utils/array.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -38,9 +41,16 @@ constexpr TriggerKind kEvents[] = {
     {"truncate", "TRUNCATE", ""},
 };
 
+// The logical replication apply worker fires row triggers only (and TRUNCATE
+// statement triggers): each ordinary table under a config also has a row
+// trigger that fires only there, where session_replication_role is replica.
+// Elsewhere it stays quiet and the statement triggers do the work.
+constexpr const char* kReplicaSuffix = "replica";
+
 char* TriggerName(int32 config_id, const char* suffix) { return psprintf("config_guard_%d_%s", config_id, suffix); }
 
 const char* EventSuffix(TriggerEvent event) {
+  if (TRIGGER_FIRED_FOR_ROW(event)) return kReplicaSuffix;
   if (TRIGGER_FIRED_BY_INSERT(event)) return "insert";
   if (TRIGGER_FIRED_BY_UPDATE(event)) return "update";
   if (TRIGGER_FIRED_BY_DELETE(event)) return "delete";
@@ -172,6 +182,58 @@ ArrayType* EveryTenant() {
   return construct_md_array(&value, &isnull, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT);
 }
 
+// The tenant of one row, canonical, or nullptr (a NULL tenant, a key too
+// long for get()).
+char* RowTenant(HeapTuple tuple, TupleDesc desc, AttrNumber attnum, KeyType* key) {
+  if (tuple == nullptr) return nullptr;
+  bool isnull = false;
+  const Datum value = heap_getattr(tuple, attnum, desc, &isnull);
+  if (isnull) return nullptr;
+  char* text = TenantKeyText(key, value);
+  return strlen(text) <= static_cast<size_t>(kMaxTenantKeyBytes) ? text : nullptr;
+}
+
+// The last tenant a row trigger marked, in this (sub)transaction: a run of
+// applied rows of one tenant writes one mark.
+struct LastRowMark {
+  LocalTransactionId lxid;
+  SubTransactionId subid;
+  int32 config_id;
+  char key[kMaxTenantKeyBytes + 1];
+};
+LastRowMark last_row_mark;
+
+bool MarkedJustNow(int32 config_id, const char* key) {
+  return last_row_mark.lxid == MyProc->lxid && last_row_mark.subid == GetCurrentSubTransactionId() &&
+         last_row_mark.config_id == config_id && strcmp(last_row_mark.key, key) == 0;
+}
+
+void AppendMarks(int32 config_id, ArrayType* tenants) {
+  NoteMarkWriter(config_id);
+  Datum values[2] = {Int32GetDatum(config_id), PointerGetDatum(tenants)};
+  RunAsOwner(Stmt::kAppendMarks, values);
+}
+
+// A row trigger: the tenants of the old and new row.
+void MarkRowTenants(const TriggerData* data, int32 config_id, const char* tenant_column) {
+  Relation rel = data->tg_relation;
+  const AttrNumber attnum = get_attnum(RelationGetRelid(rel), tenant_column);
+  if (attnum == InvalidAttrNumber) return AppendMarks(config_id, EveryTenant());
+  KeyType key;
+  DescribeKeyType(TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid, &key, CurrentMemoryContext);
+  HeapTuple rows[2] = {data->tg_trigtuple, TRIGGER_FIRED_BY_UPDATE(data->tg_event) ? data->tg_newtuple : nullptr};
+  for (HeapTuple row : rows) {
+    char* tenant = RowTenant(row, RelationGetDescr(rel), attnum, &key);
+    if (tenant == nullptr || MarkedJustNow(config_id, tenant)) continue;
+    Datum text = CStringGetTextDatum(tenant);
+    AppendMarks(config_id, construct_array(&text, 1, TEXTOID, -1, false, TYPALIGN_INT));
+    last_row_mark.lxid = MyProc->lxid;
+    last_row_mark.subid = GetCurrentSubTransactionId();
+    last_row_mark.config_id = config_id;
+    strlcpy(last_row_mark.key, tenant, sizeof(last_row_mark.key));
+  }
+}
+
 ArrayType* ChangedTenants(const TriggerData* data, const char* tenant_column) {
   Relation rel = data->tg_relation;
   // Without its tenant column (which dependencies.cpp refuses to let go,
@@ -197,12 +259,6 @@ ArrayType* ChangedTenants(const TriggerData* data, const char* tenant_column) {
   CollectTenants(data->tg_oldtable, RelationGetDescr(rel), attnum, &key, &set);
   if (set.count == 0) return nullptr;
   return construct_array(set.keys, set.count, TEXTOID, -1, false, TYPALIGN_INT);
-}
-
-void AppendMarks(int32 config_id, ArrayType* tenants) {
-  NoteMarkWriter(config_id);
-  Datum values[2] = {Int32GetDatum(config_id), PointerGetDatum(tenants)};
-  RunAsOwner(Stmt::kAppendMarks, values);
 }
 
 CommandFlag internal_trigger_ddl;
@@ -250,10 +306,20 @@ void InstallTriggersOn(int32 config_id, Oid relid, const char* tenant_column) {
                  "EXECUTE FUNCTION config_guard.invalidation_trigger(%s, %s)",
                  name, e.event, table, e.referencing, quote_literal_cstr(psprintf("%d", config_id)),
                  quote_literal_cstr(tenant_column)));
-    // ALWAYS: writes applied with session_replication_role = replica (a
-    // logical replication subscriber) invalidate too.
+    // ALWAYS: writes made with session_replication_role = replica invalidate
+    // too.
     TriggerDdl(psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER %s", table, name));
   }
+  // (A partitioned table's row trigger would be cloned onto its partitions:
+  // each ordinary table gets its own.)
+  if (get_rel_relkind(relid) != RELKIND_RELATION) return;
+  const char* name = quote_identifier(TriggerName(config_id, kReplicaSuffix));
+  TriggerDdl(psprintf("DROP TRIGGER IF EXISTS %s ON %s", name, table));
+  TriggerDdl(
+      psprintf("CREATE TRIGGER %s AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW "
+               "EXECUTE FUNCTION config_guard.invalidation_trigger(%s, %s)",
+               name, table, quote_literal_cstr(psprintf("%d", config_id)), quote_literal_cstr(tenant_column)));
+  TriggerDdl(psprintf("ALTER TABLE %s ENABLE REPLICA TRIGGER %s", table, name));
 }
 
 // The relation and its partitions and inheritance children, at any depth.
@@ -292,6 +358,8 @@ void DropTriggersOn(int32 config_id, Oid relid) {
   const char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
   for (const TriggerKind& e : kEvents)
     TriggerDdl(psprintf("DROP TRIGGER IF EXISTS %s ON %s", quote_identifier(TriggerName(config_id, e.suffix)), table));
+  TriggerDdl(
+      psprintf("DROP TRIGGER IF EXISTS %s ON %s", quote_identifier(TriggerName(config_id, kReplicaSuffix)), table));
 }
 
 void DropTriggers(int32 config_id, Oid relid) {
@@ -307,17 +375,20 @@ CG_FUNCTION(config_guard_invalidation_trigger) {
                     errmsg("config_guard.invalidation_trigger() must be called as a trigger")));
   auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
   const Trigger* trigger = data->tg_trigger;
-  if (!TRIGGER_FIRED_FOR_STATEMENT(data->tg_event) || !TRIGGER_FIRED_AFTER(data->tg_event) || trigger->tgnargs != 2)
-    ereport(ERROR,
-            (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-             errmsg("config_guard.invalidation_trigger() must be an AFTER statement trigger with two arguments")));
+  if (!TRIGGER_FIRED_AFTER(data->tg_event) || trigger->tgnargs != 2)
+    ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                    errmsg("config_guard.invalidation_trigger() must be an AFTER trigger with two arguments")));
   const int32 config_id = pg_strtoint32(trigger->tgargs[0]);
 
   SPI_connect();
   if (VerifyTrigger(data, config_id)) {
-    ArrayType* tenants =
-        TRIGGER_FIRED_BY_TRUNCATE(data->tg_event) ? EveryTenant() : ChangedTenants(data, trigger->tgargs[1]);
-    if (tenants != nullptr) AppendMarks(config_id, tenants);
+    if (TRIGGER_FIRED_FOR_ROW(data->tg_event)) {
+      MarkRowTenants(data, config_id, trigger->tgargs[1]);
+    } else {
+      ArrayType* tenants =
+          TRIGGER_FIRED_BY_TRUNCATE(data->tg_event) ? EveryTenant() : ChangedTenants(data, trigger->tgargs[1]);
+      if (tenants != nullptr) AppendMarks(config_id, tenants);
+    }
     NoteSourceWrite(config_id);
   }
   SPI_finish();
