@@ -295,12 +295,18 @@ namespace {
 // The triggers of one relation; a statement writing straight into a
 // partition or an inheritance child fires its own statement triggers, not its
 // parent's, so every one of them has them.
+// Drops a trigger of the relation if it exists (quietly: no NOTICE).
+void DropIfExists(Oid relid, const char* table, const char* trigger) {
+  if (OidIsValid(get_trigger_oid(relid, trigger, true)))
+    TriggerDdl(psprintf("DROP TRIGGER %s ON %s", quote_identifier(trigger), table));
+}
+
 // Made again if they exist (a relation under two sources of the config).
 void InstallTriggersOn(int32 config_id, Oid relid, const char* tenant_column) {
   const char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
   for (const TriggerKind& e : kEvents) {
+    DropIfExists(relid, table, TriggerName(config_id, e.suffix));
     const char* name = quote_identifier(TriggerName(config_id, e.suffix));
-    TriggerDdl(psprintf("DROP TRIGGER IF EXISTS %s ON %s", name, table));
     TriggerDdl(
         psprintf("CREATE TRIGGER %s AFTER %s ON %s %s FOR EACH STATEMENT "
                  "EXECUTE FUNCTION config_guard.invalidation_trigger(%s, %s)",
@@ -313,8 +319,8 @@ void InstallTriggersOn(int32 config_id, Oid relid, const char* tenant_column) {
   // (A partitioned table's row trigger would be cloned onto its partitions:
   // each ordinary table gets its own.)
   if (get_rel_relkind(relid) != RELKIND_RELATION) return;
+  DropIfExists(relid, table, TriggerName(config_id, kReplicaSuffix));
   const char* name = quote_identifier(TriggerName(config_id, kReplicaSuffix));
-  TriggerDdl(psprintf("DROP TRIGGER IF EXISTS %s ON %s", name, table));
   TriggerDdl(
       psprintf("CREATE TRIGGER %s AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW "
                "EXECUTE FUNCTION config_guard.invalidation_trigger(%s, %s)",
@@ -356,10 +362,8 @@ void InstallTriggers(int32 config_id, Oid relid, const char* tenant_column) {
 void DropTriggersOn(int32 config_id, Oid relid) {
   if (get_rel_name(relid) == nullptr) return;
   const char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
-  for (const TriggerKind& e : kEvents)
-    TriggerDdl(psprintf("DROP TRIGGER IF EXISTS %s ON %s", quote_identifier(TriggerName(config_id, e.suffix)), table));
-  TriggerDdl(
-      psprintf("DROP TRIGGER IF EXISTS %s ON %s", quote_identifier(TriggerName(config_id, kReplicaSuffix)), table));
+  for (const TriggerKind& e : kEvents) DropIfExists(relid, table, TriggerName(config_id, e.suffix));
+  DropIfExists(relid, table, TriggerName(config_id, kReplicaSuffix));
 }
 
 void DropTriggers(int32 config_id, Oid relid) {

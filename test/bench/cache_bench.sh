@@ -4,7 +4,8 @@
 #     ordinary table, pgbench at the same client count, 2 KB and 1 MB documents;
 #  2. a stampede: 64 clients ask for one tenant right after an invalidation,
 #     builder runs with config_guard against the naive way (every client builds);
-#  3. the invalidation triggers' cost on a 100,000-row UPDATE.
+#  3. the invalidation triggers' cost on a 100,000-row UPDATE;
+#  4. and on single-row UPDATEs by primary key (pgbench), with and without a config.
 #
 #   test/bench/cache_bench.sh [SECONDS_PER_RUN] [CLIENTS]   (defaults: 10 8)
 set -euo pipefail
@@ -106,3 +107,29 @@ SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY with_triggers)::numeric
          WHERE c.name = 'big') AS marks_left
   FROM t;
 SQL
+
+echo
+echo "Single-row UPDATE by primary key with and without a config (pgbench, $CLIENTS clients, ${SECS} s per run, 3 interleaved rounds):"
+cat >"$WORK/one_cfg.sql" <<'PGB'
+\set t random(1, 1000)
+UPDATE one SET v = v + 1 WHERE tenant_id = :t AND id = 1;
+PGB
+sed 's/UPDATE one /UPDATE one_plain /' "$WORK/one_cfg.sql" >"$WORK/one_plain.sql"
+chmod 644 "$WORK"/one_*.sql
+cg_psql <<'SQL'
+CREATE TABLE one (tenant_id int NOT NULL, id int NOT NULL, v int NOT NULL, PRIMARY KEY (tenant_id, id));
+INSERT INTO one SELECT g, 1, 0 FROM generate_series(1, 1000) g;
+CREATE TABLE one_plain (LIKE one INCLUDING ALL);
+INSERT INTO one_plain SELECT * FROM one;
+CREATE FUNCTION build_one(tenant int) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
+SELECT config_guard.define('one', 'build_one(int)', ARRAY['one']::regclass[]);
+VACUUM ANALYZE one, one_plain;
+SQL
+w=0
+p=0
+for round in 1 2 3; do
+  w=$(calc "$w + $(pgbench_tps "$WORK/one_cfg.sql" "$CLIENTS" "$SECS")")
+  p=$(calc "$p + $(pgbench_tps "$WORK/one_plain.sql" "$CLIENTS" "$SECS")")
+done
+printf '%-16s %12s %12s %8s\n' "" with_config plain ratio
+printf '%-16s %12.0f %12.0f %8.2f\n' "tps" "$(calc "$w / 3")" "$(calc "$p / 3")" "$(calc "$w / $p")"
