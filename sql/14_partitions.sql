@@ -130,6 +130,14 @@ ALTER TABLE prt.child NO INHERIT prt.base;
 SELECT prt.fresh_base();
 UPDATE prt.child SET v = 20;
 SELECT prt.fresh_base();
+-- a foreign table cannot inherit from a source: its rows change unseen
+CREATE FOREIGN DATA WRAPPER prt_fdw;
+CREATE SERVER prt_server FOREIGN DATA WRAPPER prt_fdw;
+CREATE FOREIGN TABLE prt.ft () INHERITS (prt.base) SERVER prt_server;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM pg_class WHERE relname = 'ft' AND relnamespace = 'prt'::regnamespace;
+DROP SERVER prt_server;
+DROP FOREIGN DATA WRAPPER prt_fdw;
 SELECT * FROM prt.triggers;
 -- undefine takes every trigger along
 SELECT config_guard.undefine('prt'), config_guard.undefine('prt_base');

@@ -491,8 +491,9 @@ struct TreeChange {
 TreeChange PlanTreeChange(Node* stmt) {
   TreeChange change;
   if (!OidIsValid(InstalledNamespace())) return change;
-  if (IsA(stmt, CreateStmt)) {
-    auto* create = castNode(CreateStmt, stmt);
+  if (IsA(stmt, CreateStmt) || IsA(stmt, CreateForeignTableStmt)) {
+    // (CREATE FOREIGN TABLE ... INHERITS: refused when the triggers go on)
+    auto* create = IsA(stmt, CreateStmt) ? castNode(CreateStmt, stmt) : &castNode(CreateForeignTableStmt, stmt)->base;
     if (create->inhRelations == NIL && create->partbound == nullptr) return change;
     change.joining = list_make1(copyObjectImpl(create->relation));
     change.created = true;
