@@ -1,8 +1,10 @@
-# A real driver: psycopg 3 calls get(), export_page() and invalidate() with the
-# tenant as a parameter (int, bigint, text, uuid; typed, untyped str, binary),
-# with every statement prepared on the server, then again through PgBouncer in
-# transaction mode. The script (test/drivers/psycopg_check.py) checks each
-# answer against a direct builder call.
+# Real drivers: psycopg 3 and node-postgres call get(), export_page() and
+# invalidate() with the tenant as a parameter (int, bigint, text, uuid; typed,
+# untyped, binary), with every statement prepared on the server, then again
+# through PgBouncer in transaction mode. The scripts (test/drivers/) check each
+# answer against a direct builder call. node-postgres comes from npm (pinned
+# in test/drivers/node/package.json); without node or the registry its checks
+# are skipped with the reason.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -17,6 +19,19 @@ my $python = '/usr/bin/python3';
 plan skip_all => 'python3-psycopg is not installed'
   unless system($python, '-c', 'import psycopg') == 0;
 my $script = "$FindBin::Bin/../drivers/psycopg_check.py";
+
+# node-postgres, installed from npm into a scratch copy of test/drivers/node
+my $node_dir = PostgreSQL::Test::Utils::tempdir . '/node';
+my $node_skip;
+if (system('sh', '-c', 'command -v node >/dev/null && command -v npm >/dev/null') != 0) {
+  $node_skip = 'node or npm is not installed';
+} else {
+  system('cp', '-r', "$FindBin::Bin/../drivers/node", $node_dir) == 0 or die "cannot copy the node check";
+  my ($npm_out, $npm_err) = ('', '');
+  IPC::Run::run([ 'npm', 'install', '--no-audit', '--no-fund', '--prefix', $node_dir,
+                  '--cache', "$node_dir/.npm" ], '>', \$npm_out, '2>', \$npm_err);
+  $node_skip = "npm install failed: $npm_err" if $? != 0;
+}
 
 my $node = preloaded_node('drivers');
 $node->safe_psql('postgres', q{
@@ -63,13 +78,33 @@ sub run_script {
   cmp_ok($checks, '>=', 23, "psycopg, $mode: $checks checks");
 }
 
+sub run_node_check {
+  my ($host, $port, $mode) = @_;
+  SKIP: {
+    skip $node_skip, 3 if $node_skip;
+    my ($out, $err) = ('', '');
+    local $ENV{PGHOST} = $host;
+    local $ENV{PGPORT} = $port;
+    local $ENV{PGUSER} = 'svc';
+    local $ENV{PGDATABASE} = 'postgres';
+    IPC::Run::run([ 'node', "$node_dir/check.js", $mode ], '>', \$out, '2>', \$err);
+    my $exit = $? >> 8;
+    note($out);
+    is($exit, 0, "node-postgres, $mode: every check passed") or diag($out . $err);
+    like($out, qr/^0 failed$/m, "node-postgres, $mode: the script ran to its end");
+    my $checks = () = $out =~ /^ok - /mg;
+    cmp_ok($checks, '>=', 18, "node-postgres, $mode: $checks checks");
+  }
+}
+
 my $host = $node->host;
 my $node_port = $node->port;
 run_script("host=$host port=$node_port dbname=postgres user=svc", 'direct');
+run_node_check($host, $node_port, 'direct');
 
 SKIP: {
   my $pgbouncer = '/usr/sbin/pgbouncer';
-  skip 'pgbouncer is not installed', 3 unless -x $pgbouncer;
+  skip 'pgbouncer is not installed', 6 unless -x $pgbouncer;
   my $dir = PostgreSQL::Test::Utils::tempdir;
   my $port = PostgreSQL::Test::Cluster::get_free_port();
   PostgreSQL::Test::Utils::append_to_file("$dir/users.txt", qq{"svc" ""\n});
@@ -93,6 +128,7 @@ INI
     usleep(100_000);
   }
   run_script("host=127.0.0.1 port=$port dbname=postgres user=svc", 'pooled');
+  run_node_check('127.0.0.1', $port, 'pooled');
   $bouncer->kill_kill;
 }
 
