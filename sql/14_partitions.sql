@@ -72,12 +72,20 @@ DROP TRIGGER :"trg" ON prt.us;
 \echo :LAST_ERROR_SQLSTATE
 ALTER TRIGGER :"trg" ON prt.us RENAME TO quiet;
 \echo :LAST_ERROR_SQLSTATE
--- the row trigger for the logical replication apply worker must stay in
--- replica mode (or ALWAYS)
+-- the row trigger for the logical replication apply worker stays in replica
+-- mode: ENABLE TRIGGER (ALL), as a data-only restore ends, puts it back there
 SELECT 'config_guard_' || config_id || '_replica' AS rtrg FROM config_guard.configs WHERE name = 'prt' \gset
 ALTER TABLE prt.us ENABLE TRIGGER :"rtrg";
-\echo :LAST_ERROR_SQLSTATE
 SELECT tgenabled FROM pg_trigger WHERE tgname = :'rtrg' AND tgrelid = 'prt.us'::regclass;
+SET client_min_messages = error;
+ALTER TABLE prt.us DISABLE TRIGGER ALL;
+RESET client_min_messages;
+SET client_min_messages = warning;
+ALTER TABLE prt.us ENABLE TRIGGER ALL;
+SELECT tgname ~ '_replica$' AS row_trigger, tgenabled FROM pg_trigger
+ WHERE tgrelid = 'prt.us'::regclass AND tgname LIKE 'config_guard_%' ORDER BY tgname;
+INSERT INTO prt.us VALUES (3, 'us', 40);
+SELECT prt.fresh();
 CREATE ROLE prt_owner;
 GRANT USAGE ON SCHEMA prt TO prt_owner;
 ALTER TABLE prt.us OWNER TO prt_owner;

@@ -185,6 +185,41 @@ void InvalidateConfigsOfSource(Oid relid) {
   foreach (lc, ids) InvalidateConfig(lfirst_int(lc));
 }
 
+// config_guard.invalidation_trigger(), in the extension's schema.
+Oid OurTriggerFunction(Oid extension_namespace) {
+  Oid argtypes[1] = {};
+  return LookupFuncName(
+      list_make2(makeString(get_namespace_name(extension_namespace)), makeString(pstrdup("invalidation_trigger"))), 0,
+      argtypes, true);
+}
+
+// ENABLE TRIGGER ALL or USER (as a data-only restore ends) sets a config's
+// row trigger for the apply worker to fire on origin only, where it never
+// fires: it is put back in replica mode after the statement.
+void RestoreReplicaTriggers(Oid relid) {
+  const Oid extension_namespace = InstalledNamespace();
+  if (!OidIsValid(extension_namespace) || get_rel_name(relid) == nullptr) return;
+  const Oid ours = OurTriggerFunction(extension_namespace);
+  List* names = NIL;
+  Relation triggers = table_open(TriggerRelationId, AccessShareLock);
+  ScanKeyData key;
+  ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+  SysScanDesc scan = systable_beginscan(triggers, TriggerRelidNameIndexId, true, nullptr, 1, &key);
+  for (HeapTuple tuple; HeapTupleIsValid(tuple = systable_getnext(scan));) {
+    auto* form = reinterpret_cast<Form_pg_trigger>(GETSTRUCT(tuple));
+    if (form->tgenabled == TRIGGER_FIRES_ON_ORIGIN && form->tgfoid == ours &&
+        IsReplicaTriggerName(NameStr(form->tgname)))
+      names = lappend(names, pstrdup(NameStr(form->tgname)));
+  }
+  systable_endscan(scan);
+  table_close(triggers, AccessShareLock);
+  ListCell* lc;
+  if (names == NIL) return;
+  WithRegistry([&] {
+    foreach (lc, names) EnableReplicaTrigger(relid, static_cast<char*>(lfirst(lc)));
+  });
+}
+
 // A trigger's row, as the catalog caches show it (the state the current
 // command found) or, with SnapshotSelf, as the command has left it.
 struct TriggerRow {
@@ -261,10 +296,10 @@ void CheckTriggerChange(Oid trigger) {
     if (config == nullptr) return;
     const TriggerRow now = ReadTrigger(trigger, SnapshotSelf);
     if (strcmp(NameStr(now.name), NameStr(before.name)) != 0) RefuseTrigger(before, "rename", config);
-    // The statement triggers must fire outside replica mode, the row trigger
-    // (config_guard_<id>_replica) inside it: where the apply worker runs.
-    const bool row_trigger = strstr(NameStr(before.name), "_replica") != nullptr;
-    if (now.enabled == (row_trigger ? TRIGGER_FIRES_ON_ORIGIN : TRIGGER_FIRES_ON_REPLICA))
+    // The statement triggers must fire outside replica mode. (The row trigger
+    // for the apply worker set to fire on origin only is put back in replica
+    // mode after the statement: RestoreReplicaTriggers.)
+    if (now.enabled == TRIGGER_FIRES_ON_REPLICA && !IsReplicaTriggerName(NameStr(before.name)))
       RefuseTrigger(before, "disable", config);
     if (now.enabled == TRIGGER_DISABLED) {
       // A superuser may, as pg_restore --disable-triggers does for a
@@ -307,11 +342,7 @@ void CheckTriggerCreate(Oid trigger) {
   const Oid extension_namespace = InstalledNamespace();
   if (!OidIsValid(extension_namespace) || InternalTriggerDdl()) return;
   const TriggerRow row = ReadTrigger(trigger, SnapshotSelf);
-  Oid argtypes[1] = {};
-  const Oid ours = LookupFuncName(
-      list_make2(makeString(get_namespace_name(extension_namespace)), makeString(pstrdup("invalidation_trigger"))), 0,
-      argtypes, true);
-  if (!row.found || row.function == ours) return;
+  if (!row.found || row.function == OurTriggerFunction(extension_namespace)) return;
   WithRegistry([&] {
     if (char* config = ConfigOfTrigger(row)) RefuseTrigger(row, "replace", config);
   });
@@ -641,7 +672,10 @@ void ProcessUtility(PlannedStmt* pstmt, const char* query, bool read_only_tree, 
   // invalidated.
   if (altered != nullptr && !InternalTriggerDdl()) {
     const Oid relid = RangeVarGetRelid(altered, NoLock, true);
-    if (OidIsValid(relid)) CheckTableChange(relid);
+    if (OidIsValid(relid)) {
+      CheckTableChange(relid);
+      RestoreReplicaTriggers(relid);
+    }
   }
 }
 

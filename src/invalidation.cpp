@@ -15,7 +15,6 @@ extern "C" {
 #include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
-#include "storage/proc.h"
 #include "access/htup_details.h"
 #include "catalog/pg_class_d.h"
 #include "utils/array.h"
@@ -193,21 +192,6 @@ char* RowTenant(HeapTuple tuple, TupleDesc desc, AttrNumber attnum, KeyType* key
   return strlen(text) <= static_cast<size_t>(kMaxTenantKeyBytes) ? text : nullptr;
 }
 
-// The last tenant a row trigger marked, in this (sub)transaction: a run of
-// applied rows of one tenant writes one mark.
-struct LastRowMark {
-  LocalTransactionId lxid;
-  SubTransactionId subid;
-  int32 config_id;
-  char key[kMaxTenantKeyBytes + 1];
-};
-LastRowMark last_row_mark;
-
-bool MarkedJustNow(int32 config_id, const char* key) {
-  return last_row_mark.lxid == MyProc->lxid && last_row_mark.subid == GetCurrentSubTransactionId() &&
-         last_row_mark.config_id == config_id && strcmp(last_row_mark.key, key) == 0;
-}
-
 void AppendMarks(int32 config_id, ArrayType* tenants) {
   NoteMarkWriter(config_id);
   Datum values[2] = {Int32GetDatum(config_id), PointerGetDatum(tenants)};
@@ -224,13 +208,12 @@ void MarkRowTenants(const TriggerData* data, int32 config_id, const char* tenant
   HeapTuple rows[2] = {data->tg_trigtuple, TRIGGER_FIRED_BY_UPDATE(data->tg_event) ? data->tg_newtuple : nullptr};
   for (HeapTuple row : rows) {
     char* tenant = RowTenant(row, RelationGetDescr(rel), attnum, &key);
-    if (tenant == nullptr || MarkedJustNow(config_id, tenant)) continue;
+    // Every row marks (the mark's unique key keeps one per transaction): a
+    // get() in between may have folded the transaction's marks into a
+    // stored document, so no earlier mark can be trusted to still be there.
+    if (tenant == nullptr) continue;
     Datum text = CStringGetTextDatum(tenant);
     AppendMarks(config_id, construct_array(&text, 1, TEXTOID, -1, false, TYPALIGN_INT));
-    last_row_mark.lxid = MyProc->lxid;
-    last_row_mark.subid = GetCurrentSubTransactionId();
-    last_row_mark.config_id = config_id;
-    strlcpy(last_row_mark.key, tenant, sizeof(last_row_mark.key));
   }
 }
 
@@ -357,6 +340,17 @@ void InstallTriggers(int32 config_id, Oid relid, const char* tenant_column) {
     CheckCoverable(lfirst_oid(lc));
     InstallTriggersOn(config_id, lfirst_oid(lc), tenant_column);
   }
+}
+
+bool IsReplicaTriggerName(const char* name) {
+  int32 config_id = 0;
+  char suffix[16];
+  return sscanf(name, "config_guard_%d_%15s", &config_id, suffix) == 2 && strcmp(suffix, kReplicaSuffix) == 0;
+}
+
+void EnableReplicaTrigger(Oid relid, const char* name) {
+  const char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
+  TriggerDdl(psprintf("ALTER TABLE %s ENABLE REPLICA TRIGGER %s", table, quote_identifier(name)));
 }
 
 void DropTriggersOn(int32 config_id, Oid relid) {

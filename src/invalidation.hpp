@@ -30,6 +30,12 @@ void DropTriggersOn(int32 config_id, Oid relid);
 // else's drop, rename or disabling of them.
 bool InternalTriggerDdl();
 
+// True for the name of a config's row trigger for the logical replication
+// apply worker (config_guard_<id>_replica).
+bool IsReplicaTriggerName(const char* name);
+// Puts that trigger of `relid` back in replica mode.
+void EnableReplicaTrigger(Oid relid, const char* name);
+
 // Marks every tenant of the config stale, in the current transaction: for
 // changes no trigger sees (DDL that rewrites or reinterprets a source's rows).
 // The caller is connected to SPI.

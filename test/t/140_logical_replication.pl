@@ -74,8 +74,23 @@ my $before = $subscriber->safe_psql('postgres', q{SELECT count(*) FROM config_gu
 $publisher->safe_psql('postgres', q{INSERT INTO items SELECT 1, g, 'z' FROM generate_series(1, 1000) g});
 $publisher->wait_for_catchup('sub');
 is($subscriber->safe_psql('postgres', q{SELECT count(*) FROM config_guard.invalidations}) - $before, 1,
-  'a replicated 1000-row INSERT of one tenant writes one mark');
+  'a replicated 1000-row INSERT of one tenant leaves one mark');
 is($subscriber->safe_psql('postgres', $fresh), 't', 'and get() follows it');
+
+# a get() inside the applied transaction (here from a subscriber-side trigger)
+# folds the transaction's marks into the document it stores: the rows applied
+# after it must mark again
+$subscriber->safe_psql('postgres', q{
+  CREATE TABLE audit (tenant int, doc jsonb);
+  CREATE FUNCTION audit_fn() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN INSERT INTO public.audit VALUES (NEW.tenant_id, config_guard.get('cfg', NEW.tenant_id)); RETURN NULL; END $$;
+  CREATE TRIGGER zz_audit AFTER INSERT ON items FOR EACH ROW EXECUTE FUNCTION audit_fn();
+  ALTER TABLE items ENABLE ALWAYS TRIGGER zz_audit;
+});
+replicate(q{INSERT INTO items VALUES (3, 101, 'p'), (3, 102, 'q'), (3, 103, 'r')},
+  'INSERT whose rows call get() in between');
+is($subscriber->safe_psql('postgres', q{SELECT count(*) FROM audit}), '3', 'the get() ran for each applied row');
+$subscriber->safe_psql('postgres', q{DROP TRIGGER zz_audit ON items});
 
 # ordinary writes on the subscriber keep using the statement triggers only
 is($subscriber->safe_psql('postgres', q{
