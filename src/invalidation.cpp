@@ -441,6 +441,13 @@ CG_FUNCTION(config_guard_install_triggers) {
     int n = 0;
     deconstruct_array(DatumGetArrayTypeP(sources), OIDOID, sizeof(Oid), true, TYPALIGN_INT, &elems, nullptr, &n);
     for (int i = 0; i < n; ++i) {
+      // define() refuses these since 0.4; a config made before keeps working
+      // as it did, and is told.
+      if (has_superclass(DatumGetObjectId(elems[i])))
+        ereport(WARNING, (errmsg("source %s of config \"%s\" is a partition or an inheritance child",
+                                 get_rel_name(DatumGetObjectId(elems[i])), text_to_cstring(PG_GETARG_TEXT_PP(0))),
+                          errdetail("Writes through its parent do not invalidate the config's documents."),
+                          errhint("Undefine the config and define it over the topmost parent.")));
       DropTriggers(config_id, DatumGetObjectId(elems[i]));
       InstallTriggers(config_id, DatumGetObjectId(elems[i]), tenant_column);
     }

@@ -22,6 +22,15 @@ $node->safe_psql('postgres', q{
     VALUES (pg_catalog.nextval('config_guard.config_id_seq'), 'flags', 'build(bigint)', 'tenant_id', 'bigint',
             current_user::regrole);
   INSERT INTO config_guard.config_sources VALUES (1, 0, 'flags');
+  -- one over a partition, which define() refuses since 0.4
+  CREATE TABLE regional (tenant_id bigint NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id)) PARTITION BY LIST (id);
+  CREATE TABLE regional_1 PARTITION OF regional FOR VALUES IN (1);
+  CREATE FUNCTION build_r(tenant bigint) RETURNS jsonb LANGUAGE sql STABLE
+    AS $$ SELECT jsonb_build_object('n', (SELECT count(*) FROM regional_1 WHERE tenant_id = tenant)) $$;
+  INSERT INTO config_guard.configs (config_id, name, builder, tenant_column, tenant_type, owner)
+    VALUES (pg_catalog.nextval('config_guard.config_id_seq'), 'regional', 'build_r(bigint)', 'tenant_id', 'bigint',
+            current_user::regrole);
+  INSERT INTO config_guard.config_sources VALUES (2, 0, 'regional_1');
 });
 is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'config_guard'}), '0.1',
   'installed at 0.1');
@@ -31,16 +40,22 @@ like($err, qr/extension config_guard in this database is older than its library.
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_proc WHERE proname = 'get'
                                    AND pronamespace = 'config_guard'::regnamespace}), '0', 'no get() at 0.1');
 
-$node->safe_psql('postgres', 'ALTER EXTENSION config_guard UPDATE');
+($rc, $out, $err) = $node->psql('postgres', 'ALTER EXTENSION config_guard UPDATE');
+is($rc, 0, 'ALTER EXTENSION config_guard UPDATE');
+like($err, qr/WARNING:  source regional_1 of config "regional" is a partition or an inheritance child/,
+  'a config over a partition is told that writes through its parent do not invalidate');
 is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'config_guard'}), '0.4',
   'updated through 0.2 and 0.3 to 0.4');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM config_guard.configs WHERE definition_id IS NOT NULL}), '1',
-  'the config has a definition identity');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM config_guard.configs WHERE definition_id IS NOT NULL}), '2',
+  'the configs have a definition identity');
 is($node->safe_psql('postgres', q{SELECT has_function_privilege('public', 'config_guard.invalidation_trigger()', 'EXECUTE')}),
   'f', 'only config_guard attaches its trigger function');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'flags'::regclass
                                    AND tgname LIKE 'config_guard_%' AND tgenabled = 'A'}), '4',
   'the update installed the triggers, firing ALWAYS');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'flags'::regclass
+                                   AND tgname LIKE 'config_guard_%_replica' AND tgenabled = 'R'}), '1',
+  'and the row trigger for the logical replication apply worker');
 is($node->safe_psql('postgres', q{SELECT config_guard.get('flags', 1)}), '{"n": 5}', 'get() works after the update');
 $node->safe_psql('postgres', 'INSERT INTO flags VALUES (1, 6, NULL)');
 is($node->safe_psql('postgres', q{SELECT config_guard.get('flags', 1)}), '{"n": 6}',
