@@ -86,6 +86,30 @@ SELECT tgname ~ '_replica$' AS row_trigger, tgenabled FROM pg_trigger
  WHERE tgrelid = 'prt.us'::regclass AND tgname LIKE 'config_guard_%' ORDER BY tgname;
 INSERT INTO prt.us VALUES (3, 'us', 40);
 SELECT prt.fresh();
+-- (the statement triggers are back to ALWAYS too: a TRUNCATE in replica mode,
+-- as the apply worker runs it, invalidates)
+SELECT prt.fresh();
+SET session_replication_role = replica;
+TRUNCATE prt.us;
+RESET session_replication_role;
+SELECT prt.fresh();
+-- tables are followed by what was created, not by name: CREATE TABLE IF NOT
+-- EXISTS of an existing table does nothing, and a partition renamed by an
+-- event trigger as it is created still gets the triggers
+CREATE TABLE IF NOT EXISTS prt.us PARTITION OF prt.items FOR VALUES IN ('zz');
+CREATE FUNCTION prt.rename_new() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT FROM pg_class WHERE oid = 'prt.oc'::regclass::oid) THEN
+    ALTER TABLE prt.oc RENAME TO oc_renamed;
+  END IF;
+END $$;
+CREATE EVENT TRIGGER prt_rename ON ddl_command_end WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION prt.rename_new();
+CREATE TABLE prt.oc PARTITION OF prt.items FOR VALUES IN ('oc');
+DROP EVENT TRIGGER prt_rename;
+SELECT n FROM prt.triggers WHERE relname = 'oc_renamed';
+SELECT prt.fresh();
+INSERT INTO prt.oc_renamed VALUES (1, 'oc', 1);
+SELECT prt.fresh();
 CREATE ROLE prt_owner;
 GRANT USAGE ON SCHEMA prt TO prt_owner;
 ALTER TABLE prt.us OWNER TO prt_owner;

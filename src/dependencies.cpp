@@ -194,9 +194,10 @@ Oid OurTriggerFunction(Oid extension_namespace) {
 }
 
 // ENABLE TRIGGER ALL or USER (as a data-only restore ends) sets a config's
-// row trigger for the apply worker to fire on origin only, where it never
-// fires: it is put back in replica mode after the statement.
-void RestoreReplicaTriggers(Oid relid) {
+// triggers to fire on origin only: the row trigger for the apply worker then
+// never fires, the statement triggers miss TRUNCATE under the apply worker.
+// Each is put back in its mode after the statement.
+void RestoreTriggerModes(Oid relid) {
   const Oid extension_namespace = InstalledNamespace();
   if (!OidIsValid(extension_namespace) || get_rel_name(relid) == nullptr) return;
   const Oid ours = OurTriggerFunction(extension_namespace);
@@ -207,8 +208,7 @@ void RestoreReplicaTriggers(Oid relid) {
   SysScanDesc scan = systable_beginscan(triggers, TriggerRelidNameIndexId, true, nullptr, 1, &key);
   for (HeapTuple tuple; HeapTupleIsValid(tuple = systable_getnext(scan));) {
     auto* form = reinterpret_cast<Form_pg_trigger>(GETSTRUCT(tuple));
-    if (form->tgenabled == TRIGGER_FIRES_ON_ORIGIN && form->tgfoid == ours &&
-        IsReplicaTriggerName(NameStr(form->tgname)))
+    if (form->tgenabled == TRIGGER_FIRES_ON_ORIGIN && form->tgfoid == ours)
       names = lappend(names, pstrdup(NameStr(form->tgname)));
   }
   systable_endscan(scan);
@@ -216,7 +216,7 @@ void RestoreReplicaTriggers(Oid relid) {
   ListCell* lc;
   if (names == NIL) return;
   WithRegistry([&] {
-    foreach (lc, names) EnableReplicaTrigger(relid, static_cast<char*>(lfirst(lc)));
+    foreach (lc, names) RestoreTriggerMode(relid, static_cast<char*>(lfirst(lc)));
   });
 }
 
@@ -296,9 +296,8 @@ void CheckTriggerChange(Oid trigger) {
     if (config == nullptr) return;
     const TriggerRow now = ReadTrigger(trigger, SnapshotSelf);
     if (strcmp(NameStr(now.name), NameStr(before.name)) != 0) RefuseTrigger(before, "rename", config);
-    // The statement triggers must fire outside replica mode. (The row trigger
-    // for the apply worker set to fire on origin only is put back in replica
-    // mode after the statement: RestoreReplicaTriggers.)
+    // The statement triggers must fire outside replica mode. (One set to fire
+    // on origin only is put back after the statement: RestoreTriggerModes.)
     if (now.enabled == TRIGGER_FIRES_ON_REPLICA && !IsReplicaTriggerName(NameStr(before.name)))
       RefuseTrigger(before, "disable", config);
     if (now.enabled == TRIGGER_DISABLED) {
@@ -479,9 +478,21 @@ void CheckTypeChange(Oid type) {
   });
 }
 
+// Tables created since the last look (by the object access hook), whatever
+// the statement did to them after (an event trigger renaming one, say).
+List* created_tables = NIL;  // in TopTransactionContext
+
+void NoteCreatedTable(Oid relid) {
+  MemoryContext previous = MemoryContextSwitchTo(TopTransactionContext);
+  created_tables = lappend_oid(created_tables, relid);
+  MemoryContextSwitchTo(previous);
+}
+
 void ObjectAccess(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id, void* arg) {
   if (prev_object_access != nullptr) prev_object_access(access, class_id, object_id, sub_id, arg);
   if (access == OAT_DROP) CheckDrop(class_id, object_id, sub_id, static_cast<ObjectAccessDrop*>(arg));
+  if (access == OAT_POST_CREATE && class_id == RelationRelationId && sub_id == 0 && !InternalTriggerDdl())
+    NoteCreatedTable(object_id);
   if (access != OAT_POST_ALTER && access != OAT_POST_CREATE) return;
   if (class_id == RelationRelationId && sub_id > 0) {
     // A composite type's attributes are the columns of its own pg_class entry.
@@ -513,8 +524,7 @@ void ObjectAccess(ObjectAccessType access, Oid class_id, Oid object_id, int sub_
 // table leaving it loses them (and the config is invalidated: its rows are
 // gone from the parent).
 struct TreeChange {
-  List* joining = NIL;  // RangeVars of tables created under a parent, attached or made children
-  bool created = false;
+  List* joining = NIL;          // relids attached or made children (found before the statement runs)
   List* leaving = NIL;          // relids detached or no longer inheriting
   List* leaving_configs = NIL;  // for each, the configs above it before (a List of ints)
 };
@@ -522,26 +532,20 @@ struct TreeChange {
 TreeChange PlanTreeChange(Node* stmt) {
   TreeChange change;
   if (!OidIsValid(InstalledNamespace())) return change;
-  if (IsA(stmt, CreateStmt) || IsA(stmt, CreateForeignTableStmt)) {
-    // (CREATE FOREIGN TABLE ... INHERITS: refused when the triggers go on)
-    auto* create = IsA(stmt, CreateStmt) ? castNode(CreateStmt, stmt) : &castNode(CreateForeignTableStmt, stmt)->base;
-    if (create->inhRelations == NIL && create->partbound == nullptr) return change;
-    change.joining = list_make1(copyObjectImpl(create->relation));
-    change.created = true;
-    return change;
-  }
+  // (Tables created come from the object access hook: TakeCreatedTables.)
   if (!IsA(stmt, AlterTableStmt)) return change;
   auto* alter = castNode(AlterTableStmt, stmt);
+  List* joining = NIL;
   List* leaving = NIL;
   ListCell* lc;
   foreach (lc, alter->cmds) {
     auto* cmd = static_cast<AlterTableCmd*>(lfirst(lc));
     switch (cmd->subtype) {
       case AT_AttachPartition:
-        change.joining = lappend(change.joining, copyObjectImpl(castNode(PartitionCmd, cmd->def)->name));
+        joining = lappend(joining, castNode(PartitionCmd, cmd->def)->name);
         break;
       case AT_AddInherit:
-        change.joining = lappend(change.joining, copyObjectImpl(alter->relation));
+        joining = lappend(joining, alter->relation);
         break;
       case AT_DetachPartition:
       case AT_DetachPartitionFinalize:
@@ -557,6 +561,10 @@ TreeChange PlanTreeChange(Node* stmt) {
   // The configs above a leaving table, read while it is still under them;
   // invalidated now as well, for DETACH ... CONCURRENTLY, which commits
   // between its two halves.
+  foreach (lc, joining) {
+    const Oid relid = RangeVarGetRelid(static_cast<RangeVar*>(lfirst(lc)), NoLock, true);
+    if (OidIsValid(relid)) change.joining = lappend_oid(change.joining, relid);
+  }
   MemoryContext outer = CurrentMemoryContext;
   foreach (lc, leaving) {
     const Oid relid = RangeVarGetRelid(static_cast<RangeVar*>(lfirst(lc)), NoLock, true);
@@ -574,44 +582,55 @@ TreeChange PlanTreeChange(Node* stmt) {
   return change;
 }
 
+// A table that joined a source's tree: it gets the triggers of every config
+// above it; one that brings rows (attached, not created) invalidates them.
+void CoverJoined(Oid relid, bool brings_rows) {
+  WithRegistry([&] {
+    // A source under another table would miss the writes made through it.
+    List* tables = find_all_inheritors(relid, AccessShareLock, nullptr);
+    ListCell* t;
+    foreach (t, tables) {
+      if (char* config = ConfigOfSource(lfirst_oid(t), nullptr))
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("table %s is a source of config \"%s\" and cannot become a partition or an "
+                               "inheritance child",
+                               get_rel_name(lfirst_oid(t)), config),
+                        errdetail("Writes through its parent would not invalidate the config's documents."),
+                        errhint("Undefine the config first with config_guard.undefine('%s'), then define it "
+                                "over the parent.",
+                                config)));
+    }
+    Datum args[1] = {ObjectIdGetDatum(relid)};
+    const uint64 n = RunAsOwner(Stmt::kConfigsAbove, args);
+    List* configs = ConfigIds(n, 1);
+    List* columns = NIL;
+    for (uint64 i = 0; i < n; ++i)
+      columns = lappend(columns, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+    ListCell *c, *column;
+    forboth(c, configs, column, columns) {
+      InstallTriggers(lfirst_int(c), relid, static_cast<char*>(lfirst(column)));
+      if (brings_rows) InvalidateConfig(lfirst_int(c));
+    }
+  });
+}
+
 void ApplyTreeChange(const TreeChange& change) {
-  if (change.joining == NIL && change.leaving == NIL) return;
+  List* created = created_tables;
+  created_tables = NIL;
+  if (change.joining == NIL && change.leaving == NIL && created == NIL) return;
+  if (!OidIsValid(InstalledNamespace())) return;
   CommandCounterIncrement();  // see what the statement did
   ListCell* lc;
+  foreach (lc, created) {
+    // A new table under a source (PARTITION OF, INHERITS) is empty.
+    const Oid relid = lfirst_oid(lc);
+    const char kind = get_rel_relkind(relid);
+    if ((kind == RELKIND_RELATION || kind == RELKIND_PARTITIONED_TABLE || kind == RELKIND_FOREIGN_TABLE) &&
+        has_superclass(relid))
+      CoverJoined(relid, false);
+  }
   foreach (lc, change.joining) {
-    auto* table = static_cast<RangeVar*>(lfirst(lc));
-    // Looked up where CREATE TABLE put it, not wherever the name is found first.
-    const Oid relid = change.created ? get_relname_relid(table->relname, RangeVarGetCreationNamespace(table))
-                                     : RangeVarGetRelid(table, NoLock, true);
-    if (!OidIsValid(relid)) continue;
-    WithRegistry([&] {
-      // A source under another table would miss the writes made through it.
-      List* tables = find_all_inheritors(relid, AccessShareLock, nullptr);
-      ListCell* t;
-      foreach (t, tables) {
-        if (char* config = ConfigOfSource(lfirst_oid(t), nullptr))
-          ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                          errmsg("table %s is a source of config \"%s\" and cannot become a partition or an "
-                                 "inheritance child",
-                                 get_rel_name(lfirst_oid(t)), config),
-                          errdetail("Writes through its parent would not invalidate the config's documents."),
-                          errhint("Undefine the config first with config_guard.undefine('%s'), then define it "
-                                  "over the parent.",
-                                  config)));
-      }
-      Datum args[1] = {ObjectIdGetDatum(relid)};
-      const uint64 n = RunAsOwner(Stmt::kConfigsAbove, args);
-      List* configs = ConfigIds(n, 1);
-      List* columns = NIL;
-      for (uint64 i = 0; i < n; ++i)
-        columns = lappend(columns, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
-      ListCell *c, *column;
-      forboth(c, configs, column, columns) {
-        InstallTriggers(lfirst_int(c), relid, static_cast<char*>(lfirst(column)));
-        // A new table is empty; one attached brings its rows.
-        if (!change.created) InvalidateConfig(lfirst_int(c));
-      }
-    });
+    if (get_rel_name(lfirst_oid(lc)) != nullptr) CoverJoined(lfirst_oid(lc), true);
   }
   ListCell* configs;
   forboth(lc, change.leaving, configs, change.leaving_configs) {
@@ -674,7 +693,7 @@ void ProcessUtility(PlannedStmt* pstmt, const char* query, bool read_only_tree, 
     const Oid relid = RangeVarGetRelid(altered, NoLock, true);
     if (OidIsValid(relid)) {
       CheckTableChange(relid);
-      RestoreReplicaTriggers(relid);
+      RestoreTriggerModes(relid);
     }
   }
 }
@@ -684,6 +703,7 @@ void ResetDropping(XactEvent event, void*) {
       event == XACT_EVENT_PREPARE) {
     dropping_extension.OnAbort(InvalidSubTransactionId);
     dropping_trigger.OnAbort(InvalidSubTransactionId);
+    created_tables = NIL;  // (its memory goes with the transaction)
   }
 }
 

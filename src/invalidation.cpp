@@ -320,25 +320,28 @@ List* WithDescendants(Oid relid) {
 // A relation under a source whose changes no trigger would see (a foreign
 // table) or that loses its rows without one firing (unlogged: a crash;
 // temporary: the session's end) is refused.
-void CheckCoverable(Oid relid) {
+// (With `warn_only`, as install_triggers() on a config made before 0.4, it is
+// said with a WARNING and skipped: false.)
+bool CheckCoverable(Oid relid, bool warn_only) {
   const char kind = get_rel_relkind(relid);
   const char persistence = get_rel_persistence(relid);
   if ((kind == RELKIND_RELATION || kind == RELKIND_PARTITIONED_TABLE) && persistence == RELPERSISTENCE_PERMANENT)
-    return;
-  ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                  errmsg("table %s cannot be a partition or inheritance child of a config's source",
-                         quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid))),
-                  errdetail("It is a foreign, unlogged or temporary table: its rows can change without an "
-                            "invalidation trigger firing.")));
+    return true;
+  ereport(warn_only ? WARNING : ERROR,
+          (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+           errmsg("table %s cannot be a partition or inheritance child of a config's source",
+                  quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid))),
+           errdetail("It is a foreign, unlogged or temporary table: its rows can change without an "
+                     "invalidation trigger firing.")));
+  return false;
 }
 
 }  // namespace
 
-void InstallTriggers(int32 config_id, Oid relid, const char* tenant_column) {
+void InstallTriggers(int32 config_id, Oid relid, const char* tenant_column, bool warn_only) {
   ListCell* lc;
   foreach (lc, WithDescendants(relid)) {
-    CheckCoverable(lfirst_oid(lc));
-    InstallTriggersOn(config_id, lfirst_oid(lc), tenant_column);
+    if (CheckCoverable(lfirst_oid(lc), warn_only)) InstallTriggersOn(config_id, lfirst_oid(lc), tenant_column);
   }
 }
 
@@ -348,9 +351,10 @@ bool IsReplicaTriggerName(const char* name) {
   return sscanf(name, "config_guard_%d_%15s", &config_id, suffix) == 2 && strcmp(suffix, kReplicaSuffix) == 0;
 }
 
-void EnableReplicaTrigger(Oid relid, const char* name) {
+void RestoreTriggerMode(Oid relid, const char* name) {
   const char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
-  TriggerDdl(psprintf("ALTER TABLE %s ENABLE REPLICA TRIGGER %s", table, quote_identifier(name)));
+  TriggerDdl(psprintf("ALTER TABLE %s ENABLE %s TRIGGER %s", table, IsReplicaTriggerName(name) ? "REPLICA" : "ALWAYS",
+                      quote_identifier(name)));
 }
 
 void DropTriggersOn(int32 config_id, Oid relid) {
@@ -449,7 +453,7 @@ CG_FUNCTION(config_guard_install_triggers) {
                           errdetail("Writes through its parent do not invalidate the config's documents."),
                           errhint("Undefine the config and define it over the topmost parent.")));
       DropTriggers(config_id, DatumGetObjectId(elems[i]));
-      InstallTriggers(config_id, DatumGetObjectId(elems[i]), tenant_column);
+      InstallTriggers(config_id, DatumGetObjectId(elems[i]), tenant_column, true);
     }
   }
   SPI_finish();

@@ -19,7 +19,10 @@ namespace config_guard {
 // depth. Only config_guard attaches its trigger function (EXECUTE on it is
 // revoked from PUBLIC), so they are created as the extension's owner; the
 // caller has checked what it may.
-void InstallTriggers(int32 config_id, Oid relid, const char* tenant_column);
+// A foreign, unlogged or temporary table among them is refused, or with
+// `warn_only` (install_triggers() of a config made before 0.4) skipped with a
+// WARNING.
+void InstallTriggers(int32 config_id, Oid relid, const char* tenant_column, bool warn_only = false);
 // Drops them, from the relation and its descendants, where they exist.
 void DropTriggers(int32 config_id, Oid relid);
 // Drops them from the one relation, if they exist.
@@ -33,8 +36,9 @@ bool InternalTriggerDdl();
 // True for the name of a config's row trigger for the logical replication
 // apply worker (config_guard_<id>_replica).
 bool IsReplicaTriggerName(const char* name);
-// Puts that trigger of `relid` back in replica mode.
-void EnableReplicaTrigger(Oid relid, const char* name);
+// Puts a config's trigger of `relid` back in the mode config_guard gave it:
+// replica for the row trigger, ALWAYS for the statement triggers.
+void RestoreTriggerMode(Oid relid, const char* name);
 
 // Marks every tenant of the config stale, in the current transaction: for
 // changes no trigger sees (DDL that rewrites or reinterprets a source's rows).

@@ -31,6 +31,16 @@ $node->safe_psql('postgres', q{
     VALUES (pg_catalog.nextval('config_guard.config_id_seq'), 'regional', 'build_r(bigint)', 'tenant_id', 'bigint',
             current_user::regrole);
   INSERT INTO config_guard.config_sources VALUES (2, 0, 'regional_1');
+  -- and one over a table with an unlogged partition, which cannot join since 0.4
+  CREATE TABLE mixed (tenant_id bigint NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id)) PARTITION BY LIST (id);
+  CREATE TABLE mixed_1 PARTITION OF mixed FOR VALUES IN (1);
+  CREATE UNLOGGED TABLE mixed_2 PARTITION OF mixed FOR VALUES IN (2);
+  CREATE FUNCTION build_m(tenant bigint) RETURNS jsonb LANGUAGE sql STABLE
+    AS $$ SELECT jsonb_build_object('n', (SELECT count(*) FROM mixed WHERE tenant_id = tenant)) $$;
+  INSERT INTO config_guard.configs (config_id, name, builder, tenant_column, tenant_type, owner)
+    VALUES (pg_catalog.nextval('config_guard.config_id_seq'), 'mixed', 'build_m(bigint)', 'tenant_id', 'bigint',
+            current_user::regrole);
+  INSERT INTO config_guard.config_sources VALUES (3, 0, 'mixed');
 });
 is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'config_guard'}), '0.1',
   'installed at 0.1');
@@ -44,9 +54,13 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_proc WHERE proname = '
 is($rc, 0, 'ALTER EXTENSION config_guard UPDATE');
 like($err, qr/WARNING:  source regional_1 of config "regional" is a partition or an inheritance child/,
   'a config over a partition is told that writes through its parent do not invalidate');
+like($err, qr/WARNING:  table public.mixed_2 cannot be a partition or inheritance child of a config's source/,
+  'an unlogged partition of an older config is told, not a reason to fail the update');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'mixed_1'::regclass
+                                   AND tgname LIKE 'config_guard_%'}), '5', 'its logged partition has the triggers');
 is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'config_guard'}), '0.4',
   'updated through 0.2 and 0.3 to 0.4');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM config_guard.configs WHERE definition_id IS NOT NULL}), '2',
+is($node->safe_psql('postgres', q{SELECT count(*) FROM config_guard.configs WHERE definition_id IS NOT NULL}), '3',
   'the configs have a definition identity');
 is($node->safe_psql('postgres', q{SELECT has_function_privilege('public', 'config_guard.invalidation_trigger()', 'EXECUTE')}),
   'f', 'only config_guard attaches its trigger function');
