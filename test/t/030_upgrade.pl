@@ -11,37 +11,32 @@ use ConfigGuard::Test;
 
 my $node = preloaded_node('upgrade');
 
+# A config as the 0.1 library wrote it: a counting builder over `table`, a
+# registry row and its one source.
+sub legacy_config {
+  my ($id, $name, $table, $source) = @_;
+  return qq{
+  CREATE FUNCTION build_$name(tenant bigint) RETURNS jsonb LANGUAGE sql STABLE
+    AS \$\$ SELECT jsonb_build_object('n', (SELECT count(*) FROM $table WHERE tenant_id = tenant)) \$\$;
+  INSERT INTO config_guard.configs (config_id, name, builder, tenant_column, tenant_type, owner)
+    VALUES (pg_catalog.nextval('config_guard.config_id_seq'), '$name', 'build_$name(bigint)', 'tenant_id', 'bigint',
+            current_user::regrole);
+  INSERT INTO config_guard.config_sources VALUES ($id, 0, '$source');};
+}
+
 $node->safe_psql('postgres', q{
   CREATE EXTENSION config_guard VERSION '0.1';
   CREATE TABLE flags (tenant_id bigint NOT NULL, id int NOT NULL, v text, PRIMARY KEY (tenant_id, id));
   INSERT INTO flags SELECT t, g, 'v' FROM generate_series(1, 2) t, generate_series(1, 5) g;
-  CREATE FUNCTION build(tenant bigint) RETURNS jsonb LANGUAGE sql STABLE
-    AS $$ SELECT jsonb_build_object('n', (SELECT count(*) FROM flags WHERE tenant_id = tenant)) $$;
-  -- a config as the 0.1 library wrote it
-  INSERT INTO config_guard.configs (config_id, name, builder, tenant_column, tenant_type, owner)
-    VALUES (pg_catalog.nextval('config_guard.config_id_seq'), 'flags', 'build(bigint)', 'tenant_id', 'bigint',
-            current_user::regrole);
-  INSERT INTO config_guard.config_sources VALUES (1, 0, 'flags');
-  -- one over a partition, which define() refuses since 0.4
+  -- (one over a partition, which define() refuses since 0.4; one over a table
+  -- with an unlogged partition, which cannot join since 0.4)
   CREATE TABLE regional (tenant_id bigint NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id)) PARTITION BY LIST (id);
   CREATE TABLE regional_1 PARTITION OF regional FOR VALUES IN (1);
-  CREATE FUNCTION build_r(tenant bigint) RETURNS jsonb LANGUAGE sql STABLE
-    AS $$ SELECT jsonb_build_object('n', (SELECT count(*) FROM regional_1 WHERE tenant_id = tenant)) $$;
-  INSERT INTO config_guard.configs (config_id, name, builder, tenant_column, tenant_type, owner)
-    VALUES (pg_catalog.nextval('config_guard.config_id_seq'), 'regional', 'build_r(bigint)', 'tenant_id', 'bigint',
-            current_user::regrole);
-  INSERT INTO config_guard.config_sources VALUES (2, 0, 'regional_1');
-  -- and one over a table with an unlogged partition, which cannot join since 0.4
   CREATE TABLE mixed (tenant_id bigint NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id)) PARTITION BY LIST (id);
   CREATE TABLE mixed_1 PARTITION OF mixed FOR VALUES IN (1);
   CREATE UNLOGGED TABLE mixed_2 PARTITION OF mixed FOR VALUES IN (2);
-  CREATE FUNCTION build_m(tenant bigint) RETURNS jsonb LANGUAGE sql STABLE
-    AS $$ SELECT jsonb_build_object('n', (SELECT count(*) FROM mixed WHERE tenant_id = tenant)) $$;
-  INSERT INTO config_guard.configs (config_id, name, builder, tenant_column, tenant_type, owner)
-    VALUES (pg_catalog.nextval('config_guard.config_id_seq'), 'mixed', 'build_m(bigint)', 'tenant_id', 'bigint',
-            current_user::regrole);
-  INSERT INTO config_guard.config_sources VALUES (3, 0, 'mixed');
-});
+} . legacy_config(1, 'flags', 'flags', 'flags') . legacy_config(2, 'regional', 'regional_1', 'regional_1')
+  . legacy_config(3, 'mixed', 'mixed', 'mixed'));
 is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'config_guard'}), '0.1',
   'installed at 0.1');
 my ($rc, $out, $err) = $node->psql('postgres', q{SELECT count(*) FROM config_guard.export_page('flags', 1)});
