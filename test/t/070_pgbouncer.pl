@@ -20,33 +20,10 @@ $node->safe_psql('postgres', q{
   SELECT config_guard.set_role_limit('svc', 4, 64, '30s');
 });
 
-my $dir = PostgreSQL::Test::Utils::tempdir;
-my $port = PostgreSQL::Test::Cluster::get_free_port();
-my $host = $node->host;
-my $node_port = $node->port;
-PostgreSQL::Test::Utils::append_to_file("$dir/users.txt", qq{"svc" ""\n});
-PostgreSQL::Test::Utils::append_to_file("$dir/pgbouncer.ini", <<"INI");
-[databases]
-postgres = host=$host port=$node_port dbname=postgres
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $port
-unix_socket_dir =
-auth_type = trust
-auth_file = $dir/users.txt
-pool_mode = transaction
-default_pool_size = 16
-max_client_conn = 200
-logfile = $dir/pgbouncer.log
-pidfile = $dir/pgbouncer.pid
-INI
-my $bouncer = IPC::Run::start([ $pgbouncer, "$dir/pgbouncer.ini" ], '>', "$dir/out", '2>', "$dir/err");
+my ($bouncer, $port) = start_pgbouncer($node, 'svc', 16);
 END { $bouncer->kill_kill if $bouncer }
-for (1 .. 100) {
-  last if -f "$dir/pgbouncer.pid";
-  usleep(100_000);
-}
-ok(-f "$dir/pgbouncer.pid", 'pgbouncer started');
+my $dir = PostgreSQL::Test::Utils::tempdir;
+ok($bouncer, 'pgbouncer started');
 
 PostgreSQL::Test::Utils::append_to_file("$dir/work.sql", "SELECT pg_sleep(0.02);\n");
 my ($out, $err) = ('', '');

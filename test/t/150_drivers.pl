@@ -12,7 +12,6 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use ConfigGuard::Test;
 use IPC::Run;
-use Time::HiRes qw(usleep);
 use FindBin;
 
 my $python = '/usr/bin/python3';
@@ -104,32 +103,12 @@ run_node_check($host, $node_port, 'direct');
 
 SKIP: {
   my $pgbouncer = '/usr/sbin/pgbouncer';
-  skip 'pgbouncer is not installed', 6 unless -x $pgbouncer;
-  my $dir = PostgreSQL::Test::Utils::tempdir;
-  my $port = PostgreSQL::Test::Cluster::get_free_port();
-  PostgreSQL::Test::Utils::append_to_file("$dir/users.txt", qq{"svc" ""\n});
-  PostgreSQL::Test::Utils::append_to_file("$dir/pgbouncer.ini", <<"INI");
-[databases]
-postgres = host=$host port=$node_port dbname=postgres
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $port
-unix_socket_dir =
-auth_type = trust
-auth_file = $dir/users.txt
-pool_mode = transaction
-default_pool_size = 2
-logfile = $dir/pgbouncer.log
-pidfile = $dir/pgbouncer.pid
-INI
-  my $bouncer = IPC::Run::start([ $pgbouncer, "$dir/pgbouncer.ini" ], '>', "$dir/out", '2>', "$dir/err");
-  for (1 .. 100) {
-    last if -f "$dir/pgbouncer.pid";
-    usleep(100_000);
-  }
+  skip 'pgbouncer is not installed', 7 unless -x $pgbouncer;
+  my ($bouncer, $port) = start_pgbouncer($node, 'svc', 2);
+  ok($bouncer, 'pgbouncer started');
   run_script("host=127.0.0.1 port=$port dbname=postgres user=svc", 'pooled');
   run_node_check('127.0.0.1', $port, 'pooled');
-  $bouncer->kill_kill;
+  $bouncer->kill_kill if $bouncer;
 }
 
 unlike(slurp_file($node->logfile), qr/terminated by signal|TRAP:|PANIC/, 'no crash in the server log');
