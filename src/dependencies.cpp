@@ -532,7 +532,7 @@ struct TreeChange {
 TreeChange PlanTreeChange(Node* stmt) {
   TreeChange change;
   if (!OidIsValid(InstalledNamespace())) return change;
-  // (Tables created come from the object access hook: TakeCreatedTables.)
+  // (Tables created are noted by the object access hook: created_tables.)
   if (!IsA(stmt, AlterTableStmt)) return change;
   auto* alter = castNode(AlterTableStmt, stmt);
   List* joining = NIL;
@@ -558,13 +558,15 @@ TreeChange PlanTreeChange(Node* stmt) {
         break;
     }
   }
-  // The configs above a leaving table, read while it is still under them;
-  // invalidated now as well, for DETACH ... CONCURRENTLY, which commits
-  // between its two halves.
+  // Found by name before the statement runs: afterwards an event trigger may
+  // have renamed them.
   foreach (lc, joining) {
     const Oid relid = RangeVarGetRelid(static_cast<RangeVar*>(lfirst(lc)), NoLock, true);
     if (OidIsValid(relid)) change.joining = lappend_oid(change.joining, relid);
   }
+  // The configs above a leaving table, read while it is still under them;
+  // invalidated now as well, for DETACH ... CONCURRENTLY, which commits
+  // between its two halves.
   MemoryContext outer = CurrentMemoryContext;
   foreach (lc, leaving) {
     const Oid relid = RangeVarGetRelid(static_cast<RangeVar*>(lfirst(lc)), NoLock, true);
