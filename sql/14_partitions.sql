@@ -106,6 +106,19 @@ END $$;
 CREATE EVENT TRIGGER prt_rename ON ddl_command_end WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION prt.rename_new();
 CREATE TABLE prt.oc PARTITION OF prt.items FOR VALUES IN ('oc');
 DROP EVENT TRIGGER prt_rename;
+-- a partition written into by an event trigger as it is created, before its
+-- triggers are there: the config is invalidated
+CREATE FUNCTION prt.fill_new() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands() WHERE object_identity = 'prt.fi') THEN
+    INSERT INTO prt.fi VALUES (3, 'fi', 1);
+  END IF;
+END $$;
+CREATE EVENT TRIGGER prt_fill ON ddl_command_end WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION prt.fill_new();
+SELECT prt.fresh();
+CREATE TABLE prt.fi PARTITION OF prt.items FOR VALUES IN ('fi');
+DROP EVENT TRIGGER prt_fill;
+SELECT prt.fresh();
 SELECT n FROM prt.triggers WHERE relname = 'oc_renamed';
 SELECT prt.fresh();
 INSERT INTO prt.oc_renamed VALUES (1, 'oc', 1);

@@ -30,6 +30,8 @@ extern "C" {
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/tableam.h"
+#include "executor/tuptable.h"
 #include "catalog/dependency.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
@@ -616,6 +618,23 @@ void CoverJoined(Oid relid, bool brings_rows) {
   });
 }
 
+// Whether a table has a row of its own, in the current transaction's view: a
+// table created by the statement is empty unless the statement (an event
+// trigger, say) wrote into it before its triggers were there.
+bool HasRows(Oid relid) {
+  if (get_rel_relkind(relid) != RELKIND_RELATION) return false;  // no storage of its own
+  Relation rel = table_open(relid, AccessShareLock);
+  Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());
+  TableScanDesc scan = table_beginscan(rel, snapshot, 0, nullptr);
+  TupleTableSlot* slot = table_slot_create(rel, nullptr);
+  const bool any = table_scan_getnextslot(scan, ForwardScanDirection, slot);
+  ExecDropSingleTupleTableSlot(slot);
+  table_endscan(scan);
+  UnregisterSnapshot(snapshot);
+  table_close(rel, AccessShareLock);
+  return any;
+}
+
 void ApplyTreeChange(const TreeChange& change) {
   List* created = created_tables;
   created_tables = NIL;
@@ -624,12 +643,12 @@ void ApplyTreeChange(const TreeChange& change) {
   CommandCounterIncrement();  // see what the statement did
   ListCell* lc;
   foreach (lc, created) {
-    // A new table under a source (PARTITION OF, INHERITS) is empty.
+    // A new table under a source (PARTITION OF, INHERITS).
     const Oid relid = lfirst_oid(lc);
     const char kind = get_rel_relkind(relid);
     if ((kind == RELKIND_RELATION || kind == RELKIND_PARTITIONED_TABLE || kind == RELKIND_FOREIGN_TABLE) &&
         has_superclass(relid))
-      CoverJoined(relid, false);
+      CoverJoined(relid, HasRows(relid));
   }
   foreach (lc, change.joining) {
     if (get_rel_name(lfirst_oid(lc)) != nullptr) CoverJoined(lfirst_oid(lc), true);
