@@ -533,9 +533,9 @@ struct TreeChange {
 
 TreeChange PlanTreeChange(Node* stmt) {
   TreeChange change;
-  if (!OidIsValid(InstalledNamespace())) return change;
   // (Tables created are noted by the object access hook: created_tables.)
-  if (!IsA(stmt, AlterTableStmt)) return change;
+  // Every utility statement comes here (BEGIN, SET ...): the cheap test first.
+  if (!IsA(stmt, AlterTableStmt) || !OidIsValid(InstalledNamespace())) return change;
   auto* alter = castNode(AlterTableStmt, stmt);
   List* joining = NIL;
   List* leaving = NIL;
