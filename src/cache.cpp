@@ -22,7 +22,10 @@
 #include "gucs.hpp"
 #include "module.hpp"
 #include "prune.hpp"
-#include "shmem.hpp"
+#include "backoff_table.hpp"
+#include "builder_slots.hpp"
+#include "config_counters.hpp"
+#include "mark_writers.hpp"
 #include "store.hpp"
 
 extern "C" {
@@ -58,6 +61,7 @@ struct KnownFreshKey {
 struct KnownFresh {
   KnownFreshKey key;
   uint64 epoch;
+  uint64 generation;
   DocumentVersion version;
 };
 constexpr long kMaxKnownFresh = 4096;
@@ -80,13 +84,14 @@ StoredDocument FirstLook(const ConfigDef& def, const TenantKey& tenant) {
   const MarkEpoch marks = ReadMarkEpoch(def.config_id);
   if (!marks.quiet) return LookupDocument(def, tenant.text, GetActiveSnapshot());
   const KnownFresh* known = FindKnownFresh(def.config_id, tenant.hash, false);
-  if (known != nullptr && known->epoch == marks.epoch)
+  if (known != nullptr && known->epoch == marks.epoch && known->generation == marks.generation)
     return LookupDocument(def, tenant.text, GetActiveSnapshot(), &known->version);
   // Verify under a snapshot taken after reading the epoch, then remember.
   const StoredDocument doc = LookupDocument(def, tenant.text, GetLatestSnapshot());
   if (doc.found && doc.fresh) {
     KnownFresh* entry = FindKnownFresh(def.config_id, tenant.hash, true);
     entry->epoch = marks.epoch;
+    entry->generation = marks.generation;
     entry->version = doc.version;
   }
   return doc;

@@ -255,6 +255,8 @@ const Statement kStatements[] = {
      SPI_OK_SELECT},
     // kPreparedTransactions
     {"SELECT 1 FROM pg_catalog.pg_prepared_xacts LIMIT 1", 0, {}, true, SPI_OK_SELECT},
+    // kConfigIds
+    {"SELECT c.config_id FROM config_guard.configs c", 0, {}, true, SPI_OK_SELECT},
 };
 static_assert(sizeof(kStatements) / sizeof(kStatements[0]) == static_cast<size_t>(Stmt::kCount),
               "one statement per Stmt");

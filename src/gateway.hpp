@@ -24,29 +24,29 @@ extern "C" {
 namespace config_guard {
 
 enum class Stmt {
-  kLoadConfig,        // $1 name -> config_id, builder, tenant_column, tenant_type, definition_id, sources
-  kFindConfig,        // $1 name -> config_id, builder, tenant_column, sources (needs no 0.4 column)
-  kSourceColumn,      // $1 config_id, $2 relid -> tenant_column, covered (relid or an ancestor is a source),
-                      // name, direct (relid is a source); no row: no such config
-  kInsertConfig,      // $1 name, $2 builder, $3 tenant_column, $4 tenant_type -> config_id, none if taken
-  kInsertSources,     // $1 config_id, $2 regclass[]
-  kDeleteConfig,      // $1 config_id (sources, readers and documents cascade)
-  kForgetMarks,       // $1 config_id
-  kConfigsOfBuilder,  // $1 function oid -> name, config_id
-  kConfigsOfSource,   // $1 relid -> name, tenant_column, tenant_type, config_id
-  kConfigsAbove,      // $1 relid -> config_id, tenant_column, name of configs with a source above relid
-  kConfigsOfType,     // $1 type oid -> config_id of configs with a source column of the type
-  kReaders,           // $1 config_id -> reader oid
-  kGrantRead,         // $1 config_id, $2 role
-  kRevokeRead,        // $1 config_id, $2 role
-  kAppendMarks,       // $1 config_id, $2 text[] of tenant keys (a NULL element: every tenant)
-  kStoreDocument,     // $1 config_id, $2 tenant, $3 document, $4 snapshot, $5 built_at, $6 build_ms
-  kGeneration,        // $1 config_id, $2 tenant -> generation
-  kSetRoleLimit,      // $1 role, $2 max_active, $3 max_queued, $4 queue_timeout
-  kDropRoleLimit,
-  kPrune,
-  kPreparedTransactions,  // -> a row if any prepared transaction exists  // $1 older_than -> how many marks of tenants
-                          // without a document were deleted     // $1 role
+  kLoadConfig,            // $1 name -> config_id, builder, tenant_column, tenant_type, definition_id, sources
+  kFindConfig,            // $1 name -> config_id, builder, tenant_column, sources (needs no 0.4 column)
+  kSourceColumn,          // $1 config_id, $2 relid -> tenant_column, covered (relid or an ancestor is a source),
+                          // name, direct (relid is a source); no row: no such config
+  kInsertConfig,          // $1 name, $2 builder, $3 tenant_column, $4 tenant_type -> config_id, none if taken
+  kInsertSources,         // $1 config_id, $2 regclass[]
+  kDeleteConfig,          // $1 config_id (sources, readers and documents cascade)
+  kForgetMarks,           // $1 config_id
+  kConfigsOfBuilder,      // $1 function oid -> name, config_id
+  kConfigsOfSource,       // $1 relid -> name, tenant_column, tenant_type, config_id
+  kConfigsAbove,          // $1 relid -> config_id, tenant_column, name of configs with a source above relid
+  kConfigsOfType,         // $1 type oid -> config_id of configs with a source column of the type
+  kReaders,               // $1 config_id -> reader oid
+  kGrantRead,             // $1 config_id, $2 role
+  kRevokeRead,            // $1 config_id, $2 role
+  kAppendMarks,           // $1 config_id, $2 text[] of tenant keys (a NULL element: every tenant)
+  kStoreDocument,         // $1 config_id, $2 tenant, $3 document, $4 snapshot, $5 built_at, $6 build_ms
+  kGeneration,            // $1 config_id, $2 tenant -> generation
+  kSetRoleLimit,          // $1 role, $2 max_active, $3 max_queued, $4 queue_timeout
+  kDropRoleLimit,         // $1 role
+  kPrune,                 // $1 older_than -> how many marks of tenants without a document were deleted
+  kPreparedTransactions,  // -> a row if any prepared transaction exists
+  kConfigIds,             // -> config_id of every config of the database
   kCount
 };
 

@@ -6,7 +6,7 @@
 #include "gateway.hpp"
 #include "module.hpp"
 #include "registry.hpp"
-#include "shmem.hpp"
+#include "mark_writers.hpp"
 #include "tenant.hpp"
 
 extern "C" {

@@ -1,7 +1,10 @@
 // Library entry point: _PG_init is a list of Init*() calls.
+#include "config_entries.hpp"  // first: it includes the core headers
 #include "module.hpp"
 #include "admission.hpp"
-#include "shmem.hpp"
+#include "backoff_table.hpp"
+#include "builder_slots.hpp"
+#include "mark_writers.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -30,7 +33,10 @@ void _PG_init(void) {
   InitGucs();
   if (!process_shared_preload_libraries_in_progress) return;
   loaded_at_startup = true;
-  InitSharedMemory();
+  InitConfigEntries();
+  InitBackoffTable();
+  InitBuilderSlots();
+  InitMarkWriters();
   InitRegistryCache();
   InitDependencies();
   InitInvalidation();

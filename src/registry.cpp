@@ -3,7 +3,7 @@
 #include "module.hpp"
 #include "gateway.hpp"
 #include "identity.hpp"
-#include "shmem.hpp"
+#include "mark_writers.hpp"
 
 extern "C" {
 #include "access/genam.h"

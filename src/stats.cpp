@@ -1,7 +1,7 @@
 // config_guard.config_counters() behind the config_stats view, and
 // config_guard.reset_stats().
 #include "module.hpp"
-#include "shmem.hpp"
+#include "config_counters.hpp"
 
 extern "C" {
 #include "funcapi.h"

@@ -1,6 +1,9 @@
 # Shared memory is fixed-size: more configs than config_guard.max_tracked_configs
 # take no memory beyond it, and the configs over the limit keep every
 # protection (fresh after writes, builder cap), only their statistics go.
+# The slots of configs that are gone are reclaimed: define/undefine cycles
+# never exhaust the table, and a config moving from the shared overflow entry
+# to a slot of its own is never served stale.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -9,15 +12,23 @@ use Test::More;
 use ConfigGuard::Test;
 
 my $node = preloaded_node('bounded', 'config_guard.max_tracked_configs = 10', 'config_guard.max_tracked_tenants = 100');
-$node->safe_psql('postgres', q{
+my $setup = q{
   CREATE EXTENSION config_guard;
   CREATE TABLE items (tenant_id int NOT NULL, id int NOT NULL, v text NOT NULL, PRIMARY KEY (tenant_id, id));
   INSERT INTO items VALUES (1, 1, 'old');
   CREATE FUNCTION build(tenant int) RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('v', (SELECT string_agg(v, ',') FROM items WHERE tenant_id = tenant)) $$;
+};
+# four configs of another database take the first four slots
+$node->safe_psql('postgres', 'CREATE DATABASE other');
+$node->safe_psql('other', $setup . q{
+  SELECT config_guard.define('o' || g, 'build(int)', ARRAY['items']::regclass[]) FROM generate_series(1, 4) g;
+  SELECT config_guard.get('o' || g, 1) FROM generate_series(1, 4) g;
+});
+$node->safe_psql('postgres', $setup . q{
   SELECT config_guard.define('c' || g, 'build(int)', ARRAY['items']::regclass[]) FROM generate_series(1, 14) g;
 });
-my $size = q{SELECT size FROM pg_shmem_allocations WHERE name = 'config_guard counters'};
+my $size = q{SELECT sum(size) FROM pg_shmem_allocations WHERE name LIKE 'config_guard%'};
 my $before = $node->safe_psql('postgres', $size);
 my $all = q{SELECT string_agg(config_guard.get('c' || g, 1) ->> 'v', ',' ORDER BY g) FROM generate_series(1, 14) g};
 my $reader = $node->background_psql('postgres');
@@ -31,6 +42,63 @@ is($node->safe_psql('postgres', q{SELECT count(*) <= 10 FROM config_guard.config
   'statistics are kept for at most max_tracked_configs configs');
 is($node->safe_psql('postgres', $size), $before, 'the counters table did not grow');
 like(slurp_file($node->logfile), qr/config_guard.max_tracked_configs \(10\) is reached/, 'the limit is reported');
+
+# Configs that are gone give their slots to the ones over the limit. Here
+# c1..c6 have slots, c7..c14 share the overflow entry. The writer's
+# transaction is counted on the overflow entry; the other database is dropped
+# while it is open, and the reader moves c7..c10 to its four slots and
+# verifies their documents there before the writer commits: the reader must
+# still see the commit.
+my $writer = $node->background_psql('postgres');
+$writer->query_safe('SET client_min_messages = error');
+$writer->query_safe(q{BEGIN; UPDATE items SET v = 'newer'});
+$node->safe_psql('postgres', 'DROP DATABASE other');
+$reader = $node->background_psql('postgres');
+$reader->query_safe('SET client_min_messages = error');
+my $moved = q{SELECT string_agg(config_guard.get('c' || g, 1) ->> 'v', ',' ORDER BY g) FROM generate_series(7, 10) g};
+is($reader->query_safe($moved), join(',', ('new') x 4), 'the reader verified four configs on slots of their own');
+is($reader->query_safe($moved), join(',', ('new') x 4), 'and serves them from its fast path');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM config_guard.config_counters()}), '10',
+  'the slots of the dropped database were reclaimed');
+$writer->query_safe('COMMIT');
+$writer->quit;
+is($reader->query_safe($moved), join(',', ('newer') x 4), 'a writer counted on the overflow entry is seen');
+$node->safe_psql('postgres', q{UPDATE items SET v = 'newest'});
+is($reader->query_safe($moved), join(',', ('newest') x 4), 'and the next write is seen too');
+$reader->quit;
+
+# undefined configs give theirs: c11..c14 take the slots of c1..c4
+$node->safe_psql('postgres', q{SELECT config_guard.undefine('c' || g) FROM generate_series(1, 4) g});
+sleep 1.2;  # the look-up of which configs are gone runs at most once a second per backend
+my $rest = q{SELECT string_agg(config_guard.get('c' || g, 1) ->> 'v', ',' ORDER BY g) FROM generate_series(5, 14) g};
+is($node->safe_psql('postgres', "SET client_min_messages = error; $rest"), join(',', ('newest') x 10),
+  'the ten live configs are fresh');
+is($node->safe_psql('postgres', q{
+  SELECT string_agg(c.name, ',' ORDER BY c.config_id) FROM config_guard.config_counters() s
+    JOIN config_guard.configs c USING (config_id) WHERE s.misses > 0}),
+  join(',', map { "c$_" } 5 .. 14), 'the ten live configs have a slot and statistics of their own');
+
+# define/undefine cycles reuse slots: the last config of 30 cycles still gets
+# statistics of its own, and memory does not move
+$node->safe_psql('postgres', q{SELECT config_guard.undefine('c14')});
+for my $i (1 .. 30) {
+  $node->safe_psql('postgres', qq{
+    SELECT config_guard.define('d$i', 'build(int)', ARRAY['items']::regclass[]);
+    SELECT config_guard.get('d$i', 1);
+    SELECT config_guard.undefine('d$i');
+  });
+  sleep 1.05 if $i % 10 == 0;  # let the next backend's look-up of the gone configs run
+}
+$node->safe_psql('postgres', q{
+  SELECT config_guard.define('last', 'build(int)', ARRAY['items']::regclass[]);
+  SELECT config_guard.get('last', 1);
+});
+is($node->safe_psql('postgres', q{
+  SELECT s.misses FROM config_guard.config_counters() s JOIN config_guard.configs c USING (config_id)
+   WHERE c.name = 'last'}), '1', 'after 30 define/undefine cycles a new config has its own statistics');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM config_guard.config_counters()}), '10',
+  'the table holds at most max_tracked_configs slots');
+is($node->safe_psql('postgres', $size), $before, 'shared memory did not grow over the cycles');
 
 # more failing tenants than the backoff table holds: entries are evicted (a
 # bounded scan under the lock), never an error of shared memory
@@ -50,6 +118,7 @@ my ($rc, $out, $err) = $node->psql('postgres', q{
 });
 like($err, qr/failures: 250/, 'every one of 250 failing tenants got its clear error');
 unlike($err, qr/out of shared memory/, 'and the backoff table never ran out');
+$node->safe_psql('postgres', q{SELECT config_guard.undefine('failing')});
 
 $node->stop;
 unlike(slurp_file($node->logfile), qr/terminated by signal|PANIC/, 'no crash in the server log');
