@@ -17,7 +17,7 @@ CREATE FUNCTION build(tenant bigint) RETURNS jsonb LANGUAGE sql STABLE
 -- a valid config
 SELECT config_guard.define('shop', 'build(bigint)', ARRAY['flags', 'segments']::regclass[]);
 -- a config is owned by its builder's owner
-SELECT c.name, c.builder, c.tenant_column, c.tenant_type, p.proowner = current_user::regrole AS owned
+SELECT c.name, c.builder_signature, c.tenant_column, c.tenant_type, p.proowner = current_user::regrole AS owned
   FROM config_guard.configs c JOIN pg_proc p ON p.oid = c.builder;
 SELECT c.name, s.position, s.source
   FROM config_guard.config_sources s JOIN config_guard.configs c USING (config_id) ORDER BY 1, 2;
@@ -110,7 +110,7 @@ SELECT config_guard.define('theirs', 'build(bigint)', ARRAY['other_flags']::regc
 SELECT config_guard.define('theirs', 'other_build(bigint)', ARRAY['other_flags']::regclass[]);
 -- and nobody writes the registry directly
 INSERT INTO config_guard.configs (config_id, name, builder, tenant_column, tenant_type)
-  VALUES (99, 'forged', 'build(bigint)', 'tenant_id', 'bigint');
+  VALUES (99, 'forged', 'build(bigint)'::regprocedure, 'tenant_id', 'bigint');
 \echo :LAST_ERROR_SQLSTATE
 DELETE FROM config_guard.configs;
 \echo :LAST_ERROR_SQLSTATE

@@ -25,23 +25,47 @@ struct Statement {
 // Indexed by Stmt. Every operator is OPERATOR(pg_catalog.x), every function
 // pg_catalog.f, every table config_guard.t: the text means the same thing
 // whatever the session's search_path, and calls nothing a role can define.
+// A config's builder: the function of the stored oid while that function has
+// the stored signature; else the function the signature names (after
+// pg_upgrade or a restore, where function oids are not kept). Both read
+// under search_path = pg_catalog, pg_temp: the signature is schema-qualified.
+#define CG_BUILDER(c)                                                                            \
+  "(CASE WHEN " c ".builder::pg_catalog.regprocedure::pg_catalog.text OPERATOR(pg_catalog.=) " c \
+  ".builder_signature THEN " c ".builder ELSE pg_catalog.to_regprocedure(" c                     \
+  ".builder_signature)::pg_catalog.oid END)"
+// The same for statements that also run before ALTER EXTENSION ... UPDATE
+// TO '0.4' (undefine, the checks of DDL on functions): builder was a
+// regprocedure then and there was no signature, so to_jsonb() reads the
+// column, which may be absent.
+#define CG_SIGNATURE_ANY(c) "(pg_catalog.to_jsonb(" c ") OPERATOR(pg_catalog.->>) 'builder_signature')"
+#define CG_BUILDER_ANY(c)                                                                     \
+  "(CASE WHEN " CG_SIGNATURE_ANY(                                                             \
+      c) " IS NULL THEN " c ".builder::pg_catalog.oid WHEN " c                                \
+         ".builder::pg_catalog.oid::pg_catalog.regprocedure::pg_catalog.text "                \
+         "OPERATOR(pg_catalog.=) " CG_SIGNATURE_ANY(                                          \
+             c) " THEN " c                                                                    \
+                ".builder::pg_catalog.oid ELSE pg_catalog.to_regprocedure(" CG_SIGNATURE_ANY( \
+                    c) ")::pg_catalog.oid END)"
+
 const Statement kStatements[] = {
     // kLoadConfig
-    {"SELECT c.config_id, c.builder::pg_catalog.oid, c.tenant_column, c.tenant_type::pg_catalog.oid, "
-     "       c.definition_id, pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY s.position) "
-     "  FROM config_guard.configs c "
-     "  JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
-     " WHERE c.name OPERATOR(pg_catalog.=) $1 GROUP BY c.config_id",
+    {"SELECT c.config_id, " CG_BUILDER(
+         "c") ", c.tenant_column, c.tenant_type::pg_catalog.oid, "
+              "       c.definition_id, pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY s.position) "
+              "  FROM config_guard.configs c "
+              "  JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
+              " WHERE c.name OPERATOR(pg_catalog.=) $1 GROUP BY c.config_id",
      1,
      {TEXTOID},
      true,
      SPI_OK_SELECT},
     // kFindConfig
-    {"SELECT c.config_id, c.builder::pg_catalog.oid, c.tenant_column, "
-     "       pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY s.position) "
-     "  FROM config_guard.configs c "
-     "  LEFT JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
-     " WHERE c.name OPERATOR(pg_catalog.=) $1 GROUP BY c.config_id",
+    {"SELECT c.config_id, " CG_BUILDER_ANY(
+         "c") ", c.tenant_column, "
+              "       pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY s.position) "
+              "  FROM config_guard.configs c "
+              "  LEFT JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
+              " WHERE c.name OPERATOR(pg_catalog.=) $1 GROUP BY c.config_id",
      1,
      {TEXTOID},
      true,
@@ -67,8 +91,9 @@ const Statement kStatements[] = {
      true,
      SPI_OK_SELECT},
     // kInsertConfig
-    {"INSERT INTO config_guard.configs (config_id, name, builder, tenant_column, tenant_type) "
-     "VALUES (pg_catalog.nextval('config_guard.config_id_seq'::pg_catalog.regclass), $1, $2, $3, $4) "
+    {"INSERT INTO config_guard.configs (config_id, name, builder, tenant_column, tenant_type, builder_signature) "
+     "VALUES (pg_catalog.nextval('config_guard.config_id_seq'::pg_catalog.regclass), $1, $2::pg_catalog.oid, $3, $4, "
+     "        $2::pg_catalog.text) "
      "ON CONFLICT (name) DO NOTHING RETURNING config_id",
      4,
      {TEXTOID, REGPROCEDUREOID, NAMEOID, REGTYPEOID},
@@ -92,8 +117,8 @@ const Statement kStatements[] = {
      SPI_OK_DELETE},
     // kConfigsOfBuilder
     {"SELECT c.name, c.config_id FROM config_guard.configs c "
-     " WHERE c.builder::pg_catalog.oid OPERATOR(pg_catalog.=) $1 "
-     "ORDER BY c.name",
+     " WHERE " CG_BUILDER_ANY("c") " OPERATOR(pg_catalog.=) $1 "
+                                   "ORDER BY c.name",
      1,
      {OIDOID},
      true,
@@ -257,6 +282,33 @@ const Statement kStatements[] = {
     {"SELECT 1 FROM pg_catalog.pg_prepared_xacts LIMIT 1", 0, {}, true, SPI_OK_SELECT},
     // kConfigIds
     {"SELECT c.config_id FROM config_guard.configs c", 0, {}, true, SPI_OK_SELECT},
+    // kRepairBuilders: stored oids that no longer name the signed function
+    // take the oid the signature names; returns the configs whose oid is
+    // right now (repaired or right already)
+    {"WITH repaired AS ("
+     "  UPDATE config_guard.configs c SET builder = pg_catalog.to_regprocedure(c.builder_signature)::pg_catalog.oid"
+     "   WHERE c.builder::pg_catalog.regprocedure::pg_catalog.text OPERATOR(pg_catalog.<>) c.builder_signature"
+     "     AND pg_catalog.to_regprocedure(c.builder_signature) IS NOT NULL"
+     "  RETURNING c.config_id) "
+     "SELECT pg_catalog.array_agg(v.config_id) FROM ("
+     "  SELECT r.config_id FROM repaired r"
+     "  UNION ALL"
+     "  SELECT c.config_id FROM config_guard.configs c"
+     "   WHERE c.builder::pg_catalog.regprocedure::pg_catalog.text OPERATOR(pg_catalog.=) c.builder_signature) v",
+     0,
+     {},
+     false,
+     SPI_OK_SELECT},
+    // kResignBuilders: $1 int4[] of configs whose oid was right before a
+    // rename -> their signatures as the function prints now
+    {"UPDATE config_guard.configs c SET builder_signature = c.builder::pg_catalog.regprocedure::pg_catalog.text"
+     " WHERE c.config_id OPERATOR(pg_catalog.=) ANY ($1)"
+     "   AND EXISTS (SELECT FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) c.builder)"
+     "   AND c.builder_signature OPERATOR(pg_catalog.<>) c.builder::pg_catalog.regprocedure::pg_catalog.text",
+     1,
+     {INT4ARRAYOID},
+     false,
+     SPI_OK_UPDATE},
 };
 static_assert(sizeof(kStatements) / sizeof(kStatements[0]) == static_cast<size_t>(Stmt::kCount),
               "one statement per Stmt");

@@ -47,6 +47,8 @@ enum class Stmt {
   kPrune,                 // $1 older_than -> how many marks of tenants without a document were deleted
   kPreparedTransactions,  // -> a row if any prepared transaction exists
   kConfigIds,             // -> config_id of every config of the database
+  kRepairBuilders,        // -> int4[] of the configs whose builder oid is right (stale ones repaired)
+  kResignBuilders,        // $1 int4[] -> their signatures brought up to date
   kCount
 };
 

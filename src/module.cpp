@@ -3,6 +3,7 @@
 #include "module.hpp"
 #include "admission.hpp"
 #include "backoff_table.hpp"
+#include "builder_signature.hpp"
 #include "builder_slots.hpp"
 #include "mark_writers.hpp"
 
@@ -39,6 +40,7 @@ void _PG_init(void) {
   InitMarkWriters();
   InitRegistryCache();
   InitDependencies();
+  InitBuilderSignatures();
   InitInvalidation();
   InitCursorSecret();
   InitBuilder();
