@@ -26,6 +26,7 @@ extern "C" {
 #include "catalog/pg_type_d.h"
 #include "executor/executor.h"
 #include "funcapi.h"
+#include "optimizer/planner.h"
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
 #include "storage/fd.h"
@@ -87,6 +88,7 @@ LWLock* lock = nullptr;
 AdmissionShared* shared = nullptr;
 HTAB* roles = nullptr;
 
+planner_hook_type prev_planner = nullptr;
 ExecutorRun_hook_type prev_executor_run = nullptr;
 ExecutorEnd_hook_type prev_executor_end = nullptr;
 ExecutorFinish_hook_type prev_executor_finish = nullptr;
@@ -408,6 +410,26 @@ void ExecutorRunHook(QueryDesc* query, ScanDirection direction, uint64 count, bo
   if (count != 0 || !writes_at_finish) LetGo(query);
 }
 
+// Planning is work too: constant folding runs immutable functions, and a
+// large join search takes its time. A top-level statement's planning holds
+// the slot like its execution; planning nested in work (SPI in a function, a
+// utility statement's query) runs under the slot that work holds.
+const char planning_token = 0;
+
+PlannedStmt* PlannerHook(Query* parse, const char* query, int options, ParamListInfo params) {
+  // Only the outermost planning holds and lets go: a planning nested in it
+  // (a function folded at planning runs its own queries) must not release it.
+  const bool outermost = nesting == 0 && HolderIndex(&planning_token) < 0;
+  if (outermost) HoldFor(&planning_token);
+  PlannedStmt* planned = nullptr;
+  Nested([&] {
+    planned = prev_planner != nullptr ? prev_planner(parse, query, options, params)
+                                      : standard_planner(parse, query, options, params);
+  });
+  if (outermost) LetGo(&planning_token);
+  return planned;
+}
+
 // Never takes a slot: a portal closed at COMMIT (or by a CLOSE) finishes here,
 // and COMMIT must never wait in the queue.
 void ExecutorFinishHook(QueryDesc* query) {
@@ -615,6 +637,8 @@ void InitAdmission() {
   shmem_request_hook = AdmissionShmemRequest;
   prev_shmem_startup_hook = shmem_startup_hook;
   shmem_startup_hook = AdmissionShmemStartup;
+  prev_planner = planner_hook;
+  planner_hook = PlannerHook;
   prev_executor_run = ExecutorRun_hook;
   ExecutorRun_hook = ExecutorRunHook;
   prev_executor_end = ExecutorEnd_hook;

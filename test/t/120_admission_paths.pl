@@ -45,6 +45,29 @@ is($idle->query_safe('FETCH 2 FROM c'), "11\n12", 'and the cursor goes on');
 $idle->query_safe('COMMIT');
 $idle->quit;
 
+# planning is inside the slot: an immutable function folded into a constant
+# at planning time runs under the limit
+$node->safe_psql('postgres', q{
+  -- (an assignment is a simple expression: it runs no executor of its own)
+  CREATE FUNCTION slow_constant(int) RETURNS int LANGUAGE plpgsql IMMUTABLE
+    AS $$ DECLARE done boolean; BEGIN done := pg_advisory_xact_lock_shared(11) IS NULL; RETURN $1; END $$;
+  GRANT EXECUTE ON FUNCTION slow_constant(int) TO svc;
+});
+my $lock11 = $node->background_psql('postgres');
+$lock11->query_safe('SELECT pg_advisory_lock(11)');
+my $planning = $node->background_psql('postgres', on_error_stop => 0, extra_params => [ '-U', 'svc' ]);
+$planning->query_until(qr/sent/, "\\echo sent\nSELECT g FROM generate_series(1, 3) g WHERE g = slow_constant(2);\n");
+$node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity WHERE usename = 'svc' AND wait_event = 'advisory'})
+  or die 'the planning did not start';
+is($node->safe_psql('postgres', $active), '1/0', 'a statement being planned holds the slot');
+($rc, $out, $err) = $as_svc->("\\set VERBOSITY verbose\nSELECT 45");
+like($err, qr/55P03/, 'the role\'s next statement waits behind the planning, then times out');
+$lock11->query_safe('SELECT pg_advisory_unlock(11)');
+$planning->quit;
+$lock11->quit;
+$node->poll_query_until('postgres', q{SELECT active = 0 FROM config_guard.role_stats WHERE role = 'svc'::regrole})
+  or die 'the planning kept its slot';
+
 # a DO block takes a slot like any statement that does work
 my $admin = $node->background_psql('postgres');
 $admin->query_safe('SELECT pg_advisory_lock(9)');
