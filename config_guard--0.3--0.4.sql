@@ -105,19 +105,24 @@ COMMENT ON FUNCTION config_guard.invalidate(text, text) IS
   'invalidate() for a tenant passed as text or as an untyped parameter';
 
 -- pg_upgrade refuses a cluster whose tables hold a regprocedure (function
--- oids are not kept across it), and a dump carries the builder by name. The
--- builder is kept as its oid and its signature, schema-qualified: the oid is
--- trusted while the function it names has that signature, else the signature
--- names the builder (after pg_upgrade or a restore). config_guard keeps the
--- signature current through renames of the function, its schema or its
--- argument type.
+-- oids are not kept across it), and a dump carries oids as numbers. The
+-- builder is kept as its oid, its schema-qualified signature and the home of
+-- that oid (the cluster's system identifier and this table's oid): in its
+-- home the oid is the builder, whatever its name; a row from elsewhere
+-- (pg_upgrade, a restore) adopts the function its signature names at its
+-- first use. config_guard keeps the signature current through renames.
 ALTER TABLE config_guard.configs ALTER COLUMN builder TYPE oid USING builder::oid;
-ALTER TABLE config_guard.configs ADD COLUMN builder_signature text;
+ALTER TABLE config_guard.configs ADD COLUMN builder_signature text, ADD COLUMN builder_home text;
 SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- restored when the script ends
-UPDATE config_guard.configs SET builder_signature = builder::regprocedure::text;
-ALTER TABLE config_guard.configs ALTER COLUMN builder_signature SET NOT NULL;
-COMMENT ON COLUMN config_guard.configs.builder IS 'the builder''s oid, trusted while its signature is builder_signature';
+UPDATE config_guard.configs
+   SET builder_signature = builder::regprocedure::text,
+       builder_home = (SELECT system_identifier FROM pg_control_system())::text || ':' ||
+                      'config_guard.configs'::regclass::oid::text;
+ALTER TABLE config_guard.configs ALTER COLUMN builder_signature SET NOT NULL,
+                                 ALTER COLUMN builder_home SET NOT NULL;
+COMMENT ON COLUMN config_guard.configs.builder IS 'the builder''s oid, valid where builder_home says';
 COMMENT ON COLUMN config_guard.configs.builder_signature IS 'the builder, schema-qualified, as regprocedure prints it';
+COMMENT ON COLUMN config_guard.configs.builder_home IS 'system identifier:configs table oid of the cluster the oid belongs to';
 
 -- The invalidation triggers of existing configs are made again: as 0.4
 -- creates them, firing ALWAYS (also on a logical replication subscriber).

@@ -43,43 +43,70 @@ DROP FUNCTION idn3.build2(idn2.tenant_key);
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
--- a stored oid naming another role's function, as pg_upgrade can leave it:
--- the signature decides who builds and who owns the config
+-- a row from elsewhere (as pg_upgrade or a restore leaves it: another home,
+-- and an oid that here names another role's function): the signature decides
+-- who builds and who owns the config, and the row adopts its builder
 SET ROLE cg_id_other;
 CREATE FUNCTION idn_other.impostor(t int) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"v": "forged"}'::jsonb $$;
 RESET ROLE;
+SET ROLE cg_id_owner;
+SELECT config_guard.define('ref', 'idn3.build2(idn2.tenant_key)', ARRAY['idt.items']::regclass[]);
+RESET ROLE;
+UPDATE config_guard.configs SET builder = 'idn_other.impostor(int)'::regprocedure, builder_home = '1:1'
+ WHERE name = 'idn';
+-- while it is from elsewhere, DDL checks match it by signature
+SET ROLE cg_id_other;
+DROP FUNCTION idn_other.impostor(int);  -- not a builder
+CREATE FUNCTION idn_other.impostor(t int) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"v": "forged"}'::jsonb $$;
+SET ROLE cg_id_owner;
+DROP FUNCTION idn3.build2(idn2.tenant_key);  -- still the builder
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+CREATE VIEW idn_home AS
+  SELECT builder_signature, builder = 'idn3.build2(idn2.tenant_key)'::regprocedure AS oid_right,
+         builder_home = (SELECT builder_home FROM config_guard.configs WHERE name = 'ref') AS at_home
+    FROM config_guard.configs WHERE name = 'idn';
 UPDATE config_guard.configs SET builder = 'idn_other.impostor(int)'::regprocedure WHERE name = 'idn';
 \c
+SET client_min_messages = warning;
 SELECT config_guard.invalidate('idn', 1);
 SELECT config_guard.get('idn', 1);
+SELECT * FROM idn_home;
 SET ROLE cg_id_other;
 SELECT config_guard.invalidate('idn', 1);  -- not the owner
 \echo :LAST_ERROR_SQLSTATE
 SELECT config_guard.undefine('idn');  -- not the owner
 \echo :LAST_ERROR_SQLSTATE
-DROP FUNCTION idn_other.impostor(int);  -- not a builder
-SET ROLE cg_id_owner;
-DROP FUNCTION idn3.build2(idn2.tenant_key);  -- still the builder
-\echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
--- an oid naming no function at all
-UPDATE config_guard.configs SET builder = 4000000000 WHERE name = 'idn';
-\c
-SELECT config_guard.invalidate('idn', 1);
-SELECT config_guard.get('idn', 1);
--- the next rename repairs the oid, then carries the signature
+
+-- a row from elsewhere that a rename meets first: adopted, then carried along
+UPDATE config_guard.configs SET builder = 4000000000, builder_home = '1:1' WHERE name = 'idn';
 ALTER SCHEMA idn3 RENAME TO idn4;
 SELECT builder_signature, builder = 'idn4.build2(idn2.tenant_key)'::regprocedure AS oid_right
   FROM config_guard.configs WHERE name = 'idn';
 UPDATE idt.items SET v = 'uno';
 SELECT config_guard.get('idn', 1);
 
--- a signature that names nothing: a clear error, never another function
-UPDATE config_guard.configs SET builder = 4000000000, builder_signature = 'idn4.gone(integer)' WHERE name = 'idn';
+-- a row from elsewhere whose signature names nothing, or a type that is
+-- gone: a clear error for that config only, never another function, and no
+-- other statement of the database is hindered
+UPDATE config_guard.configs SET builder = 4000000000, builder_home = '1:1', builder_signature = 'idn4.gone(integer)'
+ WHERE name = 'idn';
 \c
 SELECT config_guard.get('idn', 1);
 \echo :LAST_ERROR_SQLSTATE
+UPDATE config_guard.configs SET builder_signature = 'idn4.build2(nosuch.type)' WHERE name = 'idn';
+\c
+SELECT config_guard.get('idn', 1);
+\echo :LAST_ERROR_SQLSTATE
+SET ROLE cg_id_other;
+CREATE FUNCTION idn_other.f() RETURNS int LANGUAGE sql AS 'SELECT 1';
+ALTER FUNCTION idn_other.f() RENAME TO g;
+DROP FUNCTION idn_other.g();
+RESET ROLE;
 SELECT config_guard.undefine('idn');
+SELECT config_guard.undefine('ref');
+DROP VIEW idn_home;
 DROP SCHEMA idt, idn2, idn4, idn_other CASCADE;
 DROP ROLE cg_id_owner;
 DROP ROLE cg_id_other;

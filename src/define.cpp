@@ -8,6 +8,7 @@
 #include "module.hpp"
 #include "pg_alloc.hpp"
 #include "invalidation.hpp"
+#include "builder_identity.hpp"
 #include "gateway.hpp"
 #include "registry.hpp"
 #include "source_shape.hpp"
@@ -115,8 +116,8 @@ CG_FUNCTION(config_guard_define) {
   CheckBuilder(builder, tenant_type);
 
   SPI_connect();
-  Datum config_values[4] = {CStringGetTextDatum(name), ObjectIdGetDatum(builder), PG_GETARG_DATUM(3),
-                            ObjectIdGetDatum(tenant_type)};
+  Datum config_values[5] = {CStringGetTextDatum(name), ObjectIdGetDatum(builder), PG_GETARG_DATUM(3),
+                            ObjectIdGetDatum(tenant_type), BuilderHome()};
   if (RunAsOwner(Stmt::kInsertConfig, config_values) == 0)
     ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT), errmsg("config \"%s\" already exists", name),
                     errhint("Undefine it first with config_guard.undefine('%s').", name)));
@@ -142,7 +143,7 @@ CG_FUNCTION(config_guard_undefine) {
   // Not through AcquireConfig(): a config whose sources no longer validate
   // must still be removable.
   SPI_connect();
-  Datum values[1] = {CStringGetTextDatum(name)};
+  Datum values[2] = {CStringGetTextDatum(name), BuilderHome()};
   if (RunAsOwner(Stmt::kFindConfig, values) == 0)
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("config \"%s\" does not exist", name)));
   SPITupleTable* found = SPI_tuptable;

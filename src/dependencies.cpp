@@ -21,6 +21,7 @@
 // granted, so a drop that races a define() either waits and then sees it, or
 // commits first and define() fails.
 #include "command_flag.hpp"
+#include "builder_identity.hpp"
 #include "gateway.hpp"
 #include "invalidation.hpp"
 #include "module.hpp"
@@ -93,7 +94,7 @@ bool Exempt(Oid object_namespace, Oid extension_namespace) {
 
 // Name of the first config whose builder is `function`, or nullptr.
 char* ConfigOfBuilder(Oid function) {
-  Datum args[1] = {ObjectIdGetDatum(function)};
+  Datum args[2] = {ObjectIdGetDatum(function), BuilderHome()};
   if (RunAsOwner(Stmt::kConfigsOfBuilder, args) == 0) return nullptr;
   return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
@@ -454,7 +455,7 @@ void CheckFunctionReplaced(Oid function) {
   const Oid extension_namespace = InstalledNamespace();
   if (!OidIsValid(extension_namespace) || Exempt(get_func_namespace(function), extension_namespace)) return;
   WithRegistry([&] {
-    Datum args[1] = {ObjectIdGetDatum(function)};
+    Datum args[2] = {ObjectIdGetDatum(function), BuilderHome()};
     const uint64 n = RunAsOwner(Stmt::kConfigsOfBuilder, args);
     SPITupleTable* configs = SPI_tuptable;
     for (uint64 i = 0; i < n; ++i) {

@@ -25,49 +25,45 @@ struct Statement {
 // Indexed by Stmt. Every operator is OPERATOR(pg_catalog.x), every function
 // pg_catalog.f, every table config_guard.t: the text means the same thing
 // whatever the session's search_path, and calls nothing a role can define.
-// A config's builder: the function of the stored oid while that function has
-// the stored signature; else the function the signature names (after
-// pg_upgrade or a restore, where function oids are not kept). Both read
-// under search_path = pg_catalog, pg_temp: the signature is schema-qualified.
-#define CG_BUILDER(c)                                                                            \
-  "(CASE WHEN " c ".builder::pg_catalog.regprocedure::pg_catalog.text OPERATOR(pg_catalog.=) " c \
-  ".builder_signature THEN " c ".builder ELSE pg_catalog.to_regprocedure(" c                     \
-  ".builder_signature)::pg_catalog.oid END)"
-// The same for statements that also run before ALTER EXTENSION ... UPDATE
-// TO '0.4' (undefine, the checks of DDL on functions): builder was a
-// regprocedure then and there was no signature, so to_jsonb() reads the
-// column, which may be absent.
-#define CG_SIGNATURE_ANY(c) "(pg_catalog.to_jsonb(" c ") OPERATOR(pg_catalog.->>) 'builder_signature')"
-#define CG_BUILDER_ANY(c)                                                                     \
-  "(CASE WHEN " CG_SIGNATURE_ANY(                                                             \
-      c) " IS NULL THEN " c ".builder::pg_catalog.oid WHEN " c                                \
-         ".builder::pg_catalog.oid::pg_catalog.regprocedure::pg_catalog.text "                \
-         "OPERATOR(pg_catalog.=) " CG_SIGNATURE_ANY(                                          \
-             c) " THEN " c                                                                    \
-                ".builder::pg_catalog.oid ELSE pg_catalog.to_regprocedure(" CG_SIGNATURE_ANY( \
-                    c) ")::pg_catalog.oid END)"
+// Statements that also run before ALTER EXTENSION ... UPDATE TO '0.4'
+// (undefine, the checks of DDL on functions) read the 0.4 builder columns
+// through to_jsonb(), which gives NULL for a column that is not there.
+#define CG_COLUMN_ANY(c, column) "(pg_catalog.to_jsonb(" c ") OPERATOR(pg_catalog.->>) '" column "')"
 
 const Statement kStatements[] = {
-    // kLoadConfig
-    {"SELECT c.config_id, " CG_BUILDER(
-         "c") ", c.tenant_column, c.tenant_type::pg_catalog.oid, "
-              "       c.definition_id, pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY s.position) "
-              "  FROM config_guard.configs c "
-              "  JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
-              " WHERE c.name OPERATOR(pg_catalog.=) $1 GROUP BY c.config_id",
-     1,
-     {TEXTOID},
+    // kLoadConfig ($2: this cluster's builder home; a row from elsewhere
+    // gives its signature to resolve, and no oid)
+    {"SELECT c.config_id, "
+     "       CASE WHEN c.builder_home OPERATOR(pg_catalog.=) $2 THEN c.builder END, "
+     "       c.tenant_column, c.tenant_type::pg_catalog.oid, "
+     "       c.definition_id, pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY s.position), "
+     "       c.builder_signature, "
+     "       c.builder_home OPERATOR(pg_catalog.=) $2 "
+     "       AND c.builder_signature OPERATOR(pg_catalog.<>) c.builder::pg_catalog.regprocedure::pg_catalog.text "
+     "  FROM config_guard.configs c "
+     "  JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
+     " WHERE c.name OPERATOR(pg_catalog.=) $1 GROUP BY c.config_id",
+     2,
+     {TEXTOID, TEXTOID},
      true,
      SPI_OK_SELECT},
-    // kFindConfig
-    {"SELECT c.config_id, " CG_BUILDER_ANY(
-         "c") ", c.tenant_column, "
-              "       pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY s.position) "
-              "  FROM config_guard.configs c "
-              "  LEFT JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
-              " WHERE c.name OPERATOR(pg_catalog.=) $1 GROUP BY c.config_id",
-     1,
-     {TEXTOID},
+    // kFindConfig ($2: this cluster's builder home; a row from elsewhere
+    // that has not adopted its builder yet gives no oid)
+    {"SELECT c.config_id, "
+     "       CASE WHEN " CG_COLUMN_ANY(
+         "c", "builder_home") " IS NULL "
+                              "              OR " CG_COLUMN_ANY(
+                                  "c", "builder_home") " OPERATOR(pg_catalog.=) $2 "
+                                                       "            THEN c.builder::pg_catalog.oid END, "
+                                                       "       c.tenant_column, "
+                                                       "       pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY "
+                                                       "s.position) "
+                                                       "  FROM config_guard.configs c "
+                                                       "  LEFT JOIN config_guard.config_sources s ON s.config_id "
+                                                       "OPERATOR(pg_catalog.=) c.config_id "
+                                                       " WHERE c.name OPERATOR(pg_catalog.=) $1 GROUP BY c.config_id",
+     2,
+     {TEXTOID, TEXTOID},
      true,
      SPI_OK_SELECT},
     // kSourceColumn
@@ -91,12 +87,13 @@ const Statement kStatements[] = {
      true,
      SPI_OK_SELECT},
     // kInsertConfig
-    {"INSERT INTO config_guard.configs (config_id, name, builder, tenant_column, tenant_type, builder_signature) "
+    {"INSERT INTO config_guard.configs "
+     "       (config_id, name, builder, tenant_column, tenant_type, builder_signature, builder_home) "
      "VALUES (pg_catalog.nextval('config_guard.config_id_seq'::pg_catalog.regclass), $1, $2::pg_catalog.oid, $3, $4, "
-     "        $2::pg_catalog.text) "
+     "        $2::pg_catalog.text, $5) "
      "ON CONFLICT (name) DO NOTHING RETURNING config_id",
-     4,
-     {TEXTOID, REGPROCEDUREOID, NAMEOID, REGTYPEOID},
+     5,
+     {TEXTOID, REGPROCEDUREOID, NAMEOID, REGTYPEOID, TEXTOID},
      false,
      SPI_OK_INSERT_RETURNING},
     // kInsertSources
@@ -115,12 +112,24 @@ const Statement kStatements[] = {
      {INT4OID},
      false,
      SPI_OK_DELETE},
-    // kConfigsOfBuilder
+    // kConfigsOfBuilder ($2: this cluster's builder home; a row from
+    // elsewhere is matched by its signature)
     {"SELECT c.name, c.config_id FROM config_guard.configs c "
-     " WHERE " CG_BUILDER_ANY("c") " OPERATOR(pg_catalog.=) $1 "
-                                   "ORDER BY c.name",
-     1,
-     {OIDOID},
+     " WHERE CASE WHEN " CG_COLUMN_ANY(
+         "c",
+         "builder_home") " IS NULL "
+                         "              OR " CG_COLUMN_ANY(
+                             "c",
+                             "builder_home") " OPERATOR(pg_catalog.=) $2 "
+                                             "            THEN c.builder::pg_catalog.oid OPERATOR(pg_catalog.=) $1 "
+                                             "            ELSE " CG_COLUMN_ANY(
+                                                 "c", "builder_signature") " OPERATOR(pg_catalog.=) "
+                                                                           "                 "
+                                                                           "$1::pg_catalog.regprocedure::pg_catalog."
+                                                                           "text END "
+                                                                           "ORDER BY c.name",
+     2,
+     {OIDOID, TEXTOID},
      true,
      SPI_OK_SELECT},
     // kConfigsOfSource
@@ -282,31 +291,28 @@ const Statement kStatements[] = {
     {"SELECT 1 FROM pg_catalog.pg_prepared_xacts LIMIT 1", 0, {}, true, SPI_OK_SELECT},
     // kConfigIds
     {"SELECT c.config_id FROM config_guard.configs c", 0, {}, true, SPI_OK_SELECT},
-    // kRepairBuilders: stored oids that no longer name the signed function
-    // take the oid the signature names; returns the configs whose oid is
-    // right now (repaired or right already)
-    {"WITH repaired AS ("
-     "  UPDATE config_guard.configs c SET builder = pg_catalog.to_regprocedure(c.builder_signature)::pg_catalog.oid"
-     "   WHERE c.builder::pg_catalog.regprocedure::pg_catalog.text OPERATOR(pg_catalog.<>) c.builder_signature"
-     "     AND pg_catalog.to_regprocedure(c.builder_signature) IS NOT NULL"
-     "  RETURNING c.config_id) "
-     "SELECT pg_catalog.array_agg(v.config_id) FROM ("
-     "  SELECT r.config_id FROM repaired r"
-     "  UNION ALL"
-     "  SELECT c.config_id FROM config_guard.configs c"
-     "   WHERE c.builder::pg_catalog.regprocedure::pg_catalog.text OPERATOR(pg_catalog.=) c.builder_signature) v",
-     0,
-     {},
-     false,
-     SPI_OK_SELECT},
-    // kResignBuilders: $1 int4[] of configs whose oid was right before a
-    // rename -> their signatures as the function prints now
-    {"UPDATE config_guard.configs c SET builder_signature = c.builder::pg_catalog.regprocedure::pg_catalog.text"
-     " WHERE c.config_id OPERATOR(pg_catalog.=) ANY ($1)"
-     "   AND EXISTS (SELECT FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) c.builder)"
-     "   AND c.builder_signature OPERATOR(pg_catalog.<>) c.builder::pg_catalog.regprocedure::pg_catalog.text",
+    // kForeignBuilders: $1 home -> config_id, signature of the rows from elsewhere
+    {"SELECT c.config_id, c.builder_signature FROM config_guard.configs c "
+     " WHERE c.builder_home OPERATOR(pg_catalog.<>) $1",
      1,
-     {INT4ARRAYOID},
+     {TEXTOID},
+     true,
+     SPI_OK_SELECT},
+    // kAdoptBuilder: $1 config_id, $2 builder found by its signature, $3 home
+    {"UPDATE config_guard.configs c SET builder = $2, builder_home = $3 "
+     " WHERE c.config_id OPERATOR(pg_catalog.=) $1 AND c.builder_home OPERATOR(pg_catalog.<>) $3",
+     3,
+     {INT4OID, OIDOID, TEXTOID},
+     false,
+     SPI_OK_UPDATE},
+    // kResignBuilders: $1 home -> the signatures of this cluster's rows as
+    // their functions print now
+    {"UPDATE config_guard.configs c SET builder_signature = c.builder::pg_catalog.regprocedure::pg_catalog.text"
+     " WHERE c.builder_home OPERATOR(pg_catalog.=) $1"
+     "   AND c.builder_signature OPERATOR(pg_catalog.<>) c.builder::pg_catalog.regprocedure::pg_catalog.text"
+     "   AND EXISTS (SELECT FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) c.builder)",
+     1,
+     {TEXTOID},
      false,
      SPI_OK_UPDATE},
 };
@@ -351,10 +357,12 @@ Oid ExtensionOwner() {
   return cached_owner;
 }
 
-uint64 RunAsOwner(Stmt stmt, Datum* values, const char* nulls) {
+uint64 RunAsOwner(Stmt stmt, Datum* values, const char* nulls, Snapshot snapshot) {
   const Statement& s = kStatements[static_cast<int>(stmt)];
   IdentityScope scope = EnterGateway();
-  const int rc = SPI_execute_plan(PlanOf(stmt), values, nulls, s.read_only, 0);
+  const int rc = snapshot == nullptr ? SPI_execute_plan(PlanOf(stmt), values, nulls, s.read_only, 0)
+                                     : SPI_execute_snapshot(PlanOf(stmt), values, nulls, snapshot, InvalidSnapshot,
+                                                            s.read_only, true, 0);
   scope.Leave();
   if (rc != s.expected)
     elog(ERROR, "config_guard internal statement %d failed: %s", static_cast<int>(stmt), SPI_result_code_string(rc));

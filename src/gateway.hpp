@@ -24,15 +24,16 @@ extern "C" {
 namespace config_guard {
 
 enum class Stmt {
-  kLoadConfig,            // $1 name -> config_id, builder, tenant_column, tenant_type, definition_id, sources
-  kFindConfig,            // $1 name -> config_id, builder, tenant_column, sources (needs no 0.4 column)
+  kLoadConfig,            // $1 name, $2 home -> config_id, builder (NULL: from elsewhere), tenant_column, tenant_type,
+                          //   definition_id, sources, builder_signature, signature out of date
+  kFindConfig,            // $1 name, $2 home -> config_id, builder, tenant_column, sources (needs no 0.4 column)
   kSourceColumn,          // $1 config_id, $2 relid -> tenant_column, covered (relid or an ancestor is a source),
                           // name, direct (relid is a source); no row: no such config
-  kInsertConfig,          // $1 name, $2 builder, $3 tenant_column, $4 tenant_type -> config_id, none if taken
+  kInsertConfig,          // $1 name, $2 builder, $3 tenant_column, $4 tenant_type, $5 home -> config_id, none if taken
   kInsertSources,         // $1 config_id, $2 regclass[]
   kDeleteConfig,          // $1 config_id (sources, readers and documents cascade)
   kForgetMarks,           // $1 config_id
-  kConfigsOfBuilder,      // $1 function oid -> name, config_id
+  kConfigsOfBuilder,      // $1 function oid, $2 home -> name, config_id
   kConfigsOfSource,       // $1 relid -> name, tenant_column, tenant_type, config_id
   kConfigsAbove,          // $1 relid -> config_id, tenant_column, name of configs with a source above relid
   kConfigsOfType,         // $1 type oid -> config_id of configs with a source column of the type
@@ -47,14 +48,16 @@ enum class Stmt {
   kPrune,                 // $1 older_than -> how many marks of tenants without a document were deleted
   kPreparedTransactions,  // -> a row if any prepared transaction exists
   kConfigIds,             // -> config_id of every config of the database
-  kRepairBuilders,        // -> int4[] of the configs whose builder oid is right (stale ones repaired)
-  kResignBuilders,        // $1 int4[] -> their signatures brought up to date
+  kForeignBuilders,       // $1 home -> config_id, builder_signature of rows from another cluster or database
+  kAdoptBuilder,          // $1 config_id, $2 builder, $3 home
+  kResignBuilders,        // $1 home -> signatures of this cluster's rows brought up to date
   kCount
 };
 
 // Runs `stmt` as the extension's owner. The caller is connected to SPI; the
-// rows are in SPI_tuptable. Returns SPI_processed.
-uint64 RunAsOwner(Stmt stmt, Datum* values, const char* nulls = nullptr);
+// rows are in SPI_tuptable. Returns SPI_processed. With a snapshot, the
+// statement runs under it (else under the transaction's, as any statement).
+uint64 RunAsOwner(Stmt stmt, Datum* values, const char* nulls = nullptr, Snapshot snapshot = nullptr);
 
 // Runs one utility command as the extension's owner, the same way: used for
 // the invalidation triggers, which only config_guard may attach. The caller

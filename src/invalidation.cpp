@@ -3,6 +3,7 @@
 #include "builder.hpp"
 #include "canonical_key.hpp"
 #include "command_flag.hpp"
+#include "builder_identity.hpp"
 #include "gateway.hpp"
 #include "module.hpp"
 #include "registry.hpp"
@@ -430,7 +431,7 @@ CG_FUNCTION(config_guard_invalidate_all) {
 CG_FUNCTION(config_guard_install_triggers) {
   RequirePreloaded();
   SPI_connect();
-  Datum name[1] = {PG_GETARG_DATUM(0)};
+  Datum name[2] = {PG_GETARG_DATUM(0), BuilderHome()};
   if (RunAsOwner(Stmt::kFindConfig, name) == 0)
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
                     errmsg("config \"%s\" does not exist", text_to_cstring(PG_GETARG_TEXT_PP(0)))));

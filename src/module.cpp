@@ -3,7 +3,7 @@
 #include "module.hpp"
 #include "admission.hpp"
 #include "backoff_table.hpp"
-#include "builder_signature.hpp"
+#include "builder_identity.hpp"
 #include "builder_slots.hpp"
 #include "mark_writers.hpp"
 
@@ -40,7 +40,7 @@ void _PG_init(void) {
   InitMarkWriters();
   InitRegistryCache();
   InitDependencies();
-  InitBuilderSignatures();
+  InitBuilderIdentity();
   InitInvalidation();
   InitCursorSecret();
   InitBuilder();

@@ -1,6 +1,7 @@
 #include "registry.hpp"
 
 #include "module.hpp"
+#include "builder_identity.hpp"
 #include "gateway.hpp"
 #include "identity.hpp"
 #include "mark_writers.hpp"
@@ -173,7 +174,7 @@ void LoadSources(ConfigDef* def, Datum source_array) {
 // Runs its own SPI connection, so that a cached config costs no SPI at all.
 ConfigDef* LoadConfig(const char* name) {
   SPI_connect();
-  Datum args[1] = {CStringGetTextDatum(name)};
+  Datum args[2] = {CStringGetTextDatum(name), BuilderHome()};
   if (RunAsOwner(Stmt::kLoadConfig, args) == 0)
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("config \"%s\" does not exist", name),
                     errhint("Configs are listed in config_guard.configs; create one with config_guard.define().")));
@@ -185,6 +186,14 @@ ConfigDef* LoadConfig(const char* name) {
   strlcpy(tmp.name, name, NAMEDATALEN);
   tmp.config_id = DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull));
   tmp.builder = DatumGetObjectId(SPI_getbinval(tuple, desc, 2, &isnull));
+  if (isnull) {
+    // A row from another cluster or database (pg_upgrade, a restore): the
+    // function its signature names is its builder from now on.
+    tmp.builder = ResolveSignature(TextDatumGetCString(SPI_getbinval(tuple, desc, 7, &isnull)));
+    if (OidIsValid(tmp.builder)) AdoptBuilder(tmp.config_id, tmp.builder);
+  } else if (DatumGetBool(SPI_getbinval(tuple, desc, 8, &isnull))) {
+    ResignBuilders();  // renamed by a transaction the last rename did not see
+  }
   strlcpy(tmp.tenant_column, NameStr(*DatumGetName(SPI_getbinval(tuple, desc, 3, &isnull))), NAMEDATALEN);
   tmp.tenant_type = DatumGetObjectId(SPI_getbinval(tuple, desc, 4, &isnull));
   tmp.definition_id = *DatumGetUUIDP(SPI_getbinval(tuple, desc, 5, &isnull));

@@ -45,12 +45,19 @@ $ok = IPC::Run::run(\@upgrade, '>', \$out, '2>', \$err);
 ok($ok, 'pg_upgrade runs') or diag("$out\n$err");
 $new->start;
 
+my $home = q{SELECT (SELECT system_identifier FROM pg_control_system())::text || ':' ||
+                   'config_guard.configs'::regclass::oid::text};
+is($new->safe_psql('postgres', "SELECT builder_home = ($home) FROM config_guard.configs"), 'f',
+  'the config comes from another home (pg_upgrade gives the cluster a new system identifier)');
+
 is($new->safe_psql('postgres', q{SELECT count(*) FROM pg_proc WHERE oid = (SELECT builder FROM config_guard.configs)
                                    AND proname = 'build'}), '0',
   'the stored builder oid does not name the builder in the new cluster (the case this handles)')
   or diag("old oid $old_oid");
 is($new->safe_psql('postgres', q{SELECT string_agg(config_guard.get('cfg', t)::text, ';' ORDER BY t) FROM generate_series(1, 3) t}),
   $before, 'the upgraded cluster serves the same documents');
+is($new->safe_psql('postgres', "SELECT builder_home = ($home), builder = 'app.build(int)'::regprocedure FROM config_guard.configs"),
+  't|t', 'its first use adopted the builder its signature names');
 $new->safe_psql('postgres', q{UPDATE app.items SET v = 'changed' WHERE tenant_id = 2 AND id = 1});
 is($new->safe_psql('postgres', q{SET ROLE svc; SELECT config_guard.get('cfg', 2)::text}), '["changed", "v2-2"]',
   'a write invalidates and the builder, found by its signature, rebuilds (for a granted reader too)');

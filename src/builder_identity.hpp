@@ -1,0 +1,35 @@
+// How a config names its builder so that pg_upgrade and a restore find it.
+//
+// config_guard.configs keeps the builder as an oid, a schema-qualified
+// signature and the home of that oid: the cluster's system identifier and
+// the oid of config_guard.configs, which pg_upgrade (new system identifier),
+// a restore elsewhere (another table, another cluster) change and a template
+// copy (CREATE DATABASE, where every oid is copied too) keeps. At home, the
+// oid is the builder whatever it is called now: no name is ever looked up. A
+// row from elsewhere adopts the function its signature names, at its first
+// use or at the next rename, and is home from then on. Renames of functions,
+// schemas and types carry the signatures along, so that they name the
+// builders when a dump or an upgrade takes them elsewhere.
+#pragma once
+
+#include "pg.hpp"
+
+namespace config_guard {
+
+void InitBuilderIdentity();
+
+// This cluster's home for builder oids ("<system identifier>:<configs oid>").
+Datum BuilderHome();
+
+// The function a signature names, or InvalidOid (never an error: a type or a
+// schema it names may be gone).
+Oid ResolveSignature(const char* signature);
+
+// Makes a row from elsewhere home: its builder is the function `builder`.
+// Skipped where nothing can be written (a standby, a read-only transaction).
+void AdoptBuilder(int32 config_id, Oid builder);
+// Brings this cluster's signatures up to date (after a rename), where
+// something can be written.
+void ResignBuilders();
+
+}  // namespace config_guard
