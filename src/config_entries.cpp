@@ -124,7 +124,7 @@ LocalRef* LocalRefFor(int32 config_id, bool create) {
   }
   bool found = false;
   auto* local = static_cast<LocalRef*>(hash_search(local_refs, &config_id, create ? HASH_ENTER : HASH_FIND, &found));
-  if (create && !found) local->ref = {nullptr, 0, true};
+  if (create && !found) local->ref = {nullptr, 0, true, config_id};
   return local;
 }
 
@@ -219,7 +219,10 @@ int TakeSlot(const ConfigSlotKey& key) {
     views[i] = {e->in_use, pg_atomic_read_u32(&e->running_builders) != 0 || pg_atomic_read_u32(&e->marking) != 0,
                 e->in_use && liveness.Gone(e->key)};
   }
-  const int i = core::PickSlot(views, max_tracked_configs);
+  // Builders running on the overflow entry may be this config's: it takes a
+  // slot of its own only when none runs there, so that its cap holds.
+  const bool may_leave_overflow = pg_atomic_read_u32(&OverflowEntry()->running_builders) == 0;
+  const int i = core::PickSlot(views, max_tracked_configs, may_leave_overflow);
   pfree(views);
   if (i < 0) return -1;
   ConfigEntry* e = &slots[i];
@@ -241,8 +244,9 @@ int TakeSlot(const ConfigSlotKey& key) {
 ConfigRef Find(const ConfigSlotKey& key) {
   LWLockAcquire(lock, LW_SHARED);
   auto* entry = static_cast<IndexEntry*>(hash_search(index, &key, HASH_FIND, nullptr));
-  ConfigRef ref = {nullptr, 0, false};
-  if (entry != nullptr) ref = {&slots[entry->slot], pg_atomic_read_u64(&slots[entry->slot].generation), false};
+  ConfigRef ref = {nullptr, 0, false, key.config_id};
+  if (entry != nullptr)
+    ref = {&slots[entry->slot], pg_atomic_read_u64(&slots[entry->slot].generation), false, key.config_id};
   LWLockRelease(lock);
   return ref;
 }
@@ -252,8 +256,8 @@ ConfigRef Create(const ConfigSlotKey& key) {
     LWLockAcquire(lock, LW_EXCLUSIVE);
     auto* entry = static_cast<IndexEntry*>(hash_search(index, &key, HASH_FIND, nullptr));
     const int i = entry != nullptr ? entry->slot : TakeSlot(key);
-    const ConfigRef ref =
-        i < 0 ? ConfigRef{nullptr, 0, true} : ConfigRef{&slots[i], pg_atomic_read_u64(&slots[i].generation), false};
+    const ConfigRef ref = i < 0 ? ConfigRef{nullptr, 0, true, key.config_id}
+                                : ConfigRef{&slots[i], pg_atomic_read_u64(&slots[i].generation), false, key.config_id};
     if (i < 0) pg_atomic_write_u32(&header->overflow_used, 1);  // before any config can use the overflow
     LWLockRelease(lock);
     if (i >= 0) return ref;
@@ -264,7 +268,7 @@ ConfigRef Create(const ConfigSlotKey& key) {
                       errdetail("Further configs share one entry: their protections hold (one builder cap, marks "
                                 "always probed), their statistics are not kept."),
                       errhint("Raise config_guard.max_tracked_configs and restart.")));
-  return {OverflowEntry(), 0, true};
+  return {OverflowEntry(), 0, true, key.config_id};
 }
 
 }  // namespace
@@ -282,7 +286,9 @@ ConfigEntry* ConfigEntryAt(int i) { return &slots[i]; }
 int ConfigEntryCount() { return max_tracked_configs; }
 
 bool StillCurrent(const ConfigRef& ref) {
-  return ref.overflow || pg_atomic_read_u64(&ref.entry->generation) == ref.generation;
+  if (!ref.overflow) return pg_atomic_read_u64(&ref.entry->generation) == ref.generation;
+  const ConfigSlotKey key = {MyDatabaseId, ref.config_id};
+  return hash_search(index, &key, HASH_FIND, nullptr) == nullptr;  // no slot of its own yet
 }
 
 ConfigRef FindConfigEntry(int32 config_id) {
@@ -291,7 +297,7 @@ ConfigRef FindConfigEntry(int32 config_id) {
   const ConfigSlotKey key = {MyDatabaseId, config_id};
   ConfigRef ref = Find(key);
   if (ref.entry == nullptr) ref = Create(key);
-  local->ref = ref.overflow ? ConfigRef{nullptr, 0, true} : ref;
+  local->ref = ref.overflow ? ConfigRef{nullptr, 0, true, config_id} : ref;
   return ref;
 }
 

@@ -58,6 +58,7 @@ struct ConfigRef {
   ConfigEntry* entry;
   uint64 generation;
   bool overflow;
+  int32 config_id;
 };
 
 void InitConfigEntries();
@@ -65,9 +66,10 @@ void InitConfigEntries();
 // The entry of a config of the current database: its own slot, or the
 // overflow entry when the table is full. Never fails.
 ConfigRef FindConfigEntry(int32 config_id);
-// Whether `ref` still designates its config; false makes the next
+// Whether `ref` still designates its config's entry; false makes the next
 // FindConfigEntry() look it up again. Call under ConfigEntriesLock() when
-// acting on the answer must be atomic with it.
+// acting on the answer must be atomic with it, and always for a reference to
+// the overflow entry (it is current while the config has no slot).
 bool StillCurrent(const ConfigRef& ref);
 LWLock* ConfigEntriesLock();
 ConfigEntry* OverflowEntry();

@@ -2,7 +2,8 @@
 
 namespace config_guard::core {
 
-int PickSlot(const SlotView* slots, int n) {
+int PickSlot(const SlotView* slots, int n, bool may_leave_overflow) {
+  if (!may_leave_overflow) return -1;
   for (int i = 0; i < n; ++i) {
     if (!slots[i].in_use) return i;
   }

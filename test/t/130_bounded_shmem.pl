@@ -120,6 +120,41 @@ like($err, qr/failures: 250/, 'every one of 250 failing tenants got its clear er
 unlike($err, qr/out of shared memory/, 'and the backoff table never ran out');
 $node->safe_psql('postgres', q{SELECT config_guard.undefine('failing')});
 
+# A config whose builder runs on the overflow entry while a slot frees up:
+# its next builder must still wait (max_rebuilds_per_config = 1), not start on
+# the fresh slot beside the first.
+my $cap = preloaded_node('bounded_cap', 'config_guard.max_tracked_configs = 10',
+  'config_guard.max_rebuilds_per_config = 1', 'config_guard.rebuild_wait_timeout = 60s');
+$cap->safe_psql('postgres', $setup . q{
+  CREATE FUNCTION gated(tenant int) RETURNS jsonb LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_advisory_xact_lock_shared(77); RETURN jsonb_build_object('t', tenant); END $$;
+  SELECT config_guard.define('c' || g, 'build(int)', ARRAY['items']::regclass[]) FROM generate_series(1, 10) g;
+  SELECT config_guard.get('c' || g, 1) FROM generate_series(1, 10) g;
+  SELECT config_guard.define('big', 'gated(int)', ARRAY['items']::regclass[]);
+});
+my $gate = $cap->background_psql('postgres');
+$gate->query_safe('SELECT pg_advisory_lock(77)');
+my $first = $cap->background_psql('postgres', on_error_stop => 0);
+$first->query_until(qr/sent/, "\\echo sent\nSET client_min_messages = error; SELECT config_guard.get('big', 1);\n");
+$cap->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity WHERE wait_event = 'advisory'})
+  or die 'the first builder did not start';
+$cap->safe_psql('postgres', q{SELECT config_guard.undefine('c1')});
+sleep 1.2;  # the look-up of which configs are gone runs at most once a second per backend
+my $second = $cap->background_psql('postgres', on_error_stop => 0);
+$second->query_until(qr/sent/, "\\echo sent\nSET client_min_messages = error; SELECT config_guard.get('big', 2);\n");
+$cap->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
+                                      WHERE query LIKE '%get(''big'', 2)%' AND wait_event IS NOT NULL})
+  or die 'the second call did not start waiting';
+sleep 0.5;
+is($cap->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'}), '1',
+  'one builder of the config runs, the second caller waits for the cap');
+$gate->query_safe('SELECT pg_advisory_unlock(77)');
+$first->quit;
+$second->quit;
+$gate->quit;
+$cap->stop;
+unlike(slurp_file($cap->logfile), qr/terminated by signal|PANIC/, 'no crash in the server log of the cap test');
+
 $node->stop;
 unlike(slurp_file($node->logfile), qr/terminated by signal|PANIC/, 'no crash in the server log');
 done_testing();

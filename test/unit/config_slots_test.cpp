@@ -9,20 +9,26 @@ using config_guard::core::SlotView;
 
 TEST(ConfigSlots, FreeSlotFirst) {
   const SlotView slots[] = {{true, false, true}, {false, false, false}, {true, false, false}};
-  EXPECT_EQ(PickSlot(slots, 3), 1);
+  EXPECT_EQ(PickSlot(slots, 3, true), 1);
 }
 
 TEST(ConfigSlots, ReclaimsOnlyIdleSlotsOfGoneConfigs) {
   const SlotView slots[] = {{true, false, false},  // live config
                             {true, true, true},    // gone, but a builder still runs
                             {true, false, true}};  // gone and idle
-  EXPECT_EQ(PickSlot(slots, 3), 2);
+  EXPECT_EQ(PickSlot(slots, 3, true), 2);
 }
 
 TEST(ConfigSlots, FullOfLiveOrBusyConfigsSharesTheOverflow) {
   const SlotView slots[] = {{true, false, false}, {true, true, true}};
-  EXPECT_EQ(PickSlot(slots, 2), -1);
-  EXPECT_EQ(PickSlot(slots, 0), -1);
+  EXPECT_EQ(PickSlot(slots, 2, true), -1);
+  EXPECT_EQ(PickSlot(slots, 0, true), -1);
+}
+
+TEST(ConfigSlots, NoSlotWhileBuildersRunOnTheOverflow) {
+  const SlotView slots[] = {{false, false, false}, {true, false, true}};
+  EXPECT_EQ(PickSlot(slots, 2, false), -1);
+  EXPECT_EQ(PickSlot(slots, 2, true), 0);
 }
 
 TEST(ConfigSlots, OwnMarksOnlyWhenNotWatchingTheOverflow) {
