@@ -13,6 +13,7 @@
 
 extern "C" {
 #include "access/twophase.h"
+#include "access/xact.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 }
@@ -76,6 +77,14 @@ bool RecoveredPreparedPending() {
   return pending;
 }
 
+void XactCallback(XactEvent event, void*) {
+  if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+      event == XACT_EVENT_PARALLEL_COMMIT)
+    EndMarkWriters(false);
+  else if (event == XACT_EVENT_PREPARE)
+    EndMarkWriters(true);
+}
+
 }  // namespace
 
 void InitMarkWriters() {
@@ -83,6 +92,7 @@ void InitMarkWriters() {
   shmem_request_hook = ShmemRequest;
   prev_shmem_startup_hook = shmem_startup_hook;
   shmem_startup_hook = ShmemStartup;
+  RegisterXactCallback(XactCallback, nullptr);
 }
 
 void NoteMarkWriter(int32 config_id) {

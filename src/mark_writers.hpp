@@ -17,6 +17,7 @@ struct MarkEpoch {
   uint64 generation;
 };
 
+// Its shared memory and its transaction callback (which ends the writers).
 void InitMarkWriters();
 void NoteMarkWriter(int32 config_id);
 void EndMarkWriters(bool prepared);

@@ -4,7 +4,6 @@
 #include "builder_identity.hpp"
 #include "gateway.hpp"
 #include "identity.hpp"
-#include "mark_writers.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -120,11 +119,9 @@ void XactCallback(XactEvent event, void*) {
       event == XACT_EVENT_PARALLEL_COMMIT) {
     active_calls = 0;
     subxact_calls = nullptr;  // freed with TopTransactionContext
-    EndMarkWriters(false);
   } else if (event == XACT_EVENT_PREPARE) {
     active_calls = 0;
     subxact_calls = nullptr;
-    EndMarkWriters(true);
   }
 }
 
