@@ -107,7 +107,8 @@ COMMENT ON FUNCTION config_guard.invalidate(text, text) IS
 -- pg_upgrade refuses a cluster whose tables hold a regprocedure (function
 -- oids are not kept across it), and a dump carries oids as numbers. The
 -- builder is kept as its oid, its schema-qualified signature and the home of
--- that oid (the cluster's system identifier and this table's oid): in its
+-- that oid (the cluster's system identifier, the database's oid and this
+-- table's oid): in its
 -- home the oid is the builder, whatever its name; a row from elsewhere
 -- (pg_upgrade, a restore) adopts the function its signature names at its
 -- first use. config_guard keeps the signature current through renames.
@@ -117,12 +118,13 @@ SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);  -- re
 UPDATE config_guard.configs
    SET builder_signature = builder::regprocedure::text,
        builder_home = (SELECT system_identifier FROM pg_control_system())::text || ':' ||
+                      (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())::text || ':' ||
                       'config_guard.configs'::regclass::oid::text;
 ALTER TABLE config_guard.configs ALTER COLUMN builder_signature SET NOT NULL,
                                  ALTER COLUMN builder_home SET NOT NULL;
 COMMENT ON COLUMN config_guard.configs.builder IS 'the builder''s oid, valid where builder_home says';
 COMMENT ON COLUMN config_guard.configs.builder_signature IS 'the builder, schema-qualified, as regprocedure prints it';
-COMMENT ON COLUMN config_guard.configs.builder_home IS 'system identifier:configs table oid of the cluster the oid belongs to';
+COMMENT ON COLUMN config_guard.configs.builder_home IS 'system identifier:database oid:configs table oid where the oid is valid';
 
 -- The invalidation triggers of existing configs are made again: as 0.4
 -- creates them, firing ALWAYS (also on a logical replication subscriber).

@@ -79,6 +79,22 @@ SELECT config_guard.undefine('idn');  -- not the owner
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
+-- at home, an oid and a signature that disagree: a signature that names
+-- nothing (a rename whose re-signing missed the row) is printed again from
+-- the oid; one that names another function (a row of a physical copy of this
+-- cluster) is refused, never guessed
+UPDATE config_guard.configs SET builder_signature = 'idn3.old_name(idn2.tenant_key)' WHERE name = 'idn';
+\c
+SELECT config_guard.get('idn', 1);
+SELECT * FROM idn_home;
+UPDATE config_guard.configs SET builder = 'idn_other.impostor(int)'::regprocedure WHERE name = 'idn';
+\c
+SELECT config_guard.get('idn', 1);
+\echo :LAST_ERROR_SQLSTATE
+UPDATE config_guard.configs SET builder = 'idn3.build2(idn2.tenant_key)'::regprocedure WHERE name = 'idn';
+\c
+SET client_min_messages = warning;
+
 -- a row from elsewhere that a rename meets first: adopted, then carried along
 UPDATE config_guard.configs SET builder = 4000000000, builder_home = '1:1' WHERE name = 'idn';
 ALTER SCHEMA idn3 RENAME TO idn4;

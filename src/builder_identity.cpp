@@ -62,32 +62,58 @@ bool IdentityStored() {
 
 bool CanWrite() { return IsTransactionState() && !RecoveryInProgress() && !XactReadOnly; }
 
-// Rows from elsewhere adopt their builders (before a rename: their
-// signatures name the functions as the dump or the upgrade left them).
-void AdoptForeignBuilders() {
+// The rows from elsewhere and the functions their signatures name now, before
+// a rename (palloc'd; n set).
+struct Foreign {
+  int32 config_id;
+  Oid builder;
+  char* signature;
+};
+
+Foreign* ForeignBuilders(int* n) {
   SPI_connect();
   Datum home[1] = {BuilderHome()};
-  const uint64 n = RunAsOwner(Stmt::kForeignBuilders, home, nullptr, GetLatestSnapshot());
-  SPITupleTable* rows = SPI_tuptable;
-  for (uint64 i = 0; i < n; ++i) {
+  const uint64 rows = RunAsOwner(Stmt::kForeignBuilders, home, nullptr, GetLatestSnapshot());
+  Foreign* found = static_cast<Foreign*>(MemoryContextAlloc(CurTransactionContext, sizeof(Foreign) * (rows + 1)));
+  for (uint64 i = 0; i < rows; ++i) {
     bool isnull = false;
-    const int32 config_id = DatumGetInt32(SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull));
-    const Oid builder = ResolveSignature(TextDatumGetCString(SPI_getbinval(rows->vals[i], rows->tupdesc, 2, &isnull)));
-    if (OidIsValid(builder)) AdoptBuilder(config_id, builder);
+    found[i].config_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+    found[i].signature = MemoryContextStrdup(
+        CurTransactionContext,
+        TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)));
   }
   SPI_finish();
+  for (uint64 i = 0; i < rows; ++i) found[i].builder = ResolveSignature(found[i].signature);
+  *n = static_cast<int>(rows);
+  return found;
+}
+
+// After the rename: a row from elsewhere whose signature no longer names the
+// function it named before was renamed by this statement; it adopts that
+// function (only the rows this rename touched are written, so the renaming
+// transaction holds no lock on any other config).
+void AdoptRenamed(const Foreign* before, int n) {
+  for (int i = 0; i < n; ++i) {
+    if (!OidIsValid(before[i].builder)) continue;
+    if (ResolveSignature(before[i].signature) == before[i].builder) continue;
+    AdoptBuilder(before[i].config_id, before[i].builder, true);
+  }
 }
 
 void ProcessUtility(PlannedStmt* pstmt, const char* query, bool read_only_tree, ProcessUtilityContext context,
                     ParamListInfo params, QueryEnvironment* env, DestReceiver* dest, QueryCompletion* qc) {
   // Every utility statement comes here (BEGIN, SET ...): the cheap test first.
   const bool watch = MayChangeSignatures(pstmt->utilityStmt) && CanWrite() && IdentityStored();
-  if (watch) AdoptForeignBuilders();
+  int nforeign = 0;
+  const Foreign* foreign = watch ? ForeignBuilders(&nforeign) : nullptr;
   if (prev_process_utility != nullptr)
     prev_process_utility(pstmt, query, read_only_tree, context, params, env, dest, qc);
   else
     standard_ProcessUtility(pstmt, query, read_only_tree, context, params, env, dest, qc);
-  if (watch) ResignBuilders();
+  if (!watch) return;
+  CommandCounterIncrement();
+  AdoptRenamed(foreign, nforeign);
+  ResignBuilders(true);
 }
 
 }  // namespace
@@ -98,7 +124,9 @@ void InitBuilderIdentity() {
 }
 
 Datum BuilderHome() {
-  return CStringGetTextDatum(psprintf(UINT64_FORMAT ":%u", GetSystemIdentifier(), ConfigsTable()));
+  // (signed, as pg_control_system() shows it to the 0.3 -> 0.4 update script)
+  return CStringGetTextDatum(
+      psprintf(INT64_FORMAT ":%u:%u", static_cast<int64>(GetSystemIdentifier()), MyDatabaseId, ConfigsTable()));
 }
 
 Oid ResolveSignature(const char* signature) {
@@ -111,12 +139,20 @@ Oid ResolveSignature(const char* signature) {
   MemoryContextSwitchTo(caller_cxt);
   PG_TRY();
   {
+    // As the extension's owner: a name lookup needs USAGE on the schemas it
+    // passes, which the caller (a granted reader) may lack. Nothing a role
+    // defines runs in it. The subtransaction's abort restores the user.
+    Oid saved_user = InvalidOid;
+    int saved_context = 0;
+    GetUserIdAndSecContext(&saved_user, &saved_context);
+    SetUserIdAndSecContext(ExtensionOwner(), saved_context | SECURITY_RESTRICTED_OPERATION);
     const int nest = NewGUCNestLevel();
     (void)set_config_option("search_path", kSafeSearchPath, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
                             false);
     const Datum result = DirectFunctionCall1(to_regprocedure, CStringGetTextDatum(signature));
     found = DatumGetObjectId(result);
     AtEOXact_GUC(true, nest);
+    SetUserIdAndSecContext(saved_user, saved_context);
     ReleaseCurrentSubTransaction();
   }
   PG_CATCH();
@@ -132,24 +168,62 @@ Oid ResolveSignature(const char* signature) {
   return found;
 }
 
-void AdoptBuilder(int32 config_id, Oid builder) {
-  if (!CanWrite()) return;
-  SPI_connect();
-  Datum args[3] = {Int32GetDatum(config_id), ObjectIdGetDatum(builder), BuilderHome()};
-  RunAsOwner(Stmt::kAdoptBuilder, args, nullptr, GetLatestSnapshot());
-  SPI_finish();
+namespace {
+
+// Runs `write` (a statement on config_guard.configs that only saves later
+// loads some work) in a subtransaction: where `quiet`, its errors are
+// swallowed (a reader's get() never fails or waits because of it); else they
+// are raised after the subtransaction is rolled back.
+template <typename Write>
+void InSubtransaction(bool quiet, Write write) {
+  MemoryContext caller_cxt = CurrentMemoryContext;
+  ResourceOwner caller_owner = CurrentResourceOwner;
+  BeginInternalSubTransaction(nullptr);
+  MemoryContextSwitchTo(caller_cxt);
+  PG_TRY();
+  {
+    SPI_connect();
+    write();
+    SPI_finish();
+    ReleaseCurrentSubTransaction();
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(caller_cxt);
+    ErrorData* error = CopyErrorData();
+    FlushErrorState();
+    RollbackAndReleaseCurrentSubTransaction();
+    CurrentResourceOwner = caller_owner;
+    if (!quiet) ReThrowError(error);
+    FreeErrorData(error);
+  }
+  PG_END_TRY();
+  MemoryContextSwitchTo(caller_cxt);
+  CurrentResourceOwner = caller_owner;
 }
 
-void ResignBuilders() {
+}  // namespace
+
+void AdoptBuilder(int32 config_id, Oid builder, bool wait) {
   if (!CanWrite()) return;
-  CommandCounterIncrement();
-  SPI_connect();
+  InSubtransaction(!wait, [&] {
+    Datum args[3] = {Int32GetDatum(config_id), ObjectIdGetDatum(builder), BuilderHome()};
+    RunAsOwner(wait ? Stmt::kAdoptBuilderWait : Stmt::kAdoptBuilder, args, nullptr, GetLatestSnapshot());
+  });
+}
+
+void ResignBuilders(bool wait) {
+  if (!CanWrite()) return;
   // A fresh snapshot, whatever the isolation level: configs defined by
   // transactions that committed while this statement waited, or after this
   // transaction's snapshot, are carried along too.
-  Datum home[1] = {BuilderHome()};
-  if (RunAsOwner(Stmt::kResignBuilders, home, nullptr, GetLatestSnapshot()) > 0) InvalidateRegistry();
-  SPI_finish();
+  bool resigned = false;
+  InSubtransaction(!wait, [&] {
+    Datum home[1] = {BuilderHome()};
+    resigned = RunAsOwner(wait ? Stmt::kResignBuilders : Stmt::kResignBuildersSkipLocked, home, nullptr,
+                          GetLatestSnapshot()) > 0;
+  });
+  if (resigned) InvalidateRegistry();
 }
 
 }  // namespace config_guard

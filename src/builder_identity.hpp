@@ -25,11 +25,16 @@ Datum BuilderHome();
 // schema it names may be gone).
 Oid ResolveSignature(const char* signature);
 
-// Makes a row from elsewhere home: its builder is the function `builder`.
-// Skipped where nothing can be written (a standby, a read-only transaction).
-void AdoptBuilder(int32 config_id, Oid builder);
-// Brings this cluster's signatures up to date (after a rename), where
-// something can be written.
-void ResignBuilders();
+// Makes a row from elsewhere home: its builder is the function `builder`,
+// signed as it prints now. Skipped where nothing can be written (a standby, a
+// read-only transaction). Without `wait`, a row another transaction is
+// adopting is skipped and no error escapes (a reader's load); with it, the
+// row is waited for (a rename that changed its signature).
+void AdoptBuilder(int32 config_id, Oid builder, bool wait);
+// Brings this cluster's signatures up to date, where something can be
+// written: after a rename (`wait`: rows are waited for, errors raised), or
+// when a load finds one out of date (rows being re-signed are skipped, and no
+// error escapes).
+void ResignBuilders(bool wait);
 
 }  // namespace config_guard

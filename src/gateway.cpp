@@ -299,7 +299,19 @@ const Statement kStatements[] = {
      true,
      SPI_OK_SELECT},
     // kAdoptBuilder: $1 config_id, $2 builder found by its signature, $3 home
-    {"UPDATE config_guard.configs c SET builder = $2, builder_home = $3 "
+    // (a row another transaction is adopting is skipped: a reader never waits)
+    {"UPDATE config_guard.configs c SET builder = $2, builder_home = $3, "
+     "       builder_signature = $2::pg_catalog.regprocedure::pg_catalog.text "
+     " WHERE c.config_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT f.config_id FROM config_guard.configs f "
+     "   WHERE f.config_id OPERATOR(pg_catalog.=) $1 AND f.builder_home OPERATOR(pg_catalog.<>) $3 "
+     "   FOR NO KEY UPDATE SKIP LOCKED))",
+     3,
+     {INT4OID, OIDOID, TEXTOID},
+     false,
+     SPI_OK_UPDATE},
+    // kAdoptBuilderWait: the same, waiting for the row (a rename changed its signature)
+    {"UPDATE config_guard.configs c SET builder = $2, builder_home = $3, "
+     "       builder_signature = $2::pg_catalog.regprocedure::pg_catalog.text "
      " WHERE c.config_id OPERATOR(pg_catalog.=) $1 AND c.builder_home OPERATOR(pg_catalog.<>) $3",
      3,
      {INT4OID, OIDOID, TEXTOID},
@@ -311,6 +323,17 @@ const Statement kStatements[] = {
      " WHERE c.builder_home OPERATOR(pg_catalog.=) $1"
      "   AND c.builder_signature OPERATOR(pg_catalog.<>) c.builder::pg_catalog.regprocedure::pg_catalog.text"
      "   AND EXISTS (SELECT FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) c.builder)",
+     1,
+     {TEXTOID},
+     false,
+     SPI_OK_UPDATE},
+    // kResignBuildersSkipLocked: the same, skipping rows another transaction holds
+    {"UPDATE config_guard.configs c SET builder_signature = c.builder::pg_catalog.regprocedure::pg_catalog.text"
+     " WHERE c.config_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT f.config_id FROM config_guard.configs f"
+     "   WHERE f.builder_home OPERATOR(pg_catalog.=) $1"
+     "     AND f.builder_signature OPERATOR(pg_catalog.<>) f.builder::pg_catalog.regprocedure::pg_catalog.text"
+     "     AND EXISTS (SELECT FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) f.builder)"
+     "   FOR NO KEY UPDATE OF f SKIP LOCKED))",
      1,
      {TEXTOID},
      false,

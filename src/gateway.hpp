@@ -49,8 +49,10 @@ enum class Stmt {
   kPreparedTransactions,  // -> a row if any prepared transaction exists
   kConfigIds,             // -> config_id of every config of the database
   kForeignBuilders,       // $1 home -> config_id, builder_signature of rows from another cluster or database
-  kAdoptBuilder,          // $1 config_id, $2 builder, $3 home
+  kAdoptBuilder,          // $1 config_id, $2 builder, $3 home (skips a row being adopted)
+  kAdoptBuilderWait,      // the same, waiting for the row
   kResignBuilders,        // $1 home -> signatures of this cluster's rows brought up to date
+  kResignBuildersSkipLocked,  // the same, skipping rows another transaction holds
   kCount
 };
 

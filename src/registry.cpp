@@ -7,6 +7,7 @@
 
 extern "C" {
 #include "access/genam.h"
+#include "utils/regproc.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -187,9 +188,21 @@ ConfigDef* LoadConfig(const char* name) {
     // A row from another cluster or database (pg_upgrade, a restore): the
     // function its signature names is its builder from now on.
     tmp.builder = ResolveSignature(TextDatumGetCString(SPI_getbinval(tuple, desc, 7, &isnull)));
-    if (OidIsValid(tmp.builder)) AdoptBuilder(tmp.config_id, tmp.builder);
+    if (OidIsValid(tmp.builder)) AdoptBuilder(tmp.config_id, tmp.builder, false);
   } else if (DatumGetBool(SPI_getbinval(tuple, desc, 8, &isnull))) {
-    ResignBuilders();  // renamed by a transaction the last rename did not see
+    // The builder prints another signature than the stored one: renamed by a
+    // transaction the rename's re-signing did not see, or a row whose oid is
+    // not what it seems (a dump of a physical copy of this cluster). If the
+    // stored signature names another function, the two disagree: refused.
+    const char* signature = TextDatumGetCString(SPI_getbinval(tuple, desc, 7, &isnull));
+    const Oid named = ResolveSignature(signature);
+    if (OidIsValid(named) && named != tmp.builder)
+      ereport(ERROR,
+              (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("builder of config \"%s\" is ambiguous", name),
+               errdetail("Its stored oid names %s, its stored signature names %s.", format_procedure(tmp.builder),
+                         format_procedure(named)),
+               errhint("Undefine the config and define it again with its builder.")));
+    ResignBuilders(false);
   }
   strlcpy(tmp.tenant_column, NameStr(*DatumGetName(SPI_getbinval(tuple, desc, 3, &isnull))), NAMEDATALEN);
   tmp.tenant_type = DatumGetObjectId(SPI_getbinval(tuple, desc, 4, &isnull));

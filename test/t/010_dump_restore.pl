@@ -6,6 +6,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use ConfigGuard::Test;
+use IPC::Run;
 
 my $node = preloaded_node('dump');
 
@@ -31,7 +32,7 @@ $node->safe_psql('source_db', q{
 });
 
 my $registry = q{
-  SELECT c.name, c.builder, c.tenant_column, c.tenant_type, string_agg(s.source::text, ',' ORDER BY s.position)
+  SELECT c.name, c.builder_signature, c.tenant_column, c.tenant_type, string_agg(s.source::text, ',' ORDER BY s.position)
     FROM config_guard.configs c JOIN config_guard.config_sources s USING (config_id)
    GROUP BY 1, 2, 3, 4 ORDER BY 1};
 my $tenant = q{'00000000-0000-0000-0000-000000000001'::uuid};
@@ -73,6 +74,41 @@ like($err, qr/invalid export cursor: the cursor was altered, or was not issued f
 is($node->safe_psql('source_db',
   qq{SELECT count(*) FROM config_guard.export_page('customer', '00000000-0000-0000-0000-000000000001'::uuid, '$cursor', 100)}),
   '27', 'and still continues its walk in the database that issued it');
+
+# A restore into a database made from a template that has config_guard (its
+# configs table has the same oid as in every copy of the template): the
+# restored rows are still from elsewhere and adopt their builders, also when
+# the first caller is a granted reader without USAGE on the builder's schema.
+$node->safe_psql('postgres', 'CREATE DATABASE tmpl');
+$node->safe_psql('tmpl', 'CREATE EXTENSION config_guard');
+$node->safe_psql('postgres', 'CREATE DATABASE from_tmpl TEMPLATE tmpl');
+# (pg_restore reports the extension's schema, which the template has, as an error it ignores)
+($rc, $out, $err) = $node->psql('postgres', 'SELECT 1');
+IPC::Run::run([ 'pg_restore', '-d', 'from_tmpl', '-h', $node->host, '-p', $node->port, $dump ], '>', \$out, '2>', \$err);
+like($err, qr/errors ignored on restore: 1\b/, 'pg_restore into a copy of a template with config_guard');
+unlike($err, qr/config_guard\.(configs|config_sources|readers)/, 'and the registry rows went in');
+is($node->safe_psql('from_tmpl', qq{SET ROLE dump_reader; SELECT config_guard.get('customer', $tenant)}),
+  '{"flags": 25}', 'a granted reader\'s first get() finds the builder by its signature');
+is($node->safe_psql('from_tmpl', q{SELECT builder = 'app.build(uuid)'::regprocedure FROM config_guard.configs}), 't',
+  'and the row adopted it');
+($rc, $out, $err) = $node->psql('from_tmpl', 'DROP FUNCTION app.build(uuid)');
+like($err, qr/config "customer" depends on it/, 'the adopted builder cannot be dropped');
+
+# Adoption never makes anyone wait: a reader whose open transaction adopted a
+# row holds its lock, and another reader and an unrelated rename go on.
+$node->safe_psql('postgres', 'CREATE DATABASE locks_db');
+$node->command_ok([ 'pg_restore', '--exit-on-error', '-d', 'locks_db', $dump ], 'another restore');
+$node->safe_psql('locks_db', 'CREATE FUNCTION public.unrelated() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$');
+my $holder = $node->background_psql('locks_db');
+$holder->query_safe('BEGIN');
+$holder->query_safe(qq{SELECT config_guard.get('customer', $tenant)});
+is($node->safe_psql('locks_db', q{SET lock_timeout = '3s';
+  SELECT config_guard.get('customer', '00000000-0000-0000-0000-000000000002'::uuid)}),
+  '{"flags": 0}', 'a second reader does not wait for the first one\'s adoption');
+($rc, $out, $err) = $node->psql('locks_db', q{SET lock_timeout = '3s'; ALTER FUNCTION public.unrelated() RENAME TO unrelated2});
+is($rc, 0, 'nor does an unrelated rename') or diag($err);
+$holder->query_safe('COMMIT');
+$holder->quit;
 
 $node->stop;
 unlike(slurp_file($node->logfile), qr/terminated by signal|PANIC/, 'no crash in the server log');

@@ -65,7 +65,12 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgrelid 
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'flags'::regclass
                                    AND tgname LIKE 'config_guard_%_replica' AND tgenabled = 'R'}), '1',
   'and the row trigger for the logical replication apply worker');
+my $home_before = $node->safe_psql('postgres', q{SELECT builder_home FROM config_guard.configs WHERE name = 'flags'});
 is($node->safe_psql('postgres', q{SELECT config_guard.get('flags', 1)}), '{"n": 5}', 'get() works after the update');
+$node->safe_psql('postgres', q{SELECT config_guard.define('home_probe', 'build_flags(bigint)', ARRAY['flags']::regclass[])});
+is($node->safe_psql('postgres', q{SELECT builder_home FROM config_guard.configs WHERE name = 'home_probe'}), $home_before,
+  'the update gives existing configs the home define() gives (their oids are trusted, not adopted again)');
+$node->safe_psql('postgres', q{SELECT config_guard.undefine('home_probe')});
 $node->safe_psql('postgres', 'INSERT INTO flags VALUES (1, 6, NULL)');
 is($node->safe_psql('postgres', q{SELECT config_guard.get('flags', 1)}), '{"n": 6}',
   'a write after the update invalidates');

@@ -46,6 +46,7 @@ ok($ok, 'pg_upgrade runs') or diag("$out\n$err");
 $new->start;
 
 my $home = q{SELECT (SELECT system_identifier FROM pg_control_system())::text || ':' ||
+                   (SELECT oid FROM pg_database WHERE datname = current_database())::text || ':' ||
                    'config_guard.configs'::regclass::oid::text};
 is($new->safe_psql('postgres', "SELECT builder_home = ($home) FROM config_guard.configs"), 'f',
   'the config comes from another home (pg_upgrade gives the cluster a new system identifier)');
