@@ -22,6 +22,9 @@ core::SlotLedger held;
 void ReturnSlot(std::uintptr_t slot) {
   auto* e = reinterpret_cast<ConfigEntry*>(slot);
   pg_atomic_fetch_sub_u32(&e->running_builders, 1);
+  // (The ledger and the record of overflow builds are both stacks: the
+  // overflow slot returned is the latest recorded.)
+  if (e == OverflowEntry()) EndOverflowBuild();
   ConditionVariableBroadcast(&e->builder_cv);
 }
 
@@ -56,6 +59,7 @@ Take TryTake(const ConfigRef& ref) {
     uint32 running = pg_atomic_read_u32(&ref.entry->running_builders);
     while (running < static_cast<uint32>(max_rebuilds_per_config)) {
       if (pg_atomic_compare_exchange_u32(&ref.entry->running_builders, &running, running + 1)) {
+        if (ref.overflow) NoteOverflowBuild(ref.config_id);
         result = Take::kTaken;
         break;
       }

@@ -23,6 +23,7 @@
 extern "C" {
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 #include "utils/hsearch.h"
@@ -49,19 +50,36 @@ struct Header {
 
 constexpr const char* kTranche = "config_guard configs";
 
+// The configs each backend runs builders of on the overflow entry (a stack,
+// as it takes and returns them). Written by the backend itself: pushed under
+// the lock in shared mode, popped without it; read under the lock in
+// exclusive mode, where a stale read only keeps a config on the overflow a
+// moment longer.
+constexpr int kOverflowBuildsPerBackend = 4;
+struct OverflowBuilds {
+  Oid dboid;
+  int depth;  // may exceed kOverflowBuildsPerBackend: then only the first are known
+  int32 config_ids[kOverflowBuildsPerBackend];
+};
+
 shmem_request_hook_type prev_shmem_request_hook = nullptr;
 shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
 LWLock* lock = nullptr;
 Header* header = nullptr;
 ConfigEntry* slots = nullptr;  // max_tracked_configs slots, then the overflow entry
 HTAB* index = nullptr;
+OverflowBuilds* overflow_builds = nullptr;  // one per process slot
+
+int ProcessSlots() { return MaxBackends + NUM_AUXILIARY_PROCS; }
+Size OverflowBuildsSize() { return mul_size(ProcessSlots(), sizeof(OverflowBuilds)); }
 
 Size SlotsSize() { return mul_size(static_cast<Size>(max_tracked_configs) + 1, sizeof(ConfigEntry)); }
 
 void ShmemRequest() {
   if (prev_shmem_request_hook) prev_shmem_request_hook();
-  RequestAddinShmemSpace(
-      add_size(add_size(hash_estimate_size(max_tracked_configs, sizeof(IndexEntry)), sizeof(Header)), SlotsSize()));
+  RequestAddinShmemSpace(add_size(
+      add_size(add_size(hash_estimate_size(max_tracked_configs, sizeof(IndexEntry)), sizeof(Header)), SlotsSize()),
+      OverflowBuildsSize()));
   RequestNamedLWLockTranche(kTranche, 1);
 }
 
@@ -81,6 +99,9 @@ void ShmemStartup() {
     pg_atomic_init_u32(&header->overflow_used, 0);
     pg_atomic_init_u32(&header->overflow_warned, 0);
   }
+  overflow_builds =
+      static_cast<OverflowBuilds*>(ShmemInitStruct("config_guard overflow builders", OverflowBuildsSize(), &found));
+  if (!found) memset(overflow_builds, 0, OverflowBuildsSize());
   slots = static_cast<ConfigEntry*>(ShmemInitStruct("config_guard config slots", SlotsSize(), &found));
   if (!found) {
     const TimestampTz now = GetCurrentTimestamp();
@@ -211,6 +232,22 @@ bool RefreshLiveness() {
   return true;
 }
 
+// Whether a builder of `key` may be running on the overflow entry (under the
+// lock): a backend running more overflow builders than it records may be
+// running one.
+bool BuildsOnOverflow(const ConfigSlotKey& key) {
+  if (pg_atomic_read_u32(&OverflowEntry()->running_builders) == 0) return false;
+  for (int p = 0; p < ProcessSlots(); ++p) {
+    const OverflowBuilds& b = overflow_builds[p];
+    if (b.depth == 0 || b.dboid != key.dboid) continue;
+    if (b.depth > kOverflowBuildsPerBackend) return true;
+    for (int i = 0; i < b.depth; ++i) {
+      if (b.config_ids[i] == key.config_id) return true;
+    }
+  }
+  return false;
+}
+
 // Gives a slot to `key` (under the exclusive lock); -1 when none can be had.
 int TakeSlot(const ConfigSlotKey& key) {
   auto* views = static_cast<core::SlotView*>(palloc(sizeof(core::SlotView) * max_tracked_configs));
@@ -219,9 +256,9 @@ int TakeSlot(const ConfigSlotKey& key) {
     views[i] = {e->in_use, pg_atomic_read_u32(&e->running_builders) != 0 || pg_atomic_read_u32(&e->marking) != 0,
                 e->in_use && liveness.Gone(e->key)};
   }
-  // Builders running on the overflow entry may be this config's: it takes a
-  // slot of its own only when none runs there, so that its cap holds.
-  const bool may_leave_overflow = pg_atomic_read_u32(&OverflowEntry()->running_builders) == 0;
+  // A config whose builders run on the overflow entry takes a slot of its own
+  // only when they are done, so that its cap holds across the move.
+  const bool may_leave_overflow = !BuildsOnOverflow(key);
   const int i = core::PickSlot(views, max_tracked_configs, may_leave_overflow);
   pfree(views);
   if (i < 0) return -1;
@@ -299,6 +336,18 @@ ConfigRef FindConfigEntry(int32 config_id) {
   if (ref.entry == nullptr) ref = Create(key);
   local->ref = ref.overflow ? ConfigRef{nullptr, 0, true, config_id} : ref;
   return ref;
+}
+
+void NoteOverflowBuild(int32 config_id) {
+  OverflowBuilds& mine = overflow_builds[MyProc->pgprocno];
+  mine.dboid = MyDatabaseId;
+  if (mine.depth < kOverflowBuildsPerBackend) mine.config_ids[mine.depth] = config_id;
+  mine.depth++;
+}
+
+void EndOverflowBuild() {
+  OverflowBuilds& mine = overflow_builds[MyProc->pgprocno];
+  if (mine.depth > 0) mine.depth--;
 }
 
 void ResetEntryStatistics(ConfigEntry* e, TimestampTz now) {

@@ -72,6 +72,12 @@ ConfigRef FindConfigEntry(int32 config_id);
 // the overflow entry (it is current while the config has no slot).
 bool StillCurrent(const ConfigRef& ref);
 LWLock* ConfigEntriesLock();
+// This backend starts a builder of `config_id` on the overflow entry (under
+// the lock, shared), or ends its latest one there: a config leaves the
+// overflow entry for a slot of its own only while none of its builders runs
+// there, so that its cap holds across the move.
+void NoteOverflowBuild(int32 config_id);
+void EndOverflowBuild();
 ConfigEntry* OverflowEntry();
 void ResetEntryStatistics(ConfigEntry* e, TimestampTz now);
 

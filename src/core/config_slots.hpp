@@ -34,8 +34,8 @@ struct SlotView {
 // The slot a new config takes: the first free one, else the first that is in
 // use by a config that is gone and not busy; -1 when none (share the overflow).
 // A config may have builders running on the overflow entry, unknown to a slot
-// of its own: while any builder runs there (`may_leave_overflow` false), no
-// config takes a slot, so that no config's builders ever exceed its cap.
+// of its own: while any of its builders runs there (`may_leave_overflow`
+// false), it takes no slot, so that its builders never exceed its cap.
 int PickSlot(const SlotView* slots, int n, bool may_leave_overflow);
 
 // What a reader of the marks compares between two looks.

@@ -148,6 +148,14 @@ $cap->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
 sleep 0.5;
 is($cap->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'}), '1',
   'one builder of the config runs, the second caller waits for the cap');
+# meanwhile a config that never was on the overflow entry takes a free slot
+$cap->safe_psql('postgres', q{
+  SELECT config_guard.define('fresh', 'build(int)', ARRAY['items']::regclass[]);
+  SELECT config_guard.get('fresh', 1);
+});
+is($cap->safe_psql('postgres', q{SELECT s.misses FROM config_guard.config_counters() s
+                                   JOIN config_guard.configs c USING (config_id) WHERE c.name = 'fresh'}), '1',
+  'a new config gets a slot of its own while another config builds on the overflow entry');
 $gate->query_safe('SELECT pg_advisory_unlock(77)');
 $first->quit;
 $second->quit;
