@@ -7,6 +7,9 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "storage/lmgr.h"
 #include "access/xlog.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
@@ -19,6 +22,12 @@ namespace config_guard {
 namespace {
 
 ProcessUtility_hook_type prev_process_utility = nullptr;
+
+// A cancel, a statement timeout or a shutdown that lands in a lookup is never
+// swallowed with the lookup's own errors.
+bool IsInterruption(const ErrorData* error) {
+  return ERRCODE_TO_CATEGORY(error->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION;
+}
 
 // Statements that may change how a function's signature prints: renaming or
 // moving a function, a schema, a type or a domain (or an extension's objects).
@@ -62,6 +71,14 @@ bool IdentityStored() {
 
 bool CanWrite() { return IsTransactionState() && !RecoveryInProgress() && !XactReadOnly; }
 
+// A lock on the extension's own object: define() takes it RowExclusive (so
+// defines run side by side), a rename Share (so renames run side by side);
+// the two conflict, and each holds it to the end of its transaction.
+void LockSignatures(LOCKMODE mode) {
+  const Oid extension = get_extension_oid("config_guard", true);
+  if (OidIsValid(extension)) LockDatabaseObject(ExtensionRelationId, extension, 0, mode);
+}
+
 // The rows from elsewhere and the functions their signatures name now, before
 // a rename (palloc'd; n set).
 struct Foreign {
@@ -104,6 +121,8 @@ void ProcessUtility(PlannedStmt* pstmt, const char* query, bool read_only_tree, 
                     ParamListInfo params, QueryEnvironment* env, DestReceiver* dest, QueryCompletion* qc) {
   // Every utility statement comes here (BEGIN, SET ...): the cheap test first.
   const bool watch = MayChangeSignatures(pstmt->utilityStmt) && CanWrite() && IdentityStored();
+  // Waits for configs being defined: the re-signing below must see them.
+  if (watch) LockSignatures(ShareLock);
   int nforeign = 0;
   const Foreign* foreign = watch ? ForeignBuilders(&nforeign) : nullptr;
   if (prev_process_utility != nullptr)
@@ -122,6 +141,8 @@ void InitBuilderIdentity() {
   prev_process_utility = ProcessUtility_hook;
   ProcessUtility_hook = ProcessUtility;
 }
+
+void LockSignaturesForDefine() { LockSignatures(RowExclusiveLock); }
 
 Datum BuilderHome() {
   // (signed, as pg_control_system() shows it to the 0.3 -> 0.4 update script)
@@ -158,8 +179,12 @@ Oid ResolveSignature(const char* signature) {
   PG_CATCH();
   {
     MemoryContextSwitchTo(caller_cxt);
+    ErrorData* error = CopyErrorData();
     FlushErrorState();
     RollbackAndReleaseCurrentSubTransaction();
+    CurrentResourceOwner = caller_owner;
+    if (IsInterruption(error)) ReThrowError(error);
+    FreeErrorData(error);
     found = InvalidOid;
   }
   PG_END_TRY();
@@ -194,7 +219,7 @@ void InSubtransaction(bool quiet, Write write) {
     FlushErrorState();
     RollbackAndReleaseCurrentSubTransaction();
     CurrentResourceOwner = caller_owner;
-    if (!quiet) ReThrowError(error);
+    if (!quiet || IsInterruption(error)) ReThrowError(error);
     FreeErrorData(error);
   }
   PG_END_TRY();

@@ -56,8 +56,12 @@ Take TryTake(const ConfigRef& ref) {
   Take result = Take::kMoved;
   if (StillCurrent(ref)) {
     result = Take::kFull;
+    // A build nested in one of this backend's that holds a slot of the entry
+    // (a builder calling get(), of the same config or of another sharing the
+    // overflow entry) takes one without waiting: the outer one waits for it.
+    const bool nested = held.Holds(reinterpret_cast<std::uintptr_t>(ref.entry));
     uint32 running = pg_atomic_read_u32(&ref.entry->running_builders);
-    while (running < static_cast<uint32>(max_rebuilds_per_config)) {
+    while (nested || running < static_cast<uint32>(max_rebuilds_per_config)) {
       if (pg_atomic_compare_exchange_u32(&ref.entry->running_builders, &running, running + 1)) {
         if (ref.overflow) NoteOverflowBuild(ref.config_id);
         result = Take::kTaken;

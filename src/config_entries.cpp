@@ -206,25 +206,34 @@ bool RefreshLiveness() {
     if (e->in_use && e->key.dboid != MyDatabaseId) dbs[ndbs++] = e->key.dboid;
   }
   LWLockRelease(lock);
+  // Built in the caller's memory, kept only once complete: a failed query
+  // leaves nothing behind.
+  MemoryContext caller_cxt = CurrentMemoryContext;
   Liveness fresh;
-  fresh.dead_dbs = static_cast<Oid*>(MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * (ndbs + 1)));
+  Oid* dead = static_cast<Oid*>(palloc(sizeof(Oid) * (ndbs + 1)));
   for (int i = 0; i < ndbs; ++i) {
-    if (!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbs[i]))) fresh.dead_dbs[fresh.ndead++] = dbs[i];
+    if (!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbs[i]))) dead[fresh.ndead++] = dbs[i];
   }
   pfree(dbs);
 
   SPI_connect();
   const uint64 n = RunAsOwner(Stmt::kConfigIds, nullptr);
-  fresh.live_ids = static_cast<int32*>(MemoryContextAlloc(TopMemoryContext, sizeof(int32) * (n + 1)));
+  auto* live = static_cast<int32*>(MemoryContextAlloc(caller_cxt, sizeof(int32) * (n + 1)));
   for (uint64 i = 0; i < n; ++i) {
     bool isnull = false;
     const int32 id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-    fresh.live_ids[i] = id;
+    live[i] = id;
     if (id > fresh.max_id) fresh.max_id = id;
   }
   fresh.nlive = static_cast<int>(n);
   SPI_finish();
-  qsort(fresh.live_ids, fresh.nlive, sizeof(int32), CompareInt32);
+  qsort(live, fresh.nlive, sizeof(int32), CompareInt32);
+  fresh.live_ids = static_cast<int32*>(MemoryContextAlloc(TopMemoryContext, sizeof(int32) * (n + 1)));
+  memcpy(fresh.live_ids, live, sizeof(int32) * n);
+  fresh.dead_dbs = static_cast<Oid*>(MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * (ndbs + 1)));
+  memcpy(fresh.dead_dbs, dead, sizeof(Oid) * fresh.ndead);
+  pfree(live);
+  pfree(dead);
   fresh.looked_at = now;
   if (liveness.live_ids != nullptr) pfree(liveness.live_ids);
   if (liveness.dead_dbs != nullptr) pfree(liveness.dead_dbs);

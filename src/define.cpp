@@ -95,6 +95,7 @@ CG_FUNCTION(config_guard_define) {
   const char* tenant_column = NameStr(*PG_GETARG_NAME(3));
   ValidateConfigName(name);
   RequireCurrentSchema();
+  LockSignaturesForDefine();
 
   Oid tenant_type = InvalidOid;
   for (Oid relid : sources) {

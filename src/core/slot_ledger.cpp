@@ -8,6 +8,13 @@ bool SlotLedger::Push(std::uintptr_t slot, std::uint32_t subxact) {
   return true;
 }
 
+bool SlotLedger::Holds(std::uintptr_t slot) const {
+  for (std::size_t i = 0; i < size_; ++i) {
+    if (entries_[i].slot == slot) return true;
+  }
+  return false;
+}
+
 bool SlotLedger::Pop(std::uintptr_t* slot) {
   if (size_ == 0) return false;
   *slot = entries_[--size_].slot;

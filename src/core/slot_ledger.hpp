@@ -31,6 +31,10 @@ class SlotLedger {
   std::size_t ReleaseFrom(std::uint32_t subxact, std::uintptr_t* out);
   // Removes every slot, as ReleaseFrom(0).
   std::size_t ReleaseAll(std::uintptr_t* out);
+  // Whether a slot of `slot`'s kind is held already: a build nested in one
+  // that holds it (a builder calling get()) takes the next one without
+  // waiting, since the outer build waits for it and adds no concurrency.
+  bool Holds(std::uintptr_t slot) const;
   std::size_t size() const { return size_; }
 
  private:

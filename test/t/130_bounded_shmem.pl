@@ -160,6 +160,19 @@ $gate->query_safe('SELECT pg_advisory_unlock(77)');
 $first->quit;
 $second->quit;
 $gate->quit;
+# two configs sharing the overflow entry, one's builder calling get() of the
+# other: the nested build does not wait for the slot its own caller holds
+$cap->safe_psql('postgres', q{
+  SELECT config_guard.define('inner', 'build(int)', ARRAY['items']::regclass[]);
+  CREATE FUNCTION outer_build(tenant int) RETURNS jsonb LANGUAGE sql VOLATILE
+    AS $$ SELECT jsonb_build_object('inner', config_guard.get('inner', tenant)) $$;
+  SELECT config_guard.define('outer', 'outer_build(int)', ARRAY['items']::regclass[]);
+});
+is($cap->safe_psql('postgres', q{SET client_min_messages = error; SET config_guard.rebuild_wait_timeout = '2s';
+                                   SELECT count(*) FROM config_guard.config_counters() s JOIN config_guard.configs c
+                                   USING (config_id) WHERE c.name IN ('inner', 'outer');
+                                   SELECT config_guard.get('outer', 1) ->> 'inner' IS NOT NULL}), "0\nt",
+  'a builder calling get() of another config on the overflow entry, under a cap of one');
 $cap->stop;
 unlike(slurp_file($cap->logfile), qr/terminated by signal|PANIC/, 'no crash in the server log of the cap test');
 

@@ -43,3 +43,14 @@ TEST(SlotLedger, RefusesBeyondCapacity) {
   std::uintptr_t out[SlotLedger::kCapacity];
   EXPECT_EQ(ledger.ReleaseAll(out), SlotLedger::kCapacity);
 }
+
+TEST(SlotLedger, HoldsTellsANestedBuildOfTheSameKind) {
+  SlotLedger ledger;
+  EXPECT_FALSE(ledger.Holds(10));
+  ASSERT_TRUE(ledger.Push(10, 1));
+  EXPECT_TRUE(ledger.Holds(10));
+  EXPECT_FALSE(ledger.Holds(20));
+  std::uintptr_t out[SlotLedger::kCapacity];
+  ledger.ReleaseAll(out);
+  EXPECT_FALSE(ledger.Holds(10));
+}
