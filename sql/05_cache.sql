@@ -86,6 +86,11 @@ SELECT config_guard.invalidate_all('shop');
 SELECT config_guard.get('shop', 1) IS NOT NULL, config_guard.get('shop', 2) IS NOT NULL, runs() - :r0 AS rebuilds;
 SELECT config_guard.invalidate('shop', 'x'::text);
 \echo :LAST_ERROR_SQLSTATE
+-- a read-only transaction writes no marks
+BEGIN READ ONLY;
+SELECT config_guard.invalidate('shop', 1);
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
 
 -- the invalidations a rebuild covered are folded away
 SELECT count(*) AS marks_left FROM config_guard.invalidations WHERE tenant IN ('1', '2');

@@ -200,13 +200,6 @@ const Statement kStatements[] = {
      {INT4OID, REGROLEOID},
      false,
      SPI_OK_DELETE},
-    // kAppendMarks
-    {"INSERT INTO config_guard.invalidations (config_id, tenant) "
-     "SELECT $1, m.tenant FROM pg_catalog.unnest($2) AS m(tenant) ON CONFLICT DO NOTHING",
-     2,
-     {INT4OID, TEXTARRAYOID},
-     false,
-     SPI_OK_INSERT},
     // kStoreDocument: folds the marks the builder's snapshot covered into the row's count
     {"WITH folded AS ("
      "  DELETE FROM config_guard.invalidations i"

@@ -40,7 +40,6 @@ enum class Stmt {
   kReaders,               // $1 config_id -> reader oid
   kGrantRead,             // $1 config_id, $2 role
   kRevokeRead,            // $1 config_id, $2 role
-  kAppendMarks,           // $1 config_id, $2 text[] of tenant keys (a NULL element: every tenant)
   kStoreDocument,         // $1 config_id, $2 tenant, $3 document, $4 snapshot, $5 built_at, $6 build_ms
   kGeneration,            // $1 config_id, $2 tenant -> generation
   kSetRoleLimit,          // $1 role, $2 max_active, $3 max_queued, $4 queue_timeout

@@ -7,6 +7,7 @@
 #include "gateway.hpp"
 #include "module.hpp"
 #include "registry.hpp"
+#include "mark_append.hpp"
 #include "mark_writers.hpp"
 #include "tenant.hpp"
 
@@ -98,14 +99,20 @@ bool VerifyTrigger(const TriggerData* data, int32 config_id) {
 
   if (strcmp(trigger->tgname, TriggerName(config_id, EventSuffix(data->tg_event))) != 0)
     RefuseTrigger(trigger, rel, config_id);
+  // (The only SPI on the trigger's path, once per trigger and registry
+  // generation.)
+  SPI_connect();
   Datum args[2] = {Int32GetDatum(config_id), ObjectIdGetDatum(RelationGetRelid(rel))};
   const bool config_exists = RunAsOwner(Stmt::kSourceColumn, args) > 0;
+  bool matches = true;
   if (config_exists) {
     bool isnull = false;
     const Name column = DatumGetName(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
     const bool is_source = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-    if (!is_source || strcmp(NameStr(*column), trigger->tgargs[1]) != 0) RefuseTrigger(trigger, rel, config_id);
+    matches = is_source && strcmp(NameStr(*column), trigger->tgargs[1]) == 0;
   }
+  SPI_finish();
+  if (!matches) RefuseTrigger(trigger, rel, config_id);
   entry = static_cast<VerifiedTrigger*>(hash_search(verified, &trigger->tgoid, HASH_ENTER, &found));
   entry->relid = RelationGetRelid(rel);
   entry->generation = RegistryGeneration();
@@ -195,8 +202,7 @@ char* RowTenant(HeapTuple tuple, TupleDesc desc, AttrNumber attnum, KeyType* key
 
 void AppendMarks(int32 config_id, ArrayType* tenants) {
   NoteMarkWriter(config_id);
-  Datum values[2] = {Int32GetDatum(config_id), PointerGetDatum(tenants)};
-  RunAsOwner(Stmt::kAppendMarks, values);
+  AppendMarkRows(config_id, tenants);
 }
 
 // A row trigger: the tenants of the old and new row.
@@ -383,7 +389,6 @@ CG_FUNCTION(config_guard_invalidation_trigger) {
                     errmsg("config_guard.invalidation_trigger() must be an AFTER trigger with two arguments")));
   const int32 config_id = pg_strtoint32(trigger->tgargs[0]);
 
-  SPI_connect();
   if (VerifyTrigger(data, config_id)) {
     if (TRIGGER_FIRED_FOR_ROW(data->tg_event)) {
       MarkRowTenants(data, config_id, trigger->tgargs[1]);
@@ -394,7 +399,6 @@ CG_FUNCTION(config_guard_invalidation_trigger) {
     }
     NoteSourceWrite(config_id);
   }
-  SPI_finish();
   return PointerGetDatum(nullptr);
 }
 

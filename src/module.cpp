@@ -5,6 +5,7 @@
 #include "backoff_table.hpp"
 #include "builder_identity.hpp"
 #include "builder_slots.hpp"
+#include "mark_append.hpp"
 #include "mark_writers.hpp"
 
 extern "C" {
@@ -42,6 +43,7 @@ void _PG_init(void) {
   InitDependencies();
   InitBuilderIdentity();
   InitInvalidation();
+  InitMarkAppend();
   InitCursorSecret();
   InitBuilder();
   InitAdmission();
