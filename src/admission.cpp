@@ -44,14 +44,14 @@ int nholders = 0;
 // with `nesting` raised (undone however the work ends), then calls
 // ReleaseSlot() if this returned true; on an error the abort callbacks give
 // the slot back.
-bool TakeSlotForWork(bool counted = true) {
+bool TakeSlotForWork() {
   if (nesting > 0 || !AdmissionQueueReady() || IsParallelWorker()) return false;
   RoleLimit* e = LimitForThisSession();
   if (e == nullptr) return false;
   // Before the wait: an error or a cancel while queued gives the place back
   // with the (sub)transaction that waited.
   slot_subxact = GetCurrentSubTransactionId();
-  AcquireSlot(e, counted);
+  AcquireSlot(e);
   return true;
 }
 
@@ -75,10 +75,10 @@ int HolderIndex(const void* query) {
 
 // A top-level execution starts or resumes work: it shares the slot, taking it
 // if no other execution holds it.
-void HoldFor(const void* query, bool counted = true) {
+void HoldFor(const void* query) {
   if (nesting > 0 || HolderIndex(query) >= 0) return;
-  if (nholders == 0 && !TakeSlotForWork(counted)) return;  // not limited
-  if (nholders == kMaxHolders) return;                     // works under the slot the others hold
+  if (nholders == 0 && !TakeSlotForWork()) return;  // not limited
+  if (nholders == kMaxHolders) return;              // works under the slot the others hold
   holders[nholders++] = query;
 }
 
@@ -93,12 +93,42 @@ void LetGo(const void* query) {
 
 void ForgetHolders() { nholders = 0; }
 
+// Planning is work too: constant folding runs immutable functions, and a
+// large join search takes its time. A top-level statement's planning holds
+// the slot like its execution; planning nested in work (SPI in a function, a
+// utility statement's query) runs under the slot that work holds.
+const char planning_token = 0;
+
+//
+// The slot taken for planning passes to the statement's execution, which
+// follows (ExecutorRun, or the utility statement that runs next): the
+// statement is admitted once, and no other statement of the role can take
+// the slot in between. A plan never executed keeps it to the end of the
+// transaction (an extended-protocol Bind with no Execute).
+PlannedStmt* PlannerHook(Query* parse, const char* query, int options, ParamListInfo params) {
+  // Planning nested in work (a function folded at planning runs its own
+  // queries) takes nothing: `nesting` is raised while this one runs.
+  if (nesting == 0) HoldFor(&planning_token);
+  PlannedStmt* planned = nullptr;
+  Nested([&] {
+    planned = prev_planner != nullptr ? prev_planner(parse, query, options, params)
+                                      : standard_planner(parse, query, options, params);
+  });
+  return planned;
+}
+
+// The work that follows planning holds the slot now.
+void HandOverFromPlanning() { LetGo(&planning_token); }
+
 void ExecutorRunHook(QueryDesc* query, ScanDirection direction, uint64 count, bool execute_once) {
   // A WITH HOLD cursor's query runs at the top level only when COMMIT
   // persists it (a FETCH holds the slot itself): COMMIT never waits in the
   // queue for that.
   const bool persisting_at_commit = ActivePortal != nullptr && (ActivePortal->cursorOptions & CURSOR_OPT_HOLD) != 0;
-  if (!persisting_at_commit) HoldFor(query);
+  if (!persisting_at_commit) {
+    HoldFor(query);
+    if (nesting == 0) HandOverFromPlanning();
+  }
   Nested([&] {
     if (prev_executor_run)
       prev_executor_run(query, direction, count, execute_once);
@@ -112,26 +142,6 @@ void ExecutorRunHook(QueryDesc* query, ScanDirection direction, uint64 count, bo
   // keeps it to its ExecutorFinish, which follows at once.
   const bool writes_at_finish = query->operation != CMD_SELECT || query->plannedstmt->hasModifyingCTE;
   if (count != 0 || !writes_at_finish) LetGo(query);
-}
-
-// Planning is work too: constant folding runs immutable functions, and a
-// large join search takes its time. A top-level statement's planning holds
-// the slot like its execution; planning nested in work (SPI in a function, a
-// utility statement's query) runs under the slot that work holds.
-const char planning_token = 0;
-
-PlannedStmt* PlannerHook(Query* parse, const char* query, int options, ParamListInfo params) {
-  // Only the outermost planning holds and lets go: a planning nested in it
-  // (a function folded at planning runs its own queries) must not release it.
-  const bool outermost = nesting == 0 && HolderIndex(&planning_token) < 0;
-  if (outermost) HoldFor(&planning_token, false);
-  PlannedStmt* planned = nullptr;
-  Nested([&] {
-    planned = prev_planner != nullptr ? prev_planner(parse, query, options, params)
-                                      : standard_planner(parse, query, options, params);
-  });
-  if (outermost) LetGo(&planning_token);
-  return planned;
 }
 
 // Never takes a slot: a portal closed at COMMIT (or by a CLOSE) finishes here,
@@ -179,7 +189,10 @@ void ProcessUtilityHook(PlannedStmt* pstmt, const char* query, bool read_only_tr
   // that holds it already: closing one of those inside (CLOSE in a DO block)
   // cannot leave its work without a slot.
   const bool exempt = IsExempt(pstmt->utilityStmt);
-  if (!exempt) HoldFor(pstmt);
+  if (!exempt) {
+    HoldFor(pstmt);
+    if (nesting == 0) HandOverFromPlanning();
+  }
   Nested([&] {
     if (prev_process_utility != nullptr)
       prev_process_utility(pstmt, query, read_only_tree, context, params, env, dest, qc);

@@ -255,7 +255,7 @@ void ReleaseSlot() {
   if (e != nullptr) ConditionVariableBroadcast(&e->cv);
 }
 
-void AcquireSlot(RoleLimit* e, bool counted) {
+void AcquireSlot(RoleLimit* e) {
   // Registered here, in the backend: callbacks registered in the postmaster
   // are discarded by every child it starts.
   if (!exit_callback_registered) {
@@ -271,7 +271,7 @@ void AcquireSlot(RoleLimit* e, bool counted) {
   const core::Admission decision = core::AdmitNewcomer(e->active, e->max_active, e->queued, e->max_queued);
   if (decision == core::Admission::kRun) {
     e->active++;
-    if (counted) e->admitted++;
+    e->admitted++;
     me->role = e->role;
     me->holding = true;
     LWLockRelease(lock);
@@ -298,7 +298,7 @@ void AcquireSlot(RoleLimit* e, bool counted) {
     if (!e->limited || core::MayLeaveQueue(e->active, e->max_active, IsOldestWaiter(e, me))) {
       e->queued--;
       e->active++;
-      if (counted) e->admitted++;
+      e->admitted++;
       e->ran_after_wait++;
       e->total_wait_ms += waited_ms;
       if (waited_ms > e->max_wait_ms) e->max_wait_ms = waited_ms;

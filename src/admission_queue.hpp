@@ -38,9 +38,7 @@ RoleLimit* LimitForThisSession();
 // Takes a slot of `limit` for this backend, waiting in the queue: ereports
 // when the queue is full (53400) or the wait times out (55P03). The slot or
 // the place in the queue is given back by ReleaseSlot(), also at exit.
-// `counted`: whether the admission counts in `admitted` (a statement's
-// planning does not, its execution does: one per statement).
-void AcquireSlot(RoleLimit* limit, bool counted);
+void AcquireSlot(RoleLimit* limit);
 void ReleaseSlot();
 
 // Applies committed changes, wakes the waiters of the roles changed, and

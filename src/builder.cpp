@@ -9,6 +9,9 @@ extern "C" {
 #include "catalog/objectaccess.h"
 #include "catalog/pg_proc.h"
 #include "utils/acl.h"
+#include "access/transam.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -51,6 +54,45 @@ Datum InvokeAsOwner(const ConfigDef& def, const TenantKey& tenant) {
   return document;
 }
 
+// pg_current_snapshot() leaves the calling transaction out of its list of
+// transactions in progress, so once a later transaction has ended (xmax past
+// this one) the snapshot calls this transaction's id visible: a mark it
+// writes after the document is stored would then count as covered. The
+// document's snapshot lists this transaction as in progress instead (its
+// writes before the build are in the document, and their marks are folded
+// away when it is stored). A transaction id assigned after the snapshot is
+// past its xmax already.
+Datum WithOwnTransactionInProgress(Datum snapshot) {
+  const FullTransactionId own = GetTopFullTransactionIdIfAny();
+  if (!FullTransactionIdIsValid(own)) return snapshot;
+  const char* text = DatumGetCString(DirectFunctionCall1(pg_snapshot_out, snapshot));
+  uint64 xmin = 0;
+  uint64 xmax = 0;
+  int consumed = 0;
+  if (sscanf(text, UINT64_FORMAT ":" UINT64_FORMAT ":%n", &xmin, &xmax, &consumed) != 2)
+    elog(ERROR, "unexpected snapshot \"%s\"", text);
+  const uint64 xid = U64FromFullTransactionId(own);
+  if (xid >= xmax) return snapshot;
+  // The list is sorted: insert this transaction's id in its place.
+  StringInfoData list;
+  initStringInfo(&list);
+  bool placed = false;
+  const char* p = text + consumed;
+  while (*p != '\0') {
+    char* end = nullptr;
+    const uint64 other = strtoull(p, &end, 10);
+    if (!placed && xid <= other) {
+      if (xid < other) appendStringInfo(&list, "%s" UINT64_FORMAT, list.len > 0 ? "," : "", xid);
+      placed = true;
+    }
+    appendStringInfo(&list, "%s" UINT64_FORMAT, list.len > 0 ? "," : "", other);
+    p = *end == ',' ? end + 1 : end;
+  }
+  if (!placed) appendStringInfo(&list, "%s" UINT64_FORMAT, list.len > 0 ? "," : "", xid);
+  const char* updated = psprintf(UINT64_FORMAT ":" UINT64_FORMAT ":%s", xid < xmin ? xid : xmin, xmax, list.data);
+  return DirectFunctionCall1(pg_snapshot_in, CStringGetDatum(updated));
+}
+
 void CallBuilder(ConfigDef* def, const TenantKey& tenant, BuildResult* result, MemoryContext result_cxt) {
   const TimestampTz start = GetCurrentTimestamp();
   // As for a statement that may write: the builder sees this transaction's
@@ -59,7 +101,7 @@ void CallBuilder(ConfigDef* def, const TenantKey& tenant, BuildResult* result, M
   // least that new.
   CommandCounterIncrement();
   PushActiveSnapshot(GetTransactionSnapshot());
-  const Datum snapshot = OidFunctionCall0(F_PG_CURRENT_SNAPSHOT);
+  const Datum snapshot = WithOwnTransactionInProgress(OidFunctionCall0(F_PG_CURRENT_SNAPSHOT));
   const TimestampTz built_at = GetCurrentTimestamp();
   const Datum document = InvokeAsOwner(*def, tenant);
   PopActiveSnapshot();
