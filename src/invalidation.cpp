@@ -15,6 +15,7 @@ extern "C" {
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type_d.h"
 #include "commands/trigger.h"
+#include "tcop/utility.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
 #include "access/htup_details.h"
@@ -410,7 +411,12 @@ static void InvalidateFromSql(FunctionCallInfo fcinfo, bool one_tenant) {
   if (PG_ARGISNULL(0)) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("config must not be null")));
   SPI_connect();
   ConfigDef* def = AcquireConfig(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-  RequireOwnership(*def, one_tenant ? "invalidate" : "invalidate_all");
+  const char* function = one_tenant ? "invalidate" : "invalidate_all";
+  RequireOwnership(*def, function);
+  // What the executor would refuse for an INSERT of the mark (a trigger's
+  // statement has passed these checks already).
+  PreventCommandIfReadOnly(psprintf("config_guard.%s()", function));
+  PreventCommandIfParallelMode(psprintf("config_guard.%s()", function));
   ArrayType* tenants = EveryTenant();
   if (one_tenant) {
     Datum key = CStringGetTextDatum(TenantFromArgument(fcinfo, 1, *def).text);
