@@ -59,9 +59,10 @@ wait_for(q{SELECT count(*) = 1 FROM pg_stat_activity WHERE usename = 'svc' AND w
   'q1 admitted');
 is($node->safe_psql('postgres', q{SELECT state FROM pg_stat_activity WHERE usename = 'svc' AND query LIKE '%''h1''%'}),
   'idle', 'h1 finished');
-my $q1_pid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE usename = 'svc'
-                                             AND query LIKE '%''q1''%' AND wait_event = 'advisory'});
-ok($q1_pid, 'q1, the first in the queue, got the slot');
+# (admitted, q1 still has to finish planning before it reaches the lock)
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity WHERE usename = 'svc'
+                                          AND query LIKE '%''q1''%' AND wait_event = 'advisory'}),
+  'q1, the first in the queue, got the slot');
 
 # cancelling a queued statement takes it out of the queue
 my $q2_pid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE usename = 'svc' AND wait_event_type = 'Extension'});
