@@ -18,6 +18,10 @@ extern int backoff_max_ms;
 extern int rebuild_alert_per_minute;
 // Builder runs of one config allowed at once, cluster-wide (0 = no cap).
 extern int max_rebuilds_per_config;
+// Background cleanup: how often (s, 0 = off) and from what age marks of
+// tenants without a document are pruned (s).
+extern int cleanup_interval_s;
+extern int cleanup_age_s;
 // Shared-memory sizes (postmaster start only).
 extern int max_tracked_tenants;
 extern int max_tracked_configs;

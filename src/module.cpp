@@ -2,6 +2,7 @@
 #include "config_entries.hpp"  // first: it includes the core headers
 #include "module.hpp"
 #include "admission.hpp"
+#include "background.hpp"
 #include "backoff_table.hpp"
 #include "builder_identity.hpp"
 #include "builder_slots.hpp"
@@ -47,4 +48,5 @@ void _PG_init(void) {
   InitCursorSecret();
   InitBuilder();
   InitAdmission();
+  InitBackground();
 }
