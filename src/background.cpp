@@ -23,10 +23,12 @@ extern "C" {
 #include "tcop/tcopprot.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
 PGDLLEXPORT void config_guard_launcher_main(Datum);
 PGDLLEXPORT void config_guard_cleanup_main(Datum);
+Datum config_guard_prune_invalidations(PG_FUNCTION_ARGS);
 }
 
 namespace config_guard {
@@ -130,21 +132,20 @@ void config_guard_cleanup_main(Datum arg) {
   pgstat_report_appname("config_guard cleanup");
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
-  SPI_connect();
   PushActiveSnapshot(GetTransactionSnapshot());
   // Only where config_guard is installed and its objects are those of this
   // library (an older version waits for ALTER EXTENSION ... UPDATE).
   const Oid schema = ExtensionNamespace();
   const Oid configs = OidIsValid(schema) ? get_relname_relid("configs", schema) : InvalidOid;
   if (OidIsValid(configs) && get_attnum(configs, "builder_home") != InvalidAttrNumber) {
-    const char* query =
-        psprintf("SELECT config_guard.prune_invalidations(pg_catalog.make_interval(secs => %d))", cleanup_age_s);
-    pgstat_report_activity(STATE_RUNNING, query);
-    SPI_execute(query, false, 0);
+    // Called directly, not through SQL: nothing is looked up by name.
+    pgstat_report_activity(STATE_RUNNING, "config_guard cleanup: prune_invalidations()");
+    Interval* age = static_cast<Interval*>(palloc0(sizeof(Interval)));
+    age->time = static_cast<int64>(cleanup_age_s) * USECS_PER_SEC;
+    (void)DirectFunctionCall1(config_guard_prune_invalidations, IntervalPGetDatum(age));
     pgstat_report_activity(STATE_IDLE, nullptr);
   }
   PopActiveSnapshot();
-  SPI_finish();
   CommitTransactionCommand();
   pgstat_report_stat(true);
 }
