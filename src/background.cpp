@@ -2,6 +2,7 @@
 #include "background.hpp"
 
 #include "gucs.hpp"
+#include "prune.hpp"
 #include "registry.hpp"
 
 extern "C" {
@@ -11,7 +12,11 @@ extern "C" {
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
 #include "commands/extension.h"
+#include "tcop/utility.h"
+#include "utils/guc.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -28,13 +33,82 @@ extern "C" {
 
 PGDLLEXPORT void config_guard_launcher_main(Datum);
 PGDLLEXPORT void config_guard_cleanup_main(Datum);
-Datum config_guard_prune_invalidations(PG_FUNCTION_ARGS);
 }
 
 namespace config_guard {
 namespace {
 
 constexpr const char* kLibrary = "config_guard";
+// A visit prunes in batches, each in its own short transaction (the prune
+// fence holds rebuilds back for one batch at most), for at most this long:
+// a backlog is worked off over several visits.
+constexpr int64 kBatch = 10000;
+constexpr long kVisitBudgetMs = 1000;
+
+// The cleanup worker running now, if any (one at a time): DROP DATABASE and
+// the other commands that need a database to themselves ask it to leave, as
+// they do autovacuum workers, instead of failing after their 5 s wait.
+struct Visit {
+  pg_atomic_uint32 pid;
+  pg_atomic_uint32 database;
+};
+Visit* visit = nullptr;
+
+shmem_request_hook_type prev_shmem_request_hook = nullptr;
+shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
+ProcessUtility_hook_type prev_process_utility = nullptr;
+
+void ShmemRequest() {
+  if (prev_shmem_request_hook) prev_shmem_request_hook();
+  RequestAddinShmemSpace(sizeof(Visit));
+}
+
+void ShmemStartup() {
+  if (prev_shmem_startup_hook) prev_shmem_startup_hook();
+  LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+  bool found = false;
+  visit = static_cast<Visit*>(ShmemInitStruct("config_guard cleanup visit", sizeof(Visit), &found));
+  if (!found) {
+    pg_atomic_init_u32(&visit->pid, 0);
+    pg_atomic_init_u32(&visit->database, InvalidOid);
+  }
+  LWLockRelease(AddinShmemInitLock);
+}
+
+void EndVisit(int, Datum) { pg_atomic_write_u32(&visit->pid, 0); }
+
+// The database a statement needs to itself, or InvalidOid.
+Oid DatabaseNeededAlone(const Node* stmt) {
+  const char* name = nullptr;
+  if (IsA(stmt, DropdbStmt)) name = castNode(DropdbStmt, stmt)->dbname;
+  if (IsA(stmt, RenameStmt) && castNode(RenameStmt, stmt)->renameType == OBJECT_DATABASE)
+    name = castNode(RenameStmt, stmt)->subname;
+  if (IsA(stmt, AlterDatabaseStmt)) name = castNode(AlterDatabaseStmt, stmt)->dbname;
+  if (IsA(stmt, CreatedbStmt)) {
+    ListCell* lc;
+    foreach (lc, castNode(CreatedbStmt, stmt)->options) {
+      auto* option = static_cast<DefElem*>(lfirst(lc));
+      if (strcmp(option->defname, "template") == 0) name = defGetString(option);
+    }
+  }
+  return name == nullptr ? InvalidOid : get_database_oid(name, true);
+}
+
+void ProcessUtility(PlannedStmt* pstmt, const char* query, bool read_only_tree, ProcessUtilityContext context,
+                    ParamListInfo params, QueryEnvironment* env, DestReceiver* dest, QueryCompletion* qc) {
+  // Every utility statement comes here (BEGIN, SET ...): the cheap test first.
+  const NodeTag tag = nodeTag(pstmt->utilityStmt);
+  if (visit != nullptr &&
+      (tag == T_DropdbStmt || tag == T_RenameStmt || tag == T_AlterDatabaseStmt || tag == T_CreatedbStmt)) {
+    const Oid database = DatabaseNeededAlone(pstmt->utilityStmt);
+    const pid_t pid = static_cast<pid_t>(pg_atomic_read_u32(&visit->pid));
+    if (OidIsValid(database) && pid != 0 && pg_atomic_read_u32(&visit->database) == database) kill(pid, SIGTERM);
+  }
+  if (prev_process_utility != nullptr)
+    prev_process_utility(pstmt, query, read_only_tree, context, params, env, dest, qc);
+  else
+    standard_ProcessUtility(pstmt, query, read_only_tree, context, params, env, dest, qc);
+}
 
 BackgroundWorker Worker(const char* name, const char* function) {
   BackgroundWorker w = {};
@@ -70,25 +144,29 @@ List* Databases() {
 
 // Runs one cleanup worker for the database and waits for it to end: one
 // database at a time, so the cleanup never takes more than one connection.
-void CleanUp(Oid database) {
+// False when no background worker slot is free.
+bool CleanUp(Oid database) {
   BackgroundWorker w = Worker("config_guard cleanup", "config_guard_cleanup_main");
   w.bgw_restart_time = BGW_NEVER_RESTART;
   w.bgw_main_arg = ObjectIdGetDatum(database);
   w.bgw_notify_pid = MyProcPid;
   BackgroundWorkerHandle* handle = nullptr;
-  if (!RegisterDynamicBackgroundWorker(&w, &handle)) {
-    ereport(LOG, (errmsg("config_guard: no background worker slot for the cleanup"),
-                  errhint("Raise max_worker_processes.")));
-    return;
-  }
+  if (!RegisterDynamicBackgroundWorker(&w, &handle)) return false;
   pid_t pid = 0;
   if (WaitForBackgroundWorkerStartup(handle, &pid) == BGWH_STARTED) WaitForBackgroundWorkerShutdown(handle);
   pfree(handle);
+  return true;
 }
 
 }  // namespace
 
 void InitBackground() {
+  prev_shmem_request_hook = shmem_request_hook;
+  shmem_request_hook = ShmemRequest;
+  prev_shmem_startup_hook = shmem_startup_hook;
+  shmem_startup_hook = ShmemStartup;
+  prev_process_utility = ProcessUtility_hook;
+  ProcessUtility_hook = ProcessUtility;
   BackgroundWorker w = Worker("config_guard launcher", "config_guard_launcher_main");
   w.bgw_restart_time = 10;
   RegisterBackgroundWorker(&w);
@@ -117,7 +195,12 @@ void config_guard_launcher_main(Datum) {
     ListCell* lc;
     foreach (lc, databases) {
       CHECK_FOR_INTERRUPTS();
-      CleanUp(lfirst_oid(lc));
+      if (!CleanUp(lfirst_oid(lc))) {
+        // Said once a pass, and the pass ends: the next finds a slot or says it again.
+        ereport(LOG, (errmsg("config_guard: no background worker slot for the cleanup"),
+                      errhint("Raise max_worker_processes.")));
+        break;
+      }
     }
     list_free(databases);
   }
@@ -127,25 +210,58 @@ void config_guard_cleanup_main(Datum arg) {
   using namespace config_guard;
   pqsignal(SIGTERM, die);
   BackgroundWorkerUnblockSignals();
-  // As the bootstrap superuser, who may run prune_invalidations().
-  BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
+  const Oid database = DatumGetObjectId(arg);
+  pg_atomic_write_u32(&visit->database, database);
+  pg_atomic_write_u32(&visit->pid, static_cast<uint32>(MyProcPid));
+  before_shmem_exit(EndVisit, 0);  // however the worker ends, nobody signals its pid again
+  // As the bootstrap superuser, who may prune.
+  BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
   pgstat_report_appname("config_guard cleanup");
-  SetCurrentStatementStartTimestamp();
+  // Settings a database's owner can give every session (ALTER DATABASE ...
+  // SET) must not make the cleanup fail there.
+  SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
+  SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+  SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+  SetConfigOption("idle_in_transaction_session_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+
   StartTransactionCommand();
-  PushActiveSnapshot(GetTransactionSnapshot());
-  // Only where config_guard is installed and its objects are those of this
-  // library (an older version waits for ALTER EXTENSION ... UPDATE).
-  const Oid schema = ExtensionNamespace();
-  const Oid configs = OidIsValid(schema) ? get_relname_relid("configs", schema) : InvalidOid;
-  if (OidIsValid(configs) && get_attnum(configs, "builder_home") != InvalidAttrNumber) {
-    // Called directly, not through SQL: nothing is looked up by name.
-    pgstat_report_activity(STATE_RUNNING, "config_guard cleanup: prune_invalidations()");
-    Interval* age = static_cast<Interval*>(palloc0(sizeof(Interval)));
-    age->time = static_cast<int64>(cleanup_age_s) * USECS_PER_SEC;
-    (void)DirectFunctionCall1(config_guard_prune_invalidations, IntervalPGetDatum(age));
-    pgstat_report_activity(STATE_IDLE, nullptr);
-  }
-  PopActiveSnapshot();
+  const char* database_name = MemoryContextStrdup(TopMemoryContext, get_database_name(MyDatabaseId));
   CommitTransactionCommand();
+  Interval* age = static_cast<Interval*>(MemoryContextAllocZero(TopMemoryContext, sizeof(Interval)));
+  age->time = static_cast<int64>(cleanup_age_s) * USECS_PER_SEC;
+  const TimestampTz start = GetCurrentTimestamp();
+  bool more = true;
+  while (more && !TimestampDifferenceExceeds(start, GetCurrentTimestamp(), kVisitBudgetMs)) {
+    CHECK_FOR_INTERRUPTS();
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    // Only where config_guard is installed and its objects are those of this
+    // library (an older version waits for ALTER EXTENSION ... UPDATE).
+    const Oid schema = ExtensionNamespace();
+    const Oid configs = OidIsValid(schema) ? get_relname_relid("configs", schema) : InvalidOid;
+    more = false;
+    if (OidIsValid(configs) && get_attnum(configs, "builder_home") != InvalidAttrNumber) {
+      pgstat_report_activity(STATE_RUNNING, "config_guard cleanup: pruning marks");
+      MemoryContext cxt = CurrentMemoryContext;
+      PG_TRY();
+      { more = PruneMarks(IntervalPGetDatum(age), kBatch) >= kBatch; }
+      PG_CATCH();
+      {
+        // One line, no context, and the visit ends: the next tries again.
+        MemoryContextSwitchTo(cxt);
+        ErrorData* error = CopyErrorData();
+        FlushErrorState();
+        ereport(LOG, (errmsg("config_guard cleanup of database \"%s\" stopped: %s", database_name, error->message)));
+        AbortCurrentTransaction();
+        pgstat_report_activity(STATE_IDLE, nullptr);
+        return;
+      }
+      PG_END_TRY();
+      pgstat_report_activity(STATE_IDLE, nullptr);
+    }
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+  }
   pgstat_report_stat(true);
 }

@@ -253,22 +253,29 @@ const Statement kStatements[] = {
      false,
      SPI_OK_DELETE},
     // kPrune
+    // ($2: at most this many marks of each kind, NULL: all)
     {"WITH pruned AS ("
      "  DELETE FROM config_guard.invalidations i"
-     "   WHERE i.tenant IS NOT NULL"
-     "     AND i.at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)"
-     "     AND NOT EXISTS (SELECT FROM config_guard.documents d"
-     "                      WHERE d.config_id OPERATOR(pg_catalog.=) i.config_id"
-     "                        AND d.tenant OPERATOR(pg_catalog.=) i.tenant)"
+     "   WHERE i.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+     "    SELECT m.ctid FROM config_guard.invalidations m"
+     "     WHERE m.tenant IS NOT NULL"
+     "       AND m.at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)"
+     "       AND NOT EXISTS (SELECT FROM config_guard.documents d"
+     "                        WHERE d.config_id OPERATOR(pg_catalog.=) m.config_id"
+     "                          AND d.tenant OPERATOR(pg_catalog.=) m.tenant)"
+     "     LIMIT $2))"
      "  RETURNING i.config_id), "
      // config-wide marks that every stored document of the config has seen
      "seen AS ("
      "  DELETE FROM config_guard.invalidations i"
-     "   WHERE i.tenant IS NULL"
-     "     AND i.at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)"
-     "     AND NOT EXISTS (SELECT FROM config_guard.documents d"
-     "                      WHERE d.config_id OPERATOR(pg_catalog.=) i.config_id"
-     "                        AND NOT pg_catalog.pg_visible_in_snapshot(i.xid, d.snapshot))"
+     "   WHERE i.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+     "    SELECT m.ctid FROM config_guard.invalidations m"
+     "     WHERE m.tenant IS NULL"
+     "       AND m.at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)"
+     "       AND NOT EXISTS (SELECT FROM config_guard.documents d"
+     "                        WHERE d.config_id OPERATOR(pg_catalog.=) m.config_id"
+     "                          AND NOT pg_catalog.pg_visible_in_snapshot(m.xid, d.snapshot))"
+     "     LIMIT $2))"
      "  RETURNING i.config_id), "
      // export walks count marks: a config that lost some counts a prune instead
      "bumped AS ("
@@ -276,8 +283,8 @@ const Statement kStatements[] = {
      "   WHERE EXISTS (SELECT FROM pruned p WHERE p.config_id OPERATOR(pg_catalog.=) c.config_id)"
      "      OR EXISTS (SELECT FROM seen s WHERE s.config_id OPERATOR(pg_catalog.=) c.config_id)) "
      "SELECT (SELECT pg_catalog.count(*) FROM pruned) OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM seen)",
-     1,
-     {INTERVALOID},
+     2,
+     {INTERVALOID, INT8OID},
      false,
      SPI_OK_SELECT},
     // kPreparedTransactions

@@ -44,7 +44,8 @@ enum class Stmt {
   kGeneration,            // $1 config_id, $2 tenant -> generation
   kSetRoleLimit,          // $1 role, $2 max_active, $3 max_queued, $4 queue_timeout
   kDropRoleLimit,         // $1 role
-  kPrune,                 // $1 older_than -> how many marks of tenants without a document were deleted
+  kPrune,                 // $1 older_than, $2 batch (NULL: all) -> how many marks of tenants without a document
+                          // were deleted
   kPreparedTransactions,  // -> a row if any prepared transaction exists
   kConfigIds,             // -> config_id of every config of the database
   kForeignBuilders,       // $1 home -> config_id, builder_signature of rows from another cluster or database

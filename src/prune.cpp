@@ -5,7 +5,9 @@
 #include "registry.hpp"
 
 extern "C" {
+#include "pgstat.h"
 #include "storage/lock.h"
+#include "utils/wait_event.h"
 }
 
 namespace config_guard {
@@ -30,26 +32,22 @@ void HoldPruneFence() {
   LockAcquire(&tag, ShareLock, false, false);
 }
 
-CG_FUNCTION(config_guard_prune_invalidations) {
-  RequirePreloaded();
-  if (PG_ARGISNULL(0)) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("older_than must not be null")));
-  RequireCurrentSchema();
+int64 PruneMarks(Datum older_than, int64 batch) {
   // Taken without queueing: a prune waiting for a long rebuild transaction
   // would make every other rebuild of the database queue behind it. It tries
   // for a while, then leaves the pruning to its next run.
   const LOCKTAG tag = PruneFence();
   for (int attempt = 0; LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL; ++attempt) {
-    if (attempt == kFenceAttempts) {
-      ereport(NOTICE, (errmsg("rebuilds are in flight: nothing pruned this time"),
-                       errhint("Run config_guard.prune_invalidations() again later.")));
-      PG_RETURN_INT64(0);
-    }
+    if (attempt == kFenceAttempts) return -1;
     CHECK_FOR_INTERRUPTS();
+    pgstat_report_wait_start(PG_WAIT_EXTENSION);
     pg_usleep(kFenceRetryUs);
+    pgstat_report_wait_end();
   }
   SPI_connect();
-  Datum values[1] = {PG_GETARG_DATUM(0)};
-  RunAsOwner(Stmt::kPrune, values);
+  Datum values[2] = {older_than, Int64GetDatum(batch)};
+  const char nulls[2] = {' ', batch > 0 ? ' ' : 'n'};
+  RunAsOwner(Stmt::kPrune, values, nulls);
   bool isnull = false;
   const int64 pruned = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
   SPI_finish();
@@ -58,6 +56,19 @@ CG_FUNCTION(config_guard_prune_invalidations) {
   // whose mark the prune removed. (An error before this point releases it
   // with the transaction.)
   LockRelease(&tag, ExclusiveLock, false);
+  return pruned;
+}
+
+CG_FUNCTION(config_guard_prune_invalidations) {
+  RequirePreloaded();
+  if (PG_ARGISNULL(0)) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("older_than must not be null")));
+  RequireCurrentSchema();
+  const int64 pruned = PruneMarks(PG_GETARG_DATUM(0), 0);
+  if (pruned < 0) {
+    ereport(NOTICE, (errmsg("rebuilds are in flight: nothing pruned this time"),
+                     errhint("Run config_guard.prune_invalidations() again later.")));
+    PG_RETURN_INT64(0);
+  }
   PG_RETURN_INT64(pruned);
 }
 

@@ -19,4 +19,10 @@ namespace config_guard {
 // Held until the end of the transaction.
 void HoldPruneFence();
 
+// Deletes at most `batch` marks of each kind (0: all) older than
+// `older_than` (an interval Datum) under the fence; -1 when rebuilds kept
+// the fence for a few seconds. The caller is in a transaction, with the
+// extension's objects current.
+int64 PruneMarks(Datum older_than, int64 batch);
+
 }  // namespace config_guard
