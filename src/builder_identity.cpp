@@ -29,6 +29,38 @@ bool IsInterruption(const ErrorData* error) {
   return ERRCODE_TO_CATEGORY(error->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION;
 }
 
+// Runs `work` in a subtransaction: where `quiet`, its errors (other than an
+// interruption) are swallowed and false is returned; else they are raised
+// after the subtransaction is rolled back.
+template <typename Work>
+bool InSubtransaction(bool quiet, Work work) {
+  MemoryContext caller_cxt = CurrentMemoryContext;
+  ResourceOwner caller_owner = CurrentResourceOwner;
+  bool done = true;
+  BeginInternalSubTransaction(nullptr);
+  MemoryContextSwitchTo(caller_cxt);
+  PG_TRY();
+  {
+    work();
+    ReleaseCurrentSubTransaction();
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(caller_cxt);
+    ErrorData* error = CopyErrorData();
+    FlushErrorState();
+    RollbackAndReleaseCurrentSubTransaction();
+    CurrentResourceOwner = caller_owner;
+    if (!quiet || IsInterruption(error)) ReThrowError(error);
+    FreeErrorData(error);
+    done = false;
+  }
+  PG_END_TRY();
+  MemoryContextSwitchTo(caller_cxt);
+  CurrentResourceOwner = caller_owner;
+  return done;
+}
+
 // Statements that may change how a function's signature prints: renaming or
 // moving a function, a schema, a type or a domain (or an extension's objects).
 bool MayChangeSignatures(const Node* stmt) {
@@ -153,13 +185,8 @@ Datum BuilderHome() {
 Oid ResolveSignature(const char* signature) {
   // A signature may name a type or a schema that is gone, which to_regprocedure
   // reports as an error in PostgreSQL 15: looked up in a subtransaction.
-  MemoryContext caller_cxt = CurrentMemoryContext;
-  ResourceOwner caller_owner = CurrentResourceOwner;
   Oid found = InvalidOid;
-  BeginInternalSubTransaction(nullptr);
-  MemoryContextSwitchTo(caller_cxt);
-  PG_TRY();
-  {
+  InSubtransaction(true, [&] {
     // As the extension's owner: a name lookup needs USAGE on the schemas it
     // passes, which the caller (a granted reader) may lack. Nothing a role
     // defines runs in it. The subtransaction's abort restores the user.
@@ -170,70 +197,20 @@ Oid ResolveSignature(const char* signature) {
     const int nest = NewGUCNestLevel();
     (void)set_config_option("search_path", kSafeSearchPath, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
                             false);
-    const Datum result = DirectFunctionCall1(to_regprocedure, CStringGetTextDatum(signature));
-    found = DatumGetObjectId(result);
+    found = DatumGetObjectId(DirectFunctionCall1(to_regprocedure, CStringGetTextDatum(signature)));
     AtEOXact_GUC(true, nest);
     SetUserIdAndSecContext(saved_user, saved_context);
-    ReleaseCurrentSubTransaction();
-  }
-  PG_CATCH();
-  {
-    MemoryContextSwitchTo(caller_cxt);
-    ErrorData* error = CopyErrorData();
-    FlushErrorState();
-    RollbackAndReleaseCurrentSubTransaction();
-    CurrentResourceOwner = caller_owner;
-    if (IsInterruption(error)) ReThrowError(error);
-    FreeErrorData(error);
-    found = InvalidOid;
-  }
-  PG_END_TRY();
-  MemoryContextSwitchTo(caller_cxt);
-  CurrentResourceOwner = caller_owner;
+  });
   return found;
 }
-
-namespace {
-
-// Runs `write` (a statement on config_guard.configs that only saves later
-// loads some work) in a subtransaction: where `quiet`, its errors are
-// swallowed (a reader's get() never fails or waits because of it); else they
-// are raised after the subtransaction is rolled back.
-template <typename Write>
-void InSubtransaction(bool quiet, Write write) {
-  MemoryContext caller_cxt = CurrentMemoryContext;
-  ResourceOwner caller_owner = CurrentResourceOwner;
-  BeginInternalSubTransaction(nullptr);
-  MemoryContextSwitchTo(caller_cxt);
-  PG_TRY();
-  {
-    SPI_connect();
-    write();
-    SPI_finish();
-    ReleaseCurrentSubTransaction();
-  }
-  PG_CATCH();
-  {
-    MemoryContextSwitchTo(caller_cxt);
-    ErrorData* error = CopyErrorData();
-    FlushErrorState();
-    RollbackAndReleaseCurrentSubTransaction();
-    CurrentResourceOwner = caller_owner;
-    if (!quiet || IsInterruption(error)) ReThrowError(error);
-    FreeErrorData(error);
-  }
-  PG_END_TRY();
-  MemoryContextSwitchTo(caller_cxt);
-  CurrentResourceOwner = caller_owner;
-}
-
-}  // namespace
 
 void AdoptBuilder(int32 config_id, Oid builder, bool wait) {
   if (!CanWrite()) return;
   InSubtransaction(!wait, [&] {
+    SPI_connect();
     Datum args[3] = {Int32GetDatum(config_id), ObjectIdGetDatum(builder), BuilderHome()};
     RunAsOwner(wait ? Stmt::kAdoptBuilderWait : Stmt::kAdoptBuilder, args, nullptr, GetLatestSnapshot());
+    SPI_finish();
   });
 }
 
@@ -244,9 +221,11 @@ void ResignBuilders(bool wait) {
   // transaction's snapshot, are carried along too.
   bool resigned = false;
   InSubtransaction(!wait, [&] {
+    SPI_connect();
     Datum home[1] = {BuilderHome()};
     resigned = RunAsOwner(wait ? Stmt::kResignBuilders : Stmt::kResignBuildersSkipLocked, home, nullptr,
                           GetLatestSnapshot()) > 0;
+    SPI_finish();
   });
   if (resigned) InvalidateRegistry();
 }
