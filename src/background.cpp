@@ -181,6 +181,9 @@ void config_guard_launcher_main(Datum) {
   BackgroundWorkerUnblockSignals();
   BackgroundWorkerInitializeConnection(nullptr, nullptr, 0);  // shared catalogs only
   pgstat_report_appname("config_guard launcher");
+  // The first pass waits one interval too: a server that just started has
+  // more urgent work.
+  ResetLatch(MyLatch);
   for (;;) {
     const long wait_ms = cleanup_interval_s > 0 ? cleanup_interval_s * 1000L : 60 * 1000L;
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms, PG_WAIT_EXTENSION);
@@ -245,7 +248,11 @@ void config_guard_cleanup_main(Datum arg) {
       pgstat_report_activity(STATE_RUNNING, "config_guard cleanup: pruning marks");
       MemoryContext cxt = CurrentMemoryContext;
       PG_TRY();
-      { more = PruneMarks(IntervalPGetDatum(age), kBatch) >= kBatch; }
+      {
+        // The fence only when there is something to prune: most visits find
+        // nothing, and rebuilds never wait for them.
+        more = AnythingToPrune(IntervalPGetDatum(age)) && PruneMarks(IntervalPGetDatum(age), kBatch) >= kBatch;
+      }
       PG_CATCH();
       {
         // One line, no context, and the visit ends: the next tries again.

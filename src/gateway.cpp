@@ -287,6 +287,23 @@ const Statement kStatements[] = {
      {INTERVALOID, INT8OID},
      false,
      SPI_OK_SELECT},
+    // kPrunable: $1 older_than -> a row if kPrune would delete a mark
+    {"SELECT 1 WHERE EXISTS (SELECT FROM config_guard.invalidations m"
+     "   WHERE m.tenant IS NOT NULL"
+     "     AND m.at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)"
+     "     AND NOT EXISTS (SELECT FROM config_guard.documents d"
+     "                      WHERE d.config_id OPERATOR(pg_catalog.=) m.config_id"
+     "                        AND d.tenant OPERATOR(pg_catalog.=) m.tenant))"
+     "   OR EXISTS (SELECT FROM config_guard.invalidations m"
+     "   WHERE m.tenant IS NULL"
+     "     AND m.at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)"
+     "     AND NOT EXISTS (SELECT FROM config_guard.documents d"
+     "                      WHERE d.config_id OPERATOR(pg_catalog.=) m.config_id"
+     "                        AND NOT pg_catalog.pg_visible_in_snapshot(m.xid, d.snapshot)))",
+     1,
+     {INTERVALOID},
+     true,
+     SPI_OK_SELECT},
     // kPreparedTransactions
     {"SELECT 1 FROM pg_catalog.pg_prepared_xacts LIMIT 1", 0, {}, true, SPI_OK_SELECT},
     // kConfigIds

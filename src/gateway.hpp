@@ -46,6 +46,7 @@ enum class Stmt {
   kDropRoleLimit,         // $1 role
   kPrune,                 // $1 older_than, $2 batch (NULL: all) -> how many marks of tenants without a document
                           // were deleted
+  kPrunable,              // $1 older_than -> a row if kPrune would delete a mark
   kPreparedTransactions,  // -> a row if any prepared transaction exists
   kConfigIds,             // -> config_id of every config of the database
   kForeignBuilders,       // $1 home -> config_id, builder_signature of rows from another cluster or database

@@ -28,8 +28,24 @@ LOCKTAG PruneFence() {
 }  // namespace
 
 void HoldPruneFence() {
+  // Waited for without the caller's lock_timeout: a prune holds the fence
+  // for one short batch, and a reader's tight lock_timeout (meant for its
+  // own statements) must not turn that into a failed get().
   const LOCKTAG tag = PruneFence();
-  LockAcquire(&tag, ShareLock, false, false);
+  while (LockAcquire(&tag, ShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL) {
+    CHECK_FOR_INTERRUPTS();
+    pgstat_report_wait_start(PG_WAIT_EXTENSION);
+    pg_usleep(1000L);
+    pgstat_report_wait_end();
+  }
+}
+
+bool AnythingToPrune(Datum older_than) {
+  SPI_connect();
+  Datum values[1] = {older_than};
+  const bool any = RunAsOwner(Stmt::kPrunable, values) > 0;
+  SPI_finish();
+  return any;
 }
 
 int64 PruneMarks(Datum older_than, int64 batch) {

@@ -24,5 +24,8 @@ void HoldPruneFence();
 // the fence for a few seconds. The caller is in a transaction, with the
 // extension's objects current.
 int64 PruneMarks(Datum older_than, int64 batch);
+// Whether PruneMarks() would find anything (without the fence): the
+// background cleanup takes the fence only then.
+bool AnythingToPrune(Datum older_than);
 
 }  // namespace config_guard
