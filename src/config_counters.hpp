@@ -38,6 +38,10 @@ enum class Counter {
 };
 constexpr int kCounterKinds = 8;
 
+// Its shared memory startup hook: statistics saved at the last clean
+// shutdown come back (after InitConfigEntries()).
+void InitConfigCounters();
+
 // Counters of one config of the current database.
 void CountEvent(int32 config_id, Counter counter);
 // Records a builder run; returns true when the rebuild-rate warning is due.

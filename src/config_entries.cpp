@@ -347,6 +347,23 @@ ConfigRef FindConfigEntry(int32 config_id) {
   return ref;
 }
 
+ConfigEntry* RestoreConfigEntry(const ConfigSlotKey& key) {
+  for (int i = 0; i < max_tracked_configs; ++i) {
+    ConfigEntry* e = &slots[i];
+    if (e->in_use) continue;
+    bool found = false;
+    auto* entry = static_cast<IndexEntry*>(hash_search(index, &key, HASH_ENTER_NULL, &found));
+    if (entry == nullptr || found) return nullptr;
+    entry->slot = i;
+    e->key = key;
+    e->in_use = true;
+    e->watches_overflow = false;
+    pg_atomic_write_u64(&e->generation, pg_atomic_fetch_add_u64(&header->next_generation, 1));
+    return e;
+  }
+  return nullptr;
+}
+
 void NoteOverflowBuild(int32 config_id) {
   OverflowBuilds& mine = overflow_builds[MyProc->pgprocno];
   mine.dboid = MyDatabaseId;

@@ -80,6 +80,9 @@ void NoteOverflowBuild(int32 config_id);
 void EndOverflowBuild();
 ConfigEntry* OverflowEntry();
 void ResetEntryStatistics(ConfigEntry* e, TimestampTz now);
+// At start, in the postmaster, before any backend: a slot for a config whose
+// statistics were saved at the last shutdown (nullptr if none is free).
+ConfigEntry* RestoreConfigEntry(const ConfigSlotKey& key);
 
 // Calls fn(entry) for every slot of the current database, under the lock in
 // shared mode (fn must not ereport).

@@ -37,6 +37,7 @@ void _PG_init(void) {
   if (!process_shared_preload_libraries_in_progress) return;
   loaded_at_startup = true;
   InitConfigEntries();
+  InitConfigCounters();
   InitBackoffTable();
   InitBuilderSlots();
   InitMarkWriters();
