@@ -14,10 +14,8 @@ extern "C" {
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
-#include "commands/extension.h"
 #include "tcop/utility.h"
 #include "utils/guc.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -241,10 +239,8 @@ void config_guard_cleanup_main(Datum arg) {
     PushActiveSnapshot(GetTransactionSnapshot());
     // Only where config_guard is installed and its objects are those of this
     // library (an older version waits for ALTER EXTENSION ... UPDATE).
-    const Oid schema = ExtensionNamespace();
-    const Oid configs = OidIsValid(schema) ? get_relname_relid("configs", schema) : InvalidOid;
     more = false;
-    if (OidIsValid(configs) && get_attnum(configs, "builder_home") != InvalidAttrNumber) {
+    if (ExtensionIsCurrent()) {
       pgstat_report_activity(STATE_RUNNING, "config_guard cleanup: pruning marks");
       MemoryContext cxt = CurrentMemoryContext;
       PG_TRY();

@@ -93,14 +93,6 @@ bool MayChangeSignatures(const Node* stmt) {
   return false;
 }
 
-// Whether this database has config_guard 0.4's configs table.
-bool IdentityStored() {
-  const Oid nsp = ExtensionNamespace();
-  if (!OidIsValid(nsp)) return false;
-  const Oid configs = get_relname_relid("configs", nsp);
-  return OidIsValid(configs) && get_attnum(configs, "builder_home") != InvalidAttrNumber;
-}
-
 bool CanWrite() { return IsTransactionState() && !RecoveryInProgress() && !XactReadOnly; }
 
 // A lock on the extension's own object: define() takes it RowExclusive (so
@@ -152,7 +144,7 @@ void AdoptRenamed(const Foreign* before, int n) {
 void ProcessUtility(PlannedStmt* pstmt, const char* query, bool read_only_tree, ProcessUtilityContext context,
                     ParamListInfo params, QueryEnvironment* env, DestReceiver* dest, QueryCompletion* qc) {
   // Every utility statement comes here (BEGIN, SET ...): the cheap test first.
-  const bool watch = MayChangeSignatures(pstmt->utilityStmt) && CanWrite() && IdentityStored();
+  const bool watch = MayChangeSignatures(pstmt->utilityStmt) && CanWrite() && ExtensionIsCurrent();
   // Waits for configs being defined: the re-signing below must see them.
   if (watch) LockSignatures(ShareLock);
   int nforeign = 0;

@@ -296,6 +296,13 @@ void RequireCurrentSchema() {
   schema_checked = true;
 }
 
+bool ExtensionIsCurrent() {
+  const Oid nsp = ExtensionNamespace();
+  const Oid configs = OidIsValid(nsp) ? get_relname_relid("configs", nsp) : InvalidOid;
+  // builder_home arrived last, with 0.4.
+  return OidIsValid(configs) && get_attnum(configs, "builder_home") != InvalidAttrNumber;
+}
+
 uint64 RegistryGeneration() { return registry_generation; }
 
 Oid ConfigOwner(const char* config, Oid builder) {

@@ -64,6 +64,9 @@ CacheRelations CacheTables();
 // this library expects: after installing a new library, the SQL objects of an
 // older version only serve ALTER EXTENSION config_guard UPDATE.
 void RequireCurrentSchema();
+// The same question without an error: whether config_guard is installed in
+// this database with the objects of this library's version.
+bool ExtensionIsCurrent();
 
 // Changes whenever the registry may have changed (define, undefine, grants,
 // a relcache reset): caches of facts about configs compare against it.
