@@ -191,7 +191,7 @@ SELECT pg_reload_conf();
 ALTER SYSTEM SET config_guard.rebuild_alert_per_minute = 3;
 SELECT pg_reload_conf();
 SELECT pg_sleep(0.2);
-SELECT config_guard.define('alerting', 'build(bigint)', ARRAY['rules']::regclass[]);
+SELECT config_guard.define('alerting', 'build(bigint)', ARRAY['rules', 'flags']::regclass[]);
 CREATE FUNCTION rebuild(tenant bigint) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM config_guard.invalidate('alerting', tenant);

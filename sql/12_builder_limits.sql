@@ -55,7 +55,8 @@ BEGIN
   END IF;
   RETURN '{"built": true}'::jsonb;
 END $$;
-SELECT config_guard.define('cancelled', 'lim.build_cancelled(int)', ARRAY['lim.items']::regclass[]);
+SELECT config_guard.define('cancelled', 'lim.build_cancelled(int)', ARRAY['lim.items']::regclass[],
+                           shared_sources => ARRAY['lim.switch']::regclass[]);
 DO $$
 DECLARE caught int := 0;
 BEGIN

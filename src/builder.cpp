@@ -1,5 +1,6 @@
 #include "builder.hpp"
 
+#include "gateway.hpp"
 #include "identity.hpp"
 #include "subtransaction.hpp"
 
@@ -137,6 +138,7 @@ void CallBuilderThunk(void* arg) {
 // The builds in progress in this backend, innermost first (a builder may call
 // get()).
 struct BuildInProgress {
+  const ConfigDef* def;
   int32 config_id;
   bool wrote_own_sources;
   BuildInProgress* outer;
@@ -156,10 +158,14 @@ void NoteSourceWrite(int32 config_id) {
   }
 }
 
+const ConfigDef* BuilderCodeRunning() {
+  return current_build != nullptr && !InGateway() ? current_build->def : nullptr;
+}
+
 BuildResult RunBuilder(ConfigDef* def, const TenantKey& tenant) {
   BuildResult result = {};
   BuildCall call = {def, &tenant, &result, CurrentMemoryContext};
-  BuildInProgress build = {def->config_id, false, current_build};
+  BuildInProgress build = {def, def->config_id, false, current_build};
   current_build = &build;
   // Catches every error, so the stack is restored before any is rethrown.
   ErrorData* error = RunInSubtransaction(CallBuilderThunk, &call);

@@ -38,6 +38,11 @@ struct BuildResult {
 
 BuildResult RunBuilder(ConfigDef* def, const TenantKey& tenant);
 
+// The config whose builder's own code is running in this backend right now
+// (the innermost, when a builder calls get()), or nullptr: none, or
+// config_guard's own statements are running inside it.
+const ConfigDef* BuilderCodeRunning();
+
 // Called by the invalidation trigger for every statement that marks
 // config_id: notes a write by a running builder to its own config's sources.
 void NoteSourceWrite(int32 config_id);

@@ -26,6 +26,7 @@
 #include "builder_slots.hpp"
 #include "config_counters.hpp"
 #include "mark_writers.hpp"
+#include "read_check.hpp"
 #include "store.hpp"
 
 extern "C" {
@@ -235,6 +236,7 @@ CG_FUNCTION(config_guard_get) {
 
   ConfigDef* def = AcquireConfig(text_to_cstring(PG_GETARG_TEXT_PP(0)));
   RequireReadAccess(def);
+  CheckNestedConfig(*def);
   const TenantKey tenant = TenantFromArgument(fcinfo, 1, *def);
 
   // The hit path: index look-ups, no SPI; in READ COMMITTED usually just the

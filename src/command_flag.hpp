@@ -32,6 +32,21 @@ struct CommandFlag {
   void OnAbort(SubTransactionId aborted) {
     if (on && (aborted == InvalidSubTransactionId || aborted <= raised_in)) *this = CommandFlag();
   }
+  // Registers the callbacks that call OnAbort() for this flag (at _PG_init).
+  void ClearOnAbort() {
+    RegisterXactCallback(
+        [](XactEvent event, void* arg) {
+          if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_COMMIT ||
+              event == XACT_EVENT_PREPARE)
+            static_cast<CommandFlag*>(arg)->OnAbort(InvalidSubTransactionId);
+        },
+        this);
+    RegisterSubXactCallback(
+        [](SubXactEvent event, SubTransactionId subid, SubTransactionId, void* arg) {
+          if (event == SUBXACT_EVENT_ABORT_SUB) static_cast<CommandFlag*>(arg)->OnAbort(subid);
+        },
+        this);
+  }
 };
 
 }  // namespace config_guard

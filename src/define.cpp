@@ -33,25 +33,31 @@ extern "C" {
 namespace config_guard {
 namespace {
 
-SmallVector<Oid, 8> SourceList(ArrayType* arr) {
+// Appends the tables of `arr` (an argument called `what`) to `sources`,
+// which holds those of earlier arguments: a table is listed once in all.
+void AddSourceList(ArrayType* arr, const char* what, SmallVector<Oid, 8>* sources) {
   Datum* elems = nullptr;
   bool* nulls = nullptr;
   int n = 0;
   deconstruct_array(arr, REGCLASSOID, sizeof(Oid), true, TYPALIGN_INT, &elems, &nulls, &n);
-  if (n == 0)
-    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("sources must name at least one table")));
-  SmallVector<Oid, 8> sources;
   for (int i = 0; i < n; ++i) {
-    if (nulls[i]) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("sources must not contain null")));
+    if (nulls[i]) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("%s must not contain null", what)));
     const Oid relid = DatumGetObjectId(elems[i]);
-    for (Oid seen : sources) {
+    for (Oid seen : *sources) {
       if (seen == relid)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("source %s is listed more than once", get_rel_name(relid))));
     }
-    sources.push_back(relid);
+    sources->push_back(relid);
   }
-  return sources;
+}
+
+void RequireSourceOwner(Oid relid) {
+  if (!pg_class_ownercheck(relid, GetUserId()))
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+             errmsg("must be owner of table %s to use it as a config source",
+                    quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)))));
 }
 
 void CheckBuilder(Oid builder, Oid tenant_type) {
@@ -84,26 +90,35 @@ void CheckBuilder(Oid builder, Oid tenant_type) {
 
 CG_FUNCTION(config_guard_define) {
   RequirePreloaded();
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < 5; ++i) {
     if (PG_ARGISNULL(i))
       ereport(ERROR,
               (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("arguments of config_guard.define must not be null")));
   }
   char* name = text_to_cstring(PG_GETARG_TEXT_PP(0));
   const Oid builder = PG_GETARG_OID(1);
-  SmallVector<Oid, 8> sources = SourceList(PG_GETARG_ARRAYTYPE_P(2));
+  SmallVector<Oid, 8> sources;
+  AddSourceList(PG_GETARG_ARRAYTYPE_P(2), "sources", &sources);
+  if (sources.empty())
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("sources must name at least one table")));
+  const size_t ntenant = sources.size();
+  AddSourceList(PG_GETARG_ARRAYTYPE_P(4), "shared_sources", &sources);
   const char* tenant_column = NameStr(*PG_GETARG_NAME(3));
   ValidateConfigName(name);
   RequireCurrentSchema();
   LockSignaturesForDefine();
 
   Oid tenant_type = InvalidOid;
-  for (Oid relid : sources) {
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const Oid relid = sources[i];
+    if (i >= ntenant) {
+      DescribeSharedSource(relid);
+      RequireSourceOwner(relid);
+      continue;
+    }
     SourceShape shape;
     DescribeSource(relid, tenant_column, &shape);
-    if (!pg_class_ownercheck(relid, GetUserId()))
-      ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                      errmsg("must be owner of table %s to use it as a config source", shape.qualified_name)));
+    RequireSourceOwner(relid);
     if (tenant_type == InvalidOid) {
       tenant_type = shape.tenant_type;
     } else if (shape.tenant_type != tenant_type) {
@@ -125,9 +140,11 @@ CG_FUNCTION(config_guard_define) {
   bool isnull = false;
   const Datum config_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
-  Datum source_values[2] = {config_id, PG_GETARG_DATUM(2)};
+  Datum source_values[3] = {config_id, PG_GETARG_DATUM(2), PG_GETARG_DATUM(4)};
   RunAsOwner(Stmt::kInsertSources, source_values);
-  for (Oid relid : sources) InstallTriggers(DatumGetInt32(config_id), relid, tenant_column);
+  // A shared source's triggers name no tenant column: they mark every tenant.
+  for (size_t i = 0; i < sources.size(); ++i)
+    InstallTriggers(DatumGetInt32(config_id), sources[i], i < ntenant ? tenant_column : "");
   SPI_finish();
 
   InvalidateRegistry();

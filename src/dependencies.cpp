@@ -100,15 +100,17 @@ char* ConfigOfBuilder(Oid function) {
 }
 
 // Name of the first config that has `relid` as a source and, when `column`
-// is given, that column as its tenant column; nullptr if none. With a column,
-// *tenant_type is set to the config's tenant type.
+// is given, that column as its tenant column (a shared source has none);
+// nullptr if none. With a column, *tenant_type is set to the config's tenant
+// type.
 char* ConfigOfSource(Oid relid, const char* column, Oid* tenant_type = nullptr) {
   Datum args[1] = {ObjectIdGetDatum(relid)};
   const uint64 n = RunAsOwner(Stmt::kConfigsOfSource, args);
   for (uint64 i = 0; i < n; ++i) {
     HeapTuple row = SPI_tuptable->vals[i];
-    if (column == nullptr || strcmp(SPI_getvalue(row, SPI_tuptable->tupdesc, 2), column) == 0) {
-      bool isnull = false;
+    bool isnull = false;
+    const bool shared = DatumGetBool(SPI_getbinval(row, SPI_tuptable->tupdesc, 5, &isnull)) && !isnull;
+    if (column == nullptr || (!shared && strcmp(SPI_getvalue(row, SPI_tuptable->tupdesc, 2), column) == 0)) {
       if (tenant_type != nullptr)
         *tenant_type = DatumGetObjectId(SPI_getbinval(row, SPI_tuptable->tupdesc, 3, &isnull));
       return SPI_getvalue(row, SPI_tuptable->tupdesc, 1);

@@ -1,5 +1,6 @@
 #include "gateway.hpp"
 
+#include "command_flag.hpp"
 #include "identity.hpp"
 #include "registry.hpp"
 
@@ -36,10 +37,12 @@ const Statement kStatements[] = {
     {"SELECT c.config_id, "
      "       CASE WHEN c.builder_home OPERATOR(pg_catalog.=) $2 THEN c.builder END, "
      "       c.tenant_column, c.tenant_type::pg_catalog.oid, "
-     "       c.definition_id, pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY s.position), "
+     "       c.definition_id, "
+     "       pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY s.position) FILTER (WHERE NOT s.shared), "
      "       c.builder_signature, "
      "       c.builder_home OPERATOR(pg_catalog.=) $2 "
-     "       AND c.builder_signature OPERATOR(pg_catalog.<>) c.builder::pg_catalog.regprocedure::pg_catalog.text "
+     "       AND c.builder_signature OPERATOR(pg_catalog.<>) c.builder::pg_catalog.regprocedure::pg_catalog.text, "
+     "       pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY s.position) FILTER (WHERE s.shared) "
      "  FROM config_guard.configs c "
      "  JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
      " WHERE c.name OPERATOR(pg_catalog.=) $1 GROUP BY c.config_id",
@@ -51,37 +54,50 @@ const Statement kStatements[] = {
     // that has not adopted its builder yet gives no oid)
     {"SELECT c.config_id, "
      "       CASE WHEN " CG_COLUMN_ANY(
-         "c", "builder_home") " IS NULL "
-                              "              OR " CG_COLUMN_ANY(
-                                  "c", "builder_home") " OPERATOR(pg_catalog.=) $2 "
-                                                       "            THEN c.builder::pg_catalog.oid END, "
-                                                       "       c.tenant_column, "
-                                                       "       pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY "
-                                                       "s.position) "
-                                                       "  FROM config_guard.configs c "
-                                                       "  LEFT JOIN config_guard.config_sources s ON s.config_id "
-                                                       "OPERATOR(pg_catalog.=) c.config_id "
-                                                       " WHERE c.name OPERATOR(pg_catalog.=) $1 GROUP BY c.config_id",
+         "c",
+         "builder_home") " IS NULL "
+                         "              OR " CG_COLUMN_ANY(
+                             "c",
+                             "builder_home") " OPERATOR(pg_catalog.=) $2 "
+                                             "            THEN c.builder::pg_catalog.oid END, "
+                                             "       c.tenant_column, "
+                                             "       pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY "
+                                             "s.position), "
+                                             "       pg_catalog.array_agg(s.source::pg_catalog.oid) FILTER "
+                                             "(WHERE (" CG_COLUMN_ANY(
+                                                 "s",
+                                                 "shared") ")::pg_catalog.bool) "
+                                                           "  FROM config_guard.configs c "
+                                                           "  LEFT JOIN config_guard.config_sources s ON s.config_id "
+                                                           "OPERATOR(pg_catalog.=) c.config_id "
+                                                           " WHERE c.name OPERATOR(pg_catalog.=) $1 GROUP BY "
+                                                           "c.config_id",
      2,
      {TEXTOID, TEXTOID},
      true,
      SPI_OK_SELECT},
     // kSourceColumn
-    // (covered: relid is a source, or a partition or inheritance child of one,
+    // (the tenant column its triggers name, '' under a shared source;
+    // covered: relid is a source, or a partition or inheritance child of one,
     // at any depth; direct: relid itself is a source)
     {"WITH RECURSIVE up(relid) AS ("
      "  SELECT $2"
      "  UNION"
      "  SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up u ON i.inhrelid OPERATOR(pg_catalog.=) u.relid) "
-     "SELECT c.tenant_column,"
-     "       EXISTS (SELECT FROM config_guard.config_sources s JOIN up u"
-     "                 ON s.source::pg_catalog.oid OPERATOR(pg_catalog.=) u.relid"
-     "                WHERE s.config_id OPERATOR(pg_catalog.=) c.config_id),"
-     "       c.name,"
-     "       EXISTS (SELECT FROM config_guard.config_sources s"
-     "                WHERE s.config_id OPERATOR(pg_catalog.=) c.config_id"
-     "                  AND s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $2)"
-     "  FROM config_guard.configs c WHERE c.config_id OPERATOR(pg_catalog.=) $1",
+     "SELECT CASE WHEN EXISTS (SELECT FROM config_guard.config_sources s JOIN up u"
+     "                           ON s.source::pg_catalog.oid OPERATOR(pg_catalog.=) u.relid"
+     "                          WHERE s.config_id OPERATOR(pg_catalog.=) c.config_id"
+     "                            AND (" CG_COLUMN_ANY(
+         "s", "shared") ")::pg_catalog.bool)"
+                        "            THEN ''::pg_catalog.name ELSE c.tenant_column END,"
+                        "       EXISTS (SELECT FROM config_guard.config_sources s JOIN up u"
+                        "                 ON s.source::pg_catalog.oid OPERATOR(pg_catalog.=) u.relid"
+                        "                WHERE s.config_id OPERATOR(pg_catalog.=) c.config_id),"
+                        "       c.name,"
+                        "       EXISTS (SELECT FROM config_guard.config_sources s"
+                        "                WHERE s.config_id OPERATOR(pg_catalog.=) c.config_id"
+                        "                  AND s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $2)"
+                        "  FROM config_guard.configs c WHERE c.config_id OPERATOR(pg_catalog.=) $1",
      2,
      {INT4OID, OIDOID},
      true,
@@ -97,11 +113,12 @@ const Statement kStatements[] = {
      false,
      SPI_OK_INSERT_RETURNING},
     // kInsertSources
-    {"INSERT INTO config_guard.config_sources (config_id, position, source) "
-     "SELECT $1, s.ord OPERATOR(pg_catalog.-) 1, s.source "
-     "  FROM pg_catalog.unnest($2) WITH ORDINALITY AS s(source, ord)",
-     2,
-     {INT4OID, REGCLASSARRAYOID},
+    // ($2: the sources, $3: the shared sources, listed after them)
+    {"INSERT INTO config_guard.config_sources (config_id, position, source, shared) "
+     "SELECT $1, s.ord OPERATOR(pg_catalog.-) 1, s.source, s.ord OPERATOR(pg_catalog.>) pg_catalog.cardinality($2) "
+     "  FROM pg_catalog.unnest($2 OPERATOR(pg_catalog.||) $3) WITH ORDINALITY AS s(source, ord)",
+     3,
+     {INT4OID, REGCLASSARRAYOID, REGCLASSARRAYOID},
      false,
      SPI_OK_INSERT},
     // kDeleteConfig
@@ -133,22 +150,29 @@ const Statement kStatements[] = {
      true,
      SPI_OK_SELECT},
     // kConfigsOfSource
-    {"SELECT c.name, c.tenant_column, c.tenant_type::pg_catalog.oid, c.config_id FROM config_guard.configs c "
-     "  JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
-     " WHERE s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $1 ORDER BY c.name",
+    // (shared: a shared source, which has no tenant column)
+    {"SELECT c.name, c.tenant_column, c.tenant_type::pg_catalog.oid, c.config_id,"
+     "       (" CG_COLUMN_ANY(
+         "s", "shared") ")::pg_catalog.bool FROM config_guard.configs c "
+                        "  JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
+                        " WHERE s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $1 ORDER BY c.name",
      1,
      {OIDOID},
      true,
      SPI_OK_SELECT},
     // kConfigsAbove: configs with a source that is a strict ancestor of relid
-    // (relid is one of its partitions or inheritance children, at any depth)
+    // (relid is one of its partitions or inheritance children, at any depth),
+    // and the tenant column its triggers name ('' under a shared source)
     {"WITH RECURSIVE up(relid) AS ("
      "  SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) $1"
      "  UNION"
      "  SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up u ON i.inhrelid OPERATOR(pg_catalog.=) u.relid) "
-     "SELECT DISTINCT s.config_id, c.tenant_column, c.name FROM config_guard.config_sources s"
-     "  JOIN up u ON s.source::pg_catalog.oid OPERATOR(pg_catalog.=) u.relid"
-     "  JOIN config_guard.configs c ON c.config_id OPERATOR(pg_catalog.=) s.config_id",
+     "SELECT DISTINCT s.config_id,"
+     "       CASE WHEN (" CG_COLUMN_ANY(
+         "s", "shared") ")::pg_catalog.bool THEN ''::pg_catalog.name"
+                        "            ELSE c.tenant_column END, c.name FROM config_guard.config_sources s"
+                        "  JOIN up u ON s.source::pg_catalog.oid OPERATOR(pg_catalog.=) u.relid"
+                        "  JOIN config_guard.configs c ON c.config_id OPERATOR(pg_catalog.=) s.config_id",
      1,
      {OIDOID},
      true,
@@ -384,7 +408,15 @@ SPIPlanPtr PlanOf(Stmt stmt) {
   return *slot;
 }
 
+// On while a gateway statement runs; cleared by the abort of the
+// (sub)transaction it failed in.
+CommandFlag in_gateway;
+
 }  // namespace
+
+bool InGateway() { return in_gateway.on; }
+
+void InitGateway() { in_gateway.ClearOnAbort(); }
 
 void ForgetExtensionOwner() { cached_owner = InvalidOid; }
 
@@ -399,20 +431,24 @@ Oid ExtensionOwner() {
 
 uint64 RunAsOwner(Stmt stmt, Datum* values, const char* nulls, Snapshot snapshot) {
   const Statement& s = kStatements[static_cast<int>(stmt)];
+  const CommandFlag previous = in_gateway.Raise();
   IdentityScope scope = EnterGateway();
   const int rc = snapshot == nullptr ? SPI_execute_plan(PlanOf(stmt), values, nulls, s.read_only, 0)
                                      : SPI_execute_snapshot(PlanOf(stmt), values, nulls, snapshot, InvalidSnapshot,
                                                             s.read_only, true, 0);
   scope.Leave();
+  in_gateway.Restore(previous);
   if (rc != s.expected)
     elog(ERROR, "config_guard internal statement %d failed: %s", static_cast<int>(stmt), SPI_result_code_string(rc));
   return SPI_processed;
 }
 
 void UtilityAsOwner(const char* sql) {
+  const CommandFlag previous = in_gateway.Raise();
   IdentityScope scope = EnterGateway();
   const int rc = SPI_execute(sql, false, 0);
   scope.Leave();
+  in_gateway.Restore(previous);
   if (rc != SPI_OK_UTILITY) elog(ERROR, "config_guard internal command failed: %s", SPI_result_code_string(rc));
 }
 

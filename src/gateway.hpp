@@ -24,35 +24,37 @@ extern "C" {
 namespace config_guard {
 
 enum class Stmt {
-  kLoadConfig,            // $1 name, $2 home -> config_id, builder (NULL: from elsewhere), tenant_column, tenant_type,
-                          //   definition_id, sources, builder_signature, signature out of date
-  kFindConfig,            // $1 name, $2 home -> config_id, builder, tenant_column, sources (needs no 0.4 column)
-  kSourceColumn,          // $1 config_id, $2 relid -> tenant_column, covered (relid or an ancestor is a source),
-                          // name, direct (relid is a source); no row: no such config
-  kInsertConfig,          // $1 name, $2 builder, $3 tenant_column, $4 tenant_type, $5 home -> config_id, none if taken
-  kInsertSources,         // $1 config_id, $2 regclass[]
-  kDeleteConfig,          // $1 config_id (sources, readers and documents cascade)
-  kForgetMarks,           // $1 config_id
-  kConfigsOfBuilder,      // $1 function oid, $2 home -> name, config_id
-  kConfigsOfSource,       // $1 relid -> name, tenant_column, tenant_type, config_id
-  kConfigsAbove,          // $1 relid -> config_id, tenant_column, name of configs with a source above relid
-  kConfigsOfType,         // $1 type oid -> config_id of configs with a source column of the type
-  kReaders,               // $1 config_id -> reader oid
-  kGrantRead,             // $1 config_id, $2 role
-  kRevokeRead,            // $1 config_id, $2 role
-  kStoreDocument,         // $1 config_id, $2 tenant, $3 document, $4 snapshot, $5 built_at, $6 build_ms
-  kGeneration,            // $1 config_id, $2 tenant -> generation
-  kSetRoleLimit,          // $1 role, $2 max_active, $3 max_queued, $4 queue_timeout
-  kDropRoleLimit,         // $1 role
-  kPrune,                 // $1 older_than, $2 batch (NULL: all) -> how many marks of tenants without a document
-                          // were deleted
-  kPrunable,              // $1 older_than -> a row if kPrune would delete a mark
-  kPreparedTransactions,  // -> a row if any prepared transaction exists
-  kConfigIds,             // -> config_id of every config of the database
-  kForeignBuilders,       // $1 home -> config_id, builder_signature of rows from another cluster or database
-  kAdoptBuilder,          // $1 config_id, $2 builder, $3 home (skips a row being adopted)
-  kAdoptBuilderWait,      // the same, waiting for the row
-  kResignBuilders,        // $1 home -> signatures of this cluster's rows brought up to date
+  kLoadConfig,    // $1 name, $2 home -> config_id, builder (NULL: from elsewhere), tenant_column, tenant_type,
+                  //   definition_id, sources, builder_signature, signature out of date, shared sources
+  kFindConfig,    // $1 name, $2 home -> config_id, builder, tenant_column, sources (shared ones included),
+                  //   shared sources (needs no 0.4 or 0.5 column)
+  kSourceColumn,  // $1 config_id, $2 relid -> tenant_column ('' if shared), covered (relid or an ancestor is a source),
+                  // name, direct (relid is a source); no row: no such config
+  kInsertConfig,  // $1 name, $2 builder, $3 tenant_column, $4 tenant_type, $5 home -> config_id, none if taken
+  kInsertSources,             // $1 config_id, $2 sources regclass[], $3 shared sources regclass[]
+  kDeleteConfig,              // $1 config_id (sources, readers and documents cascade)
+  kForgetMarks,               // $1 config_id
+  kConfigsOfBuilder,          // $1 function oid, $2 home -> name, config_id
+  kConfigsOfSource,           // $1 relid -> name, tenant_column, tenant_type, config_id, shared
+  kConfigsAbove,              // $1 relid -> config_id, tenant_column ('' if shared), name of configs with a source
+                              //   above relid
+  kConfigsOfType,             // $1 type oid -> config_id of configs with a source column of the type
+  kReaders,                   // $1 config_id -> reader oid
+  kGrantRead,                 // $1 config_id, $2 role
+  kRevokeRead,                // $1 config_id, $2 role
+  kStoreDocument,             // $1 config_id, $2 tenant, $3 document, $4 snapshot, $5 built_at, $6 build_ms
+  kGeneration,                // $1 config_id, $2 tenant -> generation
+  kSetRoleLimit,              // $1 role, $2 max_active, $3 max_queued, $4 queue_timeout
+  kDropRoleLimit,             // $1 role
+  kPrune,                     // $1 older_than, $2 batch (NULL: all) -> how many marks of tenants without a document
+                              // were deleted
+  kPrunable,                  // $1 older_than -> a row if kPrune would delete a mark
+  kPreparedTransactions,      // -> a row if any prepared transaction exists
+  kConfigIds,                 // -> config_id of every config of the database
+  kForeignBuilders,           // $1 home -> config_id, builder_signature of rows from another cluster or database
+  kAdoptBuilder,              // $1 config_id, $2 builder, $3 home (skips a row being adopted)
+  kAdoptBuilderWait,          // the same, waiting for the row
+  kResignBuilders,            // $1 home -> signatures of this cluster's rows brought up to date
   kResignBuildersSkipLocked,  // the same, skipping rows another transaction holds
   kCount
 };
@@ -66,6 +68,11 @@ uint64 RunAsOwner(Stmt stmt, Datum* values, const char* nulls = nullptr, Snapsho
 // the invalidation triggers, which only config_guard may attach. The caller
 // builds `sql` from quoted identifiers and literals only.
 void UtilityAsOwner(const char* sql);
+
+// Whether a gateway statement is running: what it reads is config_guard's
+// own business, never a builder's (read_check.hpp).
+bool InGateway();
+void InitGateway();
 
 // Owner of the extension's tables (cached until the registry is invalidated).
 Oid ExtensionOwner();

@@ -209,6 +209,7 @@ void AppendMarks(int32 config_id, ArrayType* tenants) {
 // A row trigger: the tenants of the old and new row.
 void MarkRowTenants(const TriggerData* data, int32 config_id, const char* tenant_column) {
   Relation rel = data->tg_relation;
+  // (On a shared source, tenant_column is '': every tenant.)
   const AttrNumber attnum = get_attnum(RelationGetRelid(rel), tenant_column);
   if (attnum == InvalidAttrNumber) return AppendMarks(config_id, EveryTenant());
   KeyType key;
@@ -225,7 +226,13 @@ void MarkRowTenants(const TriggerData* data, int32 config_id, const char* tenant
   }
 }
 
+bool HasRows(Tuplestorestate* store) { return store != nullptr && tuplestore_tuple_count(store) > 0; }
+
 ArrayType* ChangedTenants(const TriggerData* data, const char* tenant_column) {
+  // A shared source: a statement that changed any row invalidates every
+  // tenant (one that changed none, nothing).
+  if (tenant_column[0] == '\0')
+    return HasRows(data->tg_newtable) || HasRows(data->tg_oldtable) ? EveryTenant() : nullptr;
   Relation rel = data->tg_relation;
   // Without its tenant column (which dependencies.cpp refuses to let go,
   // short of a temporary schema's cleanup) the statement invalidates every
@@ -260,24 +267,11 @@ void TriggerDdl(const char* sql) {
   internal_trigger_ddl.Restore(previous);
 }
 
-void ResetTriggerDdl(XactEvent event, void*) {
-  if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_COMMIT ||
-      event == XACT_EVENT_PREPARE)
-    internal_trigger_ddl.OnAbort(InvalidSubTransactionId);
-}
-
-void ResetTriggerDdlSub(SubXactEvent event, SubTransactionId subid, SubTransactionId, void*) {
-  if (event == SUBXACT_EVENT_ABORT_SUB) internal_trigger_ddl.OnAbort(subid);
-}
-
 }  // namespace
 
 bool InternalTriggerDdl() { return internal_trigger_ddl.on; }
 
-void InitInvalidation() {
-  RegisterXactCallback(ResetTriggerDdl, nullptr);
-  RegisterSubXactCallback(ResetTriggerDdlSub, nullptr);
-}
+void InitInvalidation() { internal_trigger_ddl.ClearOnAbort(); }
 
 void InvalidateConfig(int32 config_id) { AppendMarks(config_id, EveryTenant()); }
 
@@ -450,12 +444,20 @@ CG_FUNCTION(config_guard_install_triggers) {
   const int32 config_id = DatumGetInt32(SPI_getbinval(found->vals[0], found->tupdesc, 1, &isnull));
   const char* tenant_column =
       pstrdup(NameStr(*DatumGetName(SPI_getbinval(found->vals[0], found->tupdesc, 3, &isnull))));
+  const Datum shared = SPI_getbinval(found->vals[0], found->tupdesc, 5, &isnull);
+  Datum* shared_elems = nullptr;
+  int nshared = 0;
+  if (!isnull)
+    deconstruct_array(DatumGetArrayTypeP(shared), OIDOID, sizeof(Oid), true, TYPALIGN_INT, &shared_elems, nullptr,
+                      &nshared);
   const Datum sources = SPI_getbinval(found->vals[0], found->tupdesc, 4, &isnull);
   if (!isnull) {
     Datum* elems = nullptr;
     int n = 0;
     deconstruct_array(DatumGetArrayTypeP(sources), OIDOID, sizeof(Oid), true, TYPALIGN_INT, &elems, nullptr, &n);
     for (int i = 0; i < n; ++i) {
+      bool is_shared = false;
+      for (int j = 0; j < nshared; ++j) is_shared |= shared_elems[j] == elems[i];
       // define() refuses these since 0.4; a config made before keeps working
       // as it did, and is told.
       if (has_superclass(DatumGetObjectId(elems[i])))
@@ -464,7 +466,7 @@ CG_FUNCTION(config_guard_install_triggers) {
                           errdetail("Writes through its parent do not invalidate the config's documents."),
                           errhint("Undefine the config and define it over the topmost parent.")));
       DropTriggers(config_id, DatumGetObjectId(elems[i]));
-      InstallTriggers(config_id, DatumGetObjectId(elems[i]), tenant_column, true);
+      InstallTriggers(config_id, DatumGetObjectId(elems[i]), is_shared ? "" : tenant_column, true);
     }
   }
   SPI_finish();

@@ -8,6 +8,8 @@
 #include "builder_slots.hpp"
 #include "mark_append.hpp"
 #include "mark_writers.hpp"
+#include "gateway.hpp"
+#include "read_check.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -45,6 +47,8 @@ void _PG_init(void) {
   InitDependencies();
   InitBuilderIdentity();
   InitInvalidation();
+  InitGateway();
+  InitReadCheck();
   InitMarkAppend();
   InitCursorSecret();
   InitBuilder();

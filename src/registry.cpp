@@ -169,6 +169,19 @@ void LoadSources(ConfigDef* def, Datum source_array) {
   def->nsources = n;
 }
 
+// The shared sources (NULL: none).
+void LoadSharedSources(ConfigDef* def, Datum shared_array, bool isnull) {
+  def->nshared = 0;
+  def->shared_sources = nullptr;
+  if (isnull) return;
+  Datum* elems = nullptr;
+  int n = 0;
+  deconstruct_array(DatumGetArrayTypeP(shared_array), OIDOID, sizeof(Oid), true, TYPALIGN_INT, &elems, nullptr, &n);
+  def->shared_sources = static_cast<Oid*>(MemoryContextAlloc(registry_cxt, sizeof(Oid) * n));
+  for (int i = 0; i < n; ++i) def->shared_sources[i] = DatumGetObjectId(elems[i]);
+  def->nshared = n;
+}
+
 // Runs its own SPI connection, so that a cached config costs no SPI at all.
 ConfigDef* LoadConfig(const char* name) {
   SPI_connect();
@@ -215,6 +228,8 @@ ConfigDef* LoadConfig(const char* name) {
   scope.Pin("search_path", kSafeSearchPath);
   LoadSources(&tmp, SPI_getbinval(tuple, desc, 6, &isnull));
   scope.Leave();
+  const Datum shared = SPI_getbinval(tuple, desc, 9, &isnull);
+  LoadSharedSources(&tmp, shared, isnull);
 
   // Entered only once fully loaded: a failed load leaves no half entry.
   bool found = false;
@@ -288,8 +303,9 @@ Oid ConfigsTable() {
 
 void RequireCurrentSchema() {
   if (schema_checked) return;
-  // definition_id arrived with 0.4, the version this library implements.
-  if (get_attnum(ConfigsTable(), "definition_id") == InvalidAttrNumber)
+  // config_sources.shared arrived with 0.5, the version this library implements.
+  ConfigsTable();
+  if (get_attnum(sources_table, "shared") == InvalidAttrNumber)
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("extension config_guard in this database is older than its library"),
                     errhint("Run ALTER EXTENSION config_guard UPDATE.")));
@@ -298,9 +314,9 @@ void RequireCurrentSchema() {
 
 bool ExtensionIsCurrent() {
   const Oid nsp = ExtensionNamespace();
-  const Oid configs = OidIsValid(nsp) ? get_relname_relid("configs", nsp) : InvalidOid;
-  // builder_home arrived last, with 0.4.
-  return OidIsValid(configs) && get_attnum(configs, "builder_home") != InvalidAttrNumber;
+  const Oid sources = OidIsValid(nsp) ? get_relname_relid("config_sources", nsp) : InvalidOid;
+  // config_sources.shared arrived last, with 0.5.
+  return OidIsValid(sources) && get_attnum(sources, "shared") != InvalidAttrNumber;
 }
 
 uint64 RegistryGeneration() { return registry_generation; }

@@ -38,6 +38,8 @@ struct ConfigDef {
   KeyType tenant_key;
   int nsources;
   SourceDef* sources;
+  int nshared;  // tables every tenant reads: any change invalidates the whole config
+  Oid* shared_sources;
   Oid read_checked_user;  // the last user RequireReadAccess() allowed
 };
 

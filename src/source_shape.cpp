@@ -98,14 +98,15 @@ void RequireSupportingIndex(Relation rel, const SourceShape& shape, const char* 
 
 }  // namespace
 
-void DescribeSource(Oid relid, const char* tenant_column, SourceShape* shape) {
-  Relation rel = table_open(relid, AccessShareLock);
-  shape->relid = relid;
-  shape->qualified_name =
-      quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel));
+namespace {
+
+// What every source, shared or not, must be: a table whose every change an
+// invalidation trigger sees.
+void CheckSourceTable(Relation rel, const char* qualified_name) {
+  const Oid relid = RelationGetRelid(rel);
   const char kind = rel->rd_rel->relkind;
   if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
-    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("source %s is not a table", shape->qualified_name),
+    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("source %s is not a table", qualified_name),
                     errdetail("Sources must be ordinary or partitioned tables.")));
   if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
     ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -114,17 +115,34 @@ void DescribeSource(Oid relid, const char* tenant_column, SourceShape* shape) {
   // Crash recovery empties an unlogged table without firing a trigger, and a
   // standby never has its rows: the documents would outlive their data.
   if (rel->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED)
-    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("source %s is an unlogged table", shape->qualified_name),
+    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("source %s is an unlogged table", qualified_name),
                     errdetail("A crash empties it without invalidating the documents built from it."),
-                    errhint("ALTER TABLE %s SET LOGGED;", shape->qualified_name)));
+                    errhint("ALTER TABLE %s SET LOGGED;", qualified_name)));
 
   // A statement on the parent fires the parent's statement triggers, not
   // those of the partition or child it writes into.
   if (has_superclass(relid))
     ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                    errmsg("source %s is a partition or an inheritance child", shape->qualified_name),
+                    errmsg("source %s is a partition or an inheritance child", qualified_name),
                     errdetail("Writes through its parent would not invalidate the config's documents."),
                     errhint("Define the topmost parent as the source: its partitions and children are covered.")));
+}
+
+}  // namespace
+
+void DescribeSharedSource(Oid relid) {
+  Relation rel = table_open(relid, AccessShareLock);
+  CheckSourceTable(
+      rel, quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel)));
+  table_close(rel, AccessShareLock);
+}
+
+void DescribeSource(Oid relid, const char* tenant_column, SourceShape* shape) {
+  Relation rel = table_open(relid, AccessShareLock);
+  shape->relid = relid;
+  shape->qualified_name =
+      quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel));
+  CheckSourceTable(rel, shape->qualified_name);
 
   shape->tenant_attnum = get_attnum(relid, tenant_column);
   if (shape->tenant_attnum == InvalidAttrNumber || shape->tenant_attnum < 0)

@@ -28,4 +28,8 @@ struct SourceShape {
 // exact CREATE INDEX). Allocates in CurrentMemoryContext.
 void DescribeSource(Oid relid, const char* tenant_column, SourceShape* shape);
 
+// Checks a shared source (a table every tenant reads, without a tenant
+// column): a permanent ordinary or partitioned table, not a partition.
+void DescribeSharedSource(Oid relid);
+
 }  // namespace config_guard

@@ -1,6 +1,6 @@
 # ALTER EXTENSION config_guard UPDATE from 0.1 through every version: configs
 # defined with 0.1 keep working, get their invalidation triggers, and gain the
-# cache (0.2), admission control (0.3) and the trust model (0.4). Until the
+# cache (0.2), admission control (0.3), the trust model (0.4) and shared sources (0.5). Until the
 # update, the new library refuses to work on the old objects.
 use strict;
 use warnings;
@@ -53,8 +53,8 @@ like($err, qr/WARNING:  table public.mixed_2 cannot be a partition or inheritanc
   'an unlogged partition of an older config is told, not a reason to fail the update');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'mixed_1'::regclass
                                    AND tgname LIKE 'config_guard_%'}), '5', 'its logged partition has the triggers');
-is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'config_guard'}), '0.4',
-  'updated through 0.2 and 0.3 to 0.4');
+is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'config_guard'}), '0.5',
+  'updated through 0.2, 0.3 and 0.4 to 0.5');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM config_guard.configs WHERE definition_id IS NOT NULL}), '3',
   'the configs have a definition identity');
 is($node->safe_psql('postgres', q{SELECT has_function_privilege('public', 'config_guard.invalidation_trigger()', 'EXECUTE')}),

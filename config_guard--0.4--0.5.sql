@@ -1,0 +1,22 @@
+\echo Use "ALTER EXTENSION config_guard UPDATE TO '0.5'" to load this file. \quit
+
+-- Shared sources: tables every tenant's document reads (countries, plans).
+-- They have no tenant column; any change to one marks every tenant of the
+-- config stale. They are not exported.
+ALTER TABLE config_guard.config_sources ADD COLUMN shared boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN config_guard.config_sources.shared IS
+  'a table read by every tenant''s document: any change to it invalidates the whole config';
+
+-- A builder may read only what the config's triggers cover: its sources (and
+-- their partitions and children) and its shared sources. define() takes the
+-- shared sources.
+DROP FUNCTION config_guard.define(text, regprocedure, regclass[], name);
+CREATE FUNCTION config_guard.define(config text, builder regprocedure, sources regclass[],
+                                    tenant_column name DEFAULT 'tenant_id',
+                                    shared_sources regclass[] DEFAULT '{}')
+RETURNS void
+AS 'MODULE_PATHNAME', 'config_guard_define'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION config_guard.define(text, regprocedure, regclass[], name, regclass[]) IS
+  'define a config: a builder (tenant) -> jsonb over source tables keyed by tenant_column, and shared tables read by every tenant';

@@ -1,0 +1,22 @@
+// What a builder reads, checked while it runs: every relation its statements
+// read (the executor's permission check sees each range table) must be one
+// the config's invalidation triggers cover, a source or a shared source or a
+// partition or child of one, or the build fails (55000) naming it. A builder
+// can therefore never be stale because it read something nobody watches.
+// config_guard's own statements inside a build are not the builder's.
+//
+// A builder that calls get() or export_page() of another config reads that
+// config's sources through it: they must be covered by its own config too.
+#pragma once
+
+#include "registry.hpp"
+
+namespace config_guard {
+
+void InitReadCheck();
+
+// 55000 if a builder is running and `inner` (a config it asks for) has a
+// source its own config does not cover.
+void CheckNestedConfig(const ConfigDef& inner);
+
+}  // namespace config_guard
