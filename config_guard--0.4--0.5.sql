@@ -20,3 +20,10 @@ LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION config_guard.define(text, regprocedure, regclass[], name, regclass[]) IS
   'define a config: a builder (tenant) -> jsonb over source tables keyed by tenant_column, and shared tables read by every tenant';
+
+-- Child sources: tables without the tenant column that reach a source which
+-- has it through foreign keys (variations -> experiments.account_id). `via`
+-- names the foreign key of the child to its parent source; define() finds it.
+ALTER TABLE config_guard.config_sources ADD COLUMN via name;
+COMMENT ON COLUMN config_guard.config_sources.via IS
+  'for a child source: its foreign key to the parent source it reaches its tenant through';

@@ -11,6 +11,7 @@
 #include "builder_identity.hpp"
 #include "gateway.hpp"
 #include "registry.hpp"
+#include "source_chain.hpp"
 #include "source_shape.hpp"
 #include "store.hpp"
 
@@ -108,14 +109,20 @@ CG_FUNCTION(config_guard_define) {
   RequireCurrentSchema();
   LockSignaturesForDefine();
 
+  // Sources without the tenant column are children: each reaches it through
+  // a foreign key to another source.
+  SmallVector<Oid, 8> with_tenant;
+  SmallVector<Oid, 8> children;
   Oid tenant_type = InvalidOid;
   for (size_t i = 0; i < sources.size(); ++i) {
     const Oid relid = sources[i];
-    if (i >= ntenant) {
+    if (i >= ntenant || get_attnum(relid, tenant_column) == InvalidAttrNumber) {
       DescribeSharedSource(relid);
       RequireSourceOwner(relid);
+      if (i < ntenant) children.push_back(relid);
       continue;
     }
+    with_tenant.push_back(relid);
     SourceShape shape;
     DescribeSource(relid, tenant_column, &shape);
     RequireSourceOwner(relid);
@@ -129,7 +136,32 @@ CG_FUNCTION(config_guard_define) {
                errdetail("All sources of a config share one tenant key type.")));
     }
   }
+  SmallVector<ChildLink, 8> links(children.size());
+  if (with_tenant.empty() && !children.empty()) {
+    // (no source has the column: say so about the first)
+    SourceShape shape;
+    DescribeSource(children[0], tenant_column, &shape);
+  }
+  ResolveChildren(with_tenant.data(), static_cast<int>(with_tenant.size()), children.data(),
+                  static_cast<int>(children.size()), links.data(), tenant_column);
   CheckBuilder(builder, tenant_type);
+
+  // The foreign key of each child, by position among all sources.
+  Datum* vias = static_cast<Datum*>(palloc0(sizeof(Datum) * sources.size()));
+  bool* via_nulls = static_cast<bool*>(palloc(sizeof(bool) * sources.size()));
+  for (size_t i = 0; i < sources.size(); ++i) {
+    via_nulls[i] = true;
+    for (const ChildLink& link : links) {
+      if (link.child == sources[i]) {
+        vias[i] = CStringGetTextDatum(link.name);
+        via_nulls[i] = false;
+      }
+    }
+  }
+  int dims[1] = {static_cast<int>(sources.size())};
+  int lbs[1] = {1};
+  const Datum via_array =
+      PointerGetDatum(construct_md_array(vias, via_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 
   SPI_connect();
   Datum config_values[5] = {CStringGetTextDatum(name), ObjectIdGetDatum(builder), PG_GETARG_DATUM(3),
@@ -140,11 +172,13 @@ CG_FUNCTION(config_guard_define) {
   bool isnull = false;
   const Datum config_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
-  Datum source_values[3] = {config_id, PG_GETARG_DATUM(2), PG_GETARG_DATUM(4)};
+  Datum source_values[4] = {config_id, PG_GETARG_DATUM(2), PG_GETARG_DATUM(4), via_array};
   RunAsOwner(Stmt::kInsertSources, source_values);
   // A shared source's triggers name no tenant column: they mark every tenant.
+  // A child's also name its foreign key.
   for (size_t i = 0; i < sources.size(); ++i)
-    InstallTriggers(DatumGetInt32(config_id), sources[i], i < ntenant ? tenant_column : "");
+    InstallTriggers(DatumGetInt32(config_id), sources[i], i < ntenant ? tenant_column : "", false,
+                    via_nulls[i] ? nullptr : TextDatumGetCString(vias[i]));
   SPI_finish();
 
   InvalidateRegistry();

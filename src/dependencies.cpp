@@ -39,6 +39,7 @@ extern "C" {
 #include "catalog/objectaccess.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_attribute.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_policy.h"
 #include "catalog/pg_trigger.h"
@@ -235,19 +236,26 @@ struct TriggerRow {
   Oid function;
 };
 
+// Calls `read` with the row `oid` of a catalog (found through its oid index)
+// as `snapshot` shows it, if there is one.
+template <typename Read>
+void ReadCatalogRow(Oid catalog, Oid oid_index, AttrNumber oid_column, Oid oid, Snapshot snapshot, Read read) {
+  Relation rel = table_open(catalog, AccessShareLock);
+  ScanKeyData key;
+  ScanKeyInit(&key, oid_column, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(oid));
+  SysScanDesc scan = systable_beginscan(rel, oid_index, true, snapshot, 1, &key);
+  HeapTuple tuple = systable_getnext(scan);
+  if (HeapTupleIsValid(tuple)) read(tuple);
+  systable_endscan(scan);
+  table_close(rel, AccessShareLock);
+}
+
 TriggerRow ReadTrigger(Oid trigger, Snapshot snapshot) {
   TriggerRow row = {};
-  Relation triggers = table_open(TriggerRelationId, AccessShareLock);
-  ScanKeyData key;
-  ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(trigger));
-  SysScanDesc scan = systable_beginscan(triggers, TriggerOidIndexId, true, snapshot, 1, &key);
-  HeapTuple tuple = systable_getnext(scan);
-  if (HeapTupleIsValid(tuple)) {
+  ReadCatalogRow(TriggerRelationId, TriggerOidIndexId, Anum_pg_trigger_oid, trigger, snapshot, [&](HeapTuple tuple) {
     auto* form = reinterpret_cast<Form_pg_trigger>(GETSTRUCT(tuple));
     row = {true, form->tgname, form->tgrelid, form->tgenabled, form->tgfoid};
-  }
-  systable_endscan(scan);
-  table_close(triggers, AccessShareLock);
+  });
   return row;
 }
 
@@ -319,6 +327,52 @@ void CheckTriggerChange(Oid trigger) {
   });
 }
 
+// -- The foreign keys of child sources -------------------------------------------------
+// A foreign key's table and name, as the catalog caches show it (the state
+// the current command found) or, with SnapshotSelf, as the command has left
+// it.
+struct ForeignKeyRow {
+  bool found;
+  Oid relid;
+  NameData name;
+};
+
+ForeignKeyRow ReadForeignKey(Oid constraint, Snapshot snapshot) {
+  ForeignKeyRow row = {};
+  ReadCatalogRow(ConstraintRelationId, ConstraintOidIndexId, Anum_pg_constraint_oid, constraint, snapshot,
+                 [&](HeapTuple tuple) {
+                   auto* form = reinterpret_cast<Form_pg_constraint>(GETSTRUCT(tuple));
+                   if (form->contype == CONSTRAINT_FOREIGN) row = {true, form->conrelid, form->conname};
+                 });
+  return row;
+}
+
+// The first config whose child source reaches its tenant through this
+// foreign key, or nullptr.
+char* ConfigOfForeignKey(const ForeignKeyRow& row) {
+  if (!row.found) return nullptr;
+  Datum args[2] = {ObjectIdGetDatum(row.relid), NameGetDatum(&row.name)};
+  if (RunAsOwner(Stmt::kConfigsOfForeignKey, args) == 0) return nullptr;
+  return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+// A child source's foreign key dropped (also with its column or its parent
+// table, CASCADE) or renamed: the child would lose its way to its tenant.
+void CheckForeignKey(Oid constraint, bool dropping) {
+  const ForeignKeyRow before = ReadForeignKey(constraint, nullptr);
+  if (!before.found) return;
+  WithRegistry([&] {
+    char* config = ConfigOfForeignKey(before);
+    if (config == nullptr) return;
+    const char* what =
+        psprintf("foreign key %s of table %s", quote_identifier(NameStr(before.name)), get_rel_name(before.relid));
+    const char* why = "A source of the config reaches its tenant through it.";
+    if (dropping) Refuse(what, "drop", config, why);
+    const ForeignKeyRow now = ReadForeignKey(constraint, SnapshotSelf);
+    if (now.found && strcmp(NameStr(now.name), NameStr(before.name)) != 0) Refuse(what, "rename", config, why);
+  });
+}
+
 // Anything else altered on a source table itself (row-level security
 // switched, options, a rewrite): its configs are invalidated, in the DDL's
 // transaction. DDL is rare; a stale document is not an option.
@@ -372,12 +426,16 @@ void CheckDropTables(const DropStmt* stmt) {
 
 void CheckDrop(Oid class_id, Oid object_id, int sub_id, const ObjectAccessDrop* drop) {
   if (class_id != ProcedureRelationId && class_id != RelationRelationId && class_id != TriggerRelationId &&
-      class_id != PolicyRelationId)
+      class_id != PolicyRelationId && class_id != ConstraintRelationId)
     return;
   if (drop != nullptr && (drop->dropflags & PERFORM_DELETION_INTERNAL) != 0) return;
   const Oid extension_namespace = InstalledNamespace();
   if (!OidIsValid(extension_namespace)) return;
   const ObjectAddress object = {class_id, object_id, sub_id};
+  if (class_id == ConstraintRelationId) {
+    if (!dropping_extension.on) CheckForeignKey(object_id, true);
+    return;
+  }
 
   if (class_id == TriggerRelationId) {
     if (dropping_extension.on || InternalTriggerDdl()) return;
@@ -513,6 +571,8 @@ void ObjectAccess(ObjectAccessType access, Oid class_id, Oid object_id, int sub_
     CheckTypeChange(object_id);
   } else if (class_id == TriggerRelationId && access == OAT_POST_ALTER) {
     CheckTriggerChange(object_id);
+  } else if (class_id == ConstraintRelationId && access == OAT_POST_ALTER && OidIsValid(InstalledNamespace())) {
+    CheckForeignKey(object_id, false);
   } else if (class_id == TriggerRelationId) {
     CheckTriggerCreate(object_id);
   } else if (class_id == PolicyRelationId) {
@@ -611,12 +671,16 @@ void CoverJoined(Oid relid, bool brings_rows) {
     const uint64 n = RunAsOwner(Stmt::kConfigsAbove, args);
     List* configs = ConfigIds(n, 1);
     List* columns = NIL;
-    for (uint64 i = 0; i < n; ++i)
+    List* vias = NIL;
+    for (uint64 i = 0; i < n; ++i) {
       columns = lappend(columns, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
-    ListCell *c, *column;
-    forboth(c, configs, column, columns) {
-      InstallTriggers(lfirst_int(c), relid, static_cast<char*>(lfirst(column)));
-      if (brings_rows) InvalidateConfig(lfirst_int(c));
+      vias = lappend(vias, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4));  // nullptr: none
+    }
+    for (uint64 i = 0; i < n; ++i) {
+      const int32 config_id = list_nth_int(configs, static_cast<int>(i));
+      InstallTriggers(config_id, relid, static_cast<char*>(list_nth(columns, static_cast<int>(i))), false,
+                      static_cast<char*>(list_nth(vias, static_cast<int>(i))));
+      if (brings_rows) InvalidateConfig(config_id);
     }
   });
 }

@@ -31,6 +31,7 @@ struct Statement {
 // through to_jsonb(), which gives NULL for a column that is not there.
 #define CG_COLUMN_ANY(c, column) "(pg_catalog.to_jsonb(" c ") OPERATOR(pg_catalog.->>) '" column "')"
 
+// clang-format off
 const Statement kStatements[] = {
     // kLoadConfig ($2: this cluster's builder home; a row from elsewhere
     // gives its signature to resolve, and no oid)
@@ -38,11 +39,13 @@ const Statement kStatements[] = {
      "       CASE WHEN c.builder_home OPERATOR(pg_catalog.=) $2 THEN c.builder END, "
      "       c.tenant_column, c.tenant_type::pg_catalog.oid, "
      "       c.definition_id, "
-     "       pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY s.position) FILTER (WHERE NOT s.shared), "
+     "       pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY s.position) "
+     "         FILTER (WHERE NOT s.shared AND s.via IS NULL), "
      "       c.builder_signature, "
      "       c.builder_home OPERATOR(pg_catalog.=) $2 "
      "       AND c.builder_signature OPERATOR(pg_catalog.<>) c.builder::pg_catalog.regprocedure::pg_catalog.text, "
-     "       pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY s.position) FILTER (WHERE s.shared) "
+     "       pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY s.position) FILTER (WHERE s.shared), "
+     "       pg_catalog.array_agg(s.source::pg_catalog.oid ORDER BY s.position) FILTER (WHERE s.via IS NOT NULL) "
      "  FROM config_guard.configs c "
      "  JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id "
      " WHERE c.name OPERATOR(pg_catalog.=) $1 GROUP BY c.config_id",
@@ -79,25 +82,26 @@ const Statement kStatements[] = {
     // kSourceColumn
     // (the tenant column its triggers name, '' under a shared source;
     // covered: relid is a source, or a partition or inheritance child of one,
-    // at any depth; direct: relid itself is a source)
+    // at any depth; direct: relid itself is a source; via and source: the
+    // covering source's foreign key to its parent if it is a child source,
+    // and the covering source)
     {"WITH RECURSIVE up(relid) AS ("
      "  SELECT $2"
      "  UNION"
      "  SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up u ON i.inhrelid OPERATOR(pg_catalog.=) u.relid) "
-     "SELECT CASE WHEN EXISTS (SELECT FROM config_guard.config_sources s JOIN up u"
-     "                           ON s.source::pg_catalog.oid OPERATOR(pg_catalog.=) u.relid"
-     "                          WHERE s.config_id OPERATOR(pg_catalog.=) c.config_id"
-     "                            AND (" CG_COLUMN_ANY(
-         "s", "shared") ")::pg_catalog.bool)"
-                        "            THEN ''::pg_catalog.name ELSE c.tenant_column END,"
-                        "       EXISTS (SELECT FROM config_guard.config_sources s JOIN up u"
-                        "                 ON s.source::pg_catalog.oid OPERATOR(pg_catalog.=) u.relid"
-                        "                WHERE s.config_id OPERATOR(pg_catalog.=) c.config_id),"
-                        "       c.name,"
-                        "       EXISTS (SELECT FROM config_guard.config_sources s"
-                        "                WHERE s.config_id OPERATOR(pg_catalog.=) c.config_id"
-                        "                  AND s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $2)"
-                        "  FROM config_guard.configs c WHERE c.config_id OPERATOR(pg_catalog.=) $1",
+     "SELECT CASE WHEN (" CG_COLUMN_ANY("cover", "shared") ")::pg_catalog.bool"
+     "            THEN ''::pg_catalog.name ELSE c.tenant_column END,"
+     "       cover.source IS NOT NULL,"
+     "       c.name,"
+     "       EXISTS (SELECT FROM config_guard.config_sources s"
+     "                WHERE s.config_id OPERATOR(pg_catalog.=) c.config_id"
+     "                  AND s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $2),"
+     "       " CG_COLUMN_ANY("cover", "via") ", cover.source::pg_catalog.oid"
+     "  FROM config_guard.configs c"
+     "  LEFT JOIN LATERAL (SELECT s.* FROM config_guard.config_sources s JOIN up u"
+     "                       ON s.source::pg_catalog.oid OPERATOR(pg_catalog.=) u.relid"
+     "                    WHERE s.config_id OPERATOR(pg_catalog.=) c.config_id LIMIT 1) cover ON true"
+     " WHERE c.config_id OPERATOR(pg_catalog.=) $1",
      2,
      {INT4OID, OIDOID},
      true,
@@ -113,12 +117,15 @@ const Statement kStatements[] = {
      false,
      SPI_OK_INSERT_RETURNING},
     // kInsertSources
-    // ($2: the sources, $3: the shared sources, listed after them)
-    {"INSERT INTO config_guard.config_sources (config_id, position, source, shared) "
-     "SELECT $1, s.ord OPERATOR(pg_catalog.-) 1, s.source, s.ord OPERATOR(pg_catalog.>) pg_catalog.cardinality($2) "
+    // ($2: the sources, $3: the shared sources, listed after them; $4: the
+    // foreign key of each source to its parent, NULL where it has the tenant
+    // column)
+    {"INSERT INTO config_guard.config_sources (config_id, position, source, shared, via) "
+     "SELECT $1, s.ord OPERATOR(pg_catalog.-) 1, s.source, s.ord OPERATOR(pg_catalog.>) pg_catalog.cardinality($2), "
+     "       ($4::pg_catalog.name[])[s.ord] "
      "  FROM pg_catalog.unnest($2 OPERATOR(pg_catalog.||) $3) WITH ORDINALITY AS s(source, ord)",
-     3,
-     {INT4OID, REGCLASSARRAYOID, REGCLASSARRAYOID},
+     4,
+     {INT4OID, REGCLASSARRAYOID, REGCLASSARRAYOID, TEXTARRAYOID},
      false,
      SPI_OK_INSERT},
     // kDeleteConfig
@@ -162,17 +169,17 @@ const Statement kStatements[] = {
      SPI_OK_SELECT},
     // kConfigsAbove: configs with a source that is a strict ancestor of relid
     // (relid is one of its partitions or inheritance children, at any depth),
-    // and the tenant column its triggers name ('' under a shared source)
+    // the tenant column its triggers name ('' under a shared source) and the
+    // foreign key they name under a child source
     {"WITH RECURSIVE up(relid) AS ("
      "  SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) $1"
      "  UNION"
      "  SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up u ON i.inhrelid OPERATOR(pg_catalog.=) u.relid) "
      "SELECT DISTINCT s.config_id,"
-     "       CASE WHEN (" CG_COLUMN_ANY(
-         "s", "shared") ")::pg_catalog.bool THEN ''::pg_catalog.name"
-                        "            ELSE c.tenant_column END, c.name FROM config_guard.config_sources s"
-                        "  JOIN up u ON s.source::pg_catalog.oid OPERATOR(pg_catalog.=) u.relid"
-                        "  JOIN config_guard.configs c ON c.config_id OPERATOR(pg_catalog.=) s.config_id",
+     "       CASE WHEN (" CG_COLUMN_ANY("s", "shared") ")::pg_catalog.bool THEN ''::pg_catalog.name"
+     "            ELSE c.tenant_column END, c.name, " CG_COLUMN_ANY("s", "via") " FROM config_guard.config_sources s"
+     "  JOIN up u ON s.source::pg_catalog.oid OPERATOR(pg_catalog.=) u.relid"
+     "  JOIN config_guard.configs c ON c.config_id OPERATOR(pg_catalog.=) s.config_id",
      1,
      {OIDOID},
      true,
@@ -379,7 +386,37 @@ const Statement kStatements[] = {
      {TEXTOID},
      false,
      SPI_OK_UPDATE},
+    // kChain: the foreign keys from a child source up to the source with the
+    // tenant column, nearest first (each a child source's `via`)
+    {"WITH RECURSIVE chain(depth, con, parent) AS ("
+     "  SELECT 0, k.oid, k.confrelid FROM config_guard.config_sources s"
+     "    JOIN pg_catalog.pg_constraint k ON k.conrelid OPERATOR(pg_catalog.=) s.source::pg_catalog.oid"
+     "     AND k.conname OPERATOR(pg_catalog.=) s.via AND k.contype OPERATOR(pg_catalog.=) 'f'"
+     "   WHERE s.config_id OPERATOR(pg_catalog.=) $1 AND s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $2"
+     "  UNION ALL"
+     "  SELECT c.depth OPERATOR(pg_catalog.+) 1, k.oid, k.confrelid FROM chain c"
+     "    JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) $1"
+     "     AND s.source::pg_catalog.oid OPERATOR(pg_catalog.=) c.parent"
+     "    JOIN pg_catalog.pg_constraint k ON k.conrelid OPERATOR(pg_catalog.=) s.source::pg_catalog.oid"
+     "     AND k.conname OPERATOR(pg_catalog.=) s.via AND k.contype OPERATOR(pg_catalog.=) 'f'"
+     "   WHERE c.depth OPERATOR(pg_catalog.<) 32) "
+     "SELECT con FROM chain ORDER BY depth",
+     2,
+     {INT4OID, OIDOID},
+     true,
+     SPI_OK_SELECT},
+    // kConfigsOfForeignKey: configs that reach a tenant through the foreign
+    // key named $2 of table $1
+    {"SELECT c.name FROM config_guard.configs c"
+     "  JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id"
+     " WHERE s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $1 AND s.via OPERATOR(pg_catalog.=) $2"
+     " ORDER BY c.name",
+     2,
+     {OIDOID, NAMEOID},
+     true,
+     SPI_OK_SELECT},
 };
+// clang-format on
 static_assert(sizeof(kStatements) / sizeof(kStatements[0]) == static_cast<size_t>(Stmt::kCount),
               "one statement per Stmt");
 

@@ -29,9 +29,9 @@ enum class Stmt {
   kFindConfig,    // $1 name, $2 home -> config_id, builder, tenant_column, sources (shared ones included),
                   //   shared sources (needs no 0.4 or 0.5 column)
   kSourceColumn,  // $1 config_id, $2 relid -> tenant_column ('' if shared), covered (relid or an ancestor is a source),
-                  // name, direct (relid is a source); no row: no such config
+                  // name, direct (relid is a source), via and oid of the covering source; no row: no such config
   kInsertConfig,  // $1 name, $2 builder, $3 tenant_column, $4 tenant_type, $5 home -> config_id, none if taken
-  kInsertSources,             // $1 config_id, $2 sources regclass[], $3 shared sources regclass[]
+  kInsertSources,             // $1 config_id, $2 sources regclass[], $3 shared sources regclass[], $4 via text[]
   kDeleteConfig,              // $1 config_id (sources, readers and documents cascade)
   kForgetMarks,               // $1 config_id
   kConfigsOfBuilder,          // $1 function oid, $2 home -> name, config_id
@@ -56,6 +56,8 @@ enum class Stmt {
   kAdoptBuilderWait,          // the same, waiting for the row
   kResignBuilders,            // $1 home -> signatures of this cluster's rows brought up to date
   kResignBuildersSkipLocked,  // the same, skipping rows another transaction holds
+  kChain,                     // $1 config_id, $2 child source -> foreign key oids up to the tenant's source
+  kConfigsOfForeignKey,       // $1 relid, $2 constraint name -> name of configs whose chains use it
   kCount
 };
 

@@ -9,6 +9,9 @@
 #include "registry.hpp"
 #include "mark_append.hpp"
 #include "mark_writers.hpp"
+#include "identity.hpp"
+#include "source_chain.hpp"
+#include "subtransaction.hpp"
 #include "tenant.hpp"
 
 extern "C" {
@@ -24,6 +27,7 @@ extern "C" {
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/tuplestore.h"
 }
 
@@ -67,6 +71,12 @@ struct VerifiedTrigger {
   Oid relid;
   uint64 generation;
   bool config_exists;
+  // Under a child source: the query that finds the changed rows' tenants
+  // (source_chain.hpp), run as the child source's owner; nullptr when the
+  // chain is broken (every tenant is then invalidated).
+  bool child;
+  char* child_sql;  // in TopMemoryContext
+  Oid child_owner;
 };
 HTAB* verified = nullptr;
 
@@ -79,10 +89,19 @@ HTAB* verified = nullptr;
                   errhint("Drop the trigger.")));
 }
 
-// False when the config the trigger names no longer exists (nothing to
+// The owner of a table (the role a foreign key check of it runs as).
+Oid TableOwner(Oid relid) {
+  HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+  if (!HeapTupleIsValid(tuple)) return InvalidOid;
+  const Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relowner;
+  ReleaseSysCache(tuple);
+  return owner;
+}
+
+// nullptr when the config the trigger names no longer exists (nothing to
 // invalidate, and a write must not fail because of it); raises when the
 // trigger is not one config_guard installed on a source of that config.
-bool VerifyTrigger(const TriggerData* data, int32 config_id) {
+const VerifiedTrigger* VerifyTrigger(const TriggerData* data, int32 config_id) {
   const Trigger* trigger = data->tg_trigger;
   Relation rel = data->tg_relation;
   ConfigsTable();  // resolves the registry, so that its invalidations reach RegistryGeneration()
@@ -95,7 +114,8 @@ bool VerifyTrigger(const TriggerData* data, int32 config_id) {
   bool found = false;
   auto* entry = static_cast<VerifiedTrigger*>(hash_search(verified, &trigger->tgoid, HASH_ENTER, &found));
   if (found && entry->relid == RelationGetRelid(rel) && entry->generation == RegistryGeneration())
-    return entry->config_exists;
+    return entry->config_exists ? entry : nullptr;
+  if (found && entry->child_sql != nullptr) pfree(entry->child_sql);
   hash_search(verified, &trigger->tgoid, HASH_REMOVE, nullptr);
 
   if (strcmp(trigger->tgname, TriggerName(config_id, EventSuffix(data->tg_event))) != 0)
@@ -106,11 +126,32 @@ bool VerifyTrigger(const TriggerData* data, int32 config_id) {
   Datum args[2] = {Int32GetDatum(config_id), ObjectIdGetDatum(RelationGetRelid(rel))};
   const bool config_exists = RunAsOwner(Stmt::kSourceColumn, args) > 0;
   bool matches = true;
+  char* child_sql = nullptr;
+  Oid child_owner = InvalidOid;
   if (config_exists) {
+    HeapTuple row = SPI_tuptable->vals[0];
+    TupleDesc desc = SPI_tuptable->tupdesc;
     bool isnull = false;
-    const Name column = DatumGetName(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-    const bool is_source = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-    matches = is_source && strcmp(NameStr(*column), trigger->tgargs[1]) == 0;
+    const Name column = DatumGetName(SPI_getbinval(row, desc, 1, &isnull));
+    const bool is_source = DatumGetBool(SPI_getbinval(row, desc, 2, &isnull));
+    const char* via = SPI_getvalue(row, desc, 5);  // nullptr unless under a child source
+    const Oid source = DatumGetObjectId(SPI_getbinval(row, desc, 6, &isnull));
+    matches = is_source && strcmp(NameStr(*column), trigger->tgargs[1]) == 0 &&
+              (via == nullptr ? trigger->tgnargs == 2 : trigger->tgnargs == 3 && strcmp(via, trigger->tgargs[2]) == 0);
+    if (matches && via != nullptr && !TRIGGER_FIRED_FOR_ROW(data->tg_event) &&
+        !TRIGGER_FIRED_BY_TRUNCATE(data->tg_event)) {
+      Datum chain_args[2] = {Int32GetDatum(config_id), ObjectIdGetDatum(source)};
+      const uint64 n = RunAsOwner(Stmt::kChain, chain_args);
+      List* chain = NIL;
+      for (uint64 i = 0; i < n; ++i)
+        chain = lappend_oid(chain,
+                            DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
+      const bool with_new = !TRIGGER_FIRED_BY_DELETE(data->tg_event);
+      const bool with_old = !TRIGGER_FIRED_BY_INSERT(data->tg_event);
+      if (char* sql = ChainLookupSql(chain, trigger->tgargs[1], with_new, with_old))
+        child_sql = MemoryContextStrdup(TopMemoryContext, sql);
+      child_owner = TableOwner(source);
+    }
   }
   SPI_finish();
   if (!matches) RefuseTrigger(trigger, rel, config_id);
@@ -118,7 +159,10 @@ bool VerifyTrigger(const TriggerData* data, int32 config_id) {
   entry->relid = RelationGetRelid(rel);
   entry->generation = RegistryGeneration();
   entry->config_exists = config_exists;
-  return config_exists;
+  entry->child = trigger->tgnargs == 3;
+  entry->child_sql = child_sql;
+  entry->child_owner = child_owner;
+  return config_exists ? entry : nullptr;
 }
 
 // -- The tenants a statement touched ----------------------------------------------------
@@ -134,12 +178,29 @@ int CompareKeyText(const void* a, const void* b, Size) {
 }
 
 struct TenantSet {
+  MemoryContext cxt;
   HTAB* seen;
   Datum* keys;
   int count;
   int capacity;
   const char* last;  // a run of rows of one tenant costs one comparison each
 };
+
+TenantSet NewTenantSet() {
+  HASHCTL ctl = {};
+  ctl.keysize = sizeof(char*);
+  ctl.entrysize = sizeof(char*);
+  ctl.hash = HashKeyText;
+  ctl.match = CompareKeyText;
+  ctl.hcxt = CurrentMemoryContext;
+  return {
+      CurrentMemoryContext,
+      hash_create("config_guard changed tenants", 64, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT),
+      static_cast<Datum*>(palloc(sizeof(Datum) * 16)),
+      0,
+      16,
+      nullptr};
+}
 
 void AddTenant(TenantSet* set, char* text) {
   if (set->last != nullptr && strcmp(set->last, text) == 0) {
@@ -244,17 +305,61 @@ ArrayType* ChangedTenants(const TriggerData* data, const char* tenant_column) {
   KeyType key;
   DescribeKeyType(TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid, &key, CurrentMemoryContext);
 
-  HASHCTL ctl = {};
-  ctl.keysize = sizeof(char*);
-  ctl.entrysize = sizeof(char*);
-  ctl.hash = HashKeyText;
-  ctl.match = CompareKeyText;
-  ctl.hcxt = CurrentMemoryContext;
-  TenantSet set = {
-      hash_create("config_guard changed tenants", 64, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT),
-      static_cast<Datum*>(palloc(sizeof(Datum) * 16)), 0, 16, nullptr};
+  TenantSet set = NewTenantSet();
   CollectTenants(data->tg_newtable, RelationGetDescr(rel), attnum, &key, &set);
   CollectTenants(data->tg_oldtable, RelationGetDescr(rel), attnum, &key, &set);
+  if (set.count == 0) return nullptr;
+  return construct_array(set.keys, set.count, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+// -- The tenants of a child source's changed rows ---------------------------------------
+struct ChildLookup {
+  const TriggerData* data;
+  const VerifiedTrigger* trigger;
+  TenantSet* set;
+};
+
+void RunChildLookup(void* arg) {
+  auto* lookup = static_cast<ChildLookup*>(arg);
+  SPI_connect();
+  // As a foreign key check runs: as the table's owner, with nothing of the
+  // writer's settings to resolve names by.
+  IdentityScope scope(lookup->trigger->child_owner);
+  scope.Pin("search_path", kSafeSearchPath);
+  SPI_register_trigger_data(const_cast<TriggerData*>(lookup->data));
+  if (SPI_execute(lookup->trigger->child_sql, false, 0) != SPI_OK_SELECT)
+    elog(ERROR, "config_guard child source lookup failed");
+  KeyType key;
+  DescribeKeyType(SPI_gettypeid(SPI_tuptable->tupdesc, 1), &key, CurrentMemoryContext);
+  for (uint64 i = 0; i < SPI_processed; ++i) {
+    bool isnull = false;
+    const Datum value = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+    if (isnull) continue;
+    char* text = TenantKeyText(&key, value);
+    if (strlen(text) > static_cast<size_t>(kMaxTenantKeyBytes)) continue;
+    MemoryContext old = MemoryContextSwitchTo(lookup->set->cxt);
+    AddTenant(lookup->set, pstrdup(text));
+    MemoryContextSwitchTo(old);
+  }
+  scope.Leave();
+  SPI_finish();
+}
+
+// The tenants of the rows a statement changed in a child source, or every
+// tenant when they cannot be found: the chain is broken, or the lookup
+// failed (a lock it could not take, a privilege the owner lost); a write never
+// fails because of config_guard, and never leaves a document stale.
+ArrayType* ChildTenants(const TriggerData* data, const VerifiedTrigger* trigger) {
+  if (trigger->child_sql == nullptr) return EveryTenant();
+  TenantSet set = NewTenantSet();
+  ChildLookup lookup = {data, trigger, &set};
+  if (ErrorData* error = RunInSubtransaction(RunChildLookup, &lookup)) {
+    if (error->sqlerrcode == ERRCODE_QUERY_CANCELED || error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN) ReThrowError(error);
+    ereport(WARNING, (errmsg("config_guard could not find the tenants of the rows changed in %s: %s",
+                             RelationGetRelationName(data->tg_relation), error->message),
+                      errdetail("Every tenant of the config is invalidated instead.")));
+    return EveryTenant();
+  }
   if (set.count == 0) return nullptr;
   return construct_array(set.keys, set.count, TEXTOID, -1, false, TYPALIGN_INT);
 }
@@ -287,16 +392,18 @@ void DropIfExists(Oid relid, const char* table, const char* trigger) {
 }
 
 // Made again if they exist (a relation under two sources of the config).
-void InstallTriggersOn(int32 config_id, Oid relid, const char* tenant_column) {
+void InstallTriggersOn(int32 config_id, Oid relid, const char* tenant_column, const char* via) {
   const char* table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
+  const char* args =
+      psprintf("%s, %s%s", quote_literal_cstr(psprintf("%d", config_id)), quote_literal_cstr(tenant_column),
+               via != nullptr ? psprintf(", %s", quote_literal_cstr(via)) : "");
   for (const TriggerKind& e : kEvents) {
     DropIfExists(relid, table, TriggerName(config_id, e.suffix));
     const char* name = quote_identifier(TriggerName(config_id, e.suffix));
     TriggerDdl(
         psprintf("CREATE TRIGGER %s AFTER %s ON %s %s FOR EACH STATEMENT "
-                 "EXECUTE FUNCTION config_guard.invalidation_trigger(%s, %s)",
-                 name, e.event, table, e.referencing, quote_literal_cstr(psprintf("%d", config_id)),
-                 quote_literal_cstr(tenant_column)));
+                 "EXECUTE FUNCTION config_guard.invalidation_trigger(%s)",
+                 name, e.event, table, e.referencing, args));
     // ALWAYS: writes made with session_replication_role = replica invalidate
     // too.
     TriggerDdl(psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER %s", table, name));
@@ -308,8 +415,8 @@ void InstallTriggersOn(int32 config_id, Oid relid, const char* tenant_column) {
   const char* name = quote_identifier(TriggerName(config_id, kReplicaSuffix));
   TriggerDdl(
       psprintf("CREATE TRIGGER %s AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW "
-               "EXECUTE FUNCTION config_guard.invalidation_trigger(%s, %s)",
-               name, table, quote_literal_cstr(psprintf("%d", config_id)), quote_literal_cstr(tenant_column)));
+               "EXECUTE FUNCTION config_guard.invalidation_trigger(%s)",
+               name, table, args));
   TriggerDdl(psprintf("ALTER TABLE %s ENABLE REPLICA TRIGGER %s", table, name));
 }
 
@@ -340,10 +447,10 @@ bool CheckCoverable(Oid relid, bool warn_only) {
 
 }  // namespace
 
-void InstallTriggers(int32 config_id, Oid relid, const char* tenant_column, bool warn_only) {
+void InstallTriggers(int32 config_id, Oid relid, const char* tenant_column, bool warn_only, const char* via) {
   ListCell* lc;
   foreach (lc, WithDescendants(relid)) {
-    if (CheckCoverable(lfirst_oid(lc), warn_only)) InstallTriggersOn(config_id, lfirst_oid(lc), tenant_column);
+    if (CheckCoverable(lfirst_oid(lc), warn_only)) InstallTriggersOn(config_id, lfirst_oid(lc), tenant_column, via);
   }
 }
 
@@ -379,13 +486,21 @@ CG_FUNCTION(config_guard_invalidation_trigger) {
                     errmsg("config_guard.invalidation_trigger() must be called as a trigger")));
   auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
   const Trigger* trigger = data->tg_trigger;
-  if (!TRIGGER_FIRED_AFTER(data->tg_event) || trigger->tgnargs != 2)
+  if (!TRIGGER_FIRED_AFTER(data->tg_event) || (trigger->tgnargs != 2 && trigger->tgnargs != 3))
     ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                    errmsg("config_guard.invalidation_trigger() must be an AFTER trigger with two arguments")));
+                    errmsg("config_guard.invalidation_trigger() must be an AFTER trigger with two or three "
+                           "arguments")));
   const int32 config_id = pg_strtoint32(trigger->tgargs[0]);
 
-  if (VerifyTrigger(data, config_id)) {
-    if (TRIGGER_FIRED_FOR_ROW(data->tg_event)) {
+  if (const VerifiedTrigger* verified_trigger = VerifyTrigger(data, config_id)) {
+    if (verified_trigger->child) {
+      // (A logical replication subscriber's row trigger, and TRUNCATE, mark
+      // every tenant: the rows' parents are not looked up there.)
+      ArrayType* tenants = TRIGGER_FIRED_FOR_ROW(data->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(data->tg_event)
+                               ? EveryTenant()
+                               : ChildTenants(data, verified_trigger);
+      if (tenants != nullptr) AppendMarks(config_id, tenants);
+    } else if (TRIGGER_FIRED_FOR_ROW(data->tg_event)) {
       MarkRowTenants(data, config_id, trigger->tgargs[1]);
     } else {
       ArrayType* tenants =

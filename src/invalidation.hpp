@@ -22,7 +22,9 @@ namespace config_guard {
 // A foreign, unlogged or temporary table among them is refused, or with
 // `warn_only` (install_triggers() of a config made before 0.4) skipped with a
 // WARNING.
-void InstallTriggers(int32 config_id, Oid relid, const char* tenant_column, bool warn_only = false);
+// (`via`: for a child source, the name of its foreign key to its parent.)
+void InstallTriggers(int32 config_id, Oid relid, const char* tenant_column, bool warn_only = false,
+                     const char* via = nullptr);
 // Drops them, from the relation and its descendants, where they exist.
 void DropTriggers(int32 config_id, Oid relid);
 // Drops them from the one relation, if they exist.

@@ -29,6 +29,9 @@ bool IsListed(const ConfigDef& def, Oid relid) {
   for (int i = 0; i < def.nshared; ++i) {
     if (def.shared_sources[i] == relid) return true;
   }
+  for (int i = 0; i < def.nchildren; ++i) {
+    if (def.children[i] == relid) return true;
+  }
   return false;
 }
 
@@ -109,6 +112,9 @@ void CheckNestedConfig(const ConfigDef& inner) {
   }
   for (int i = 0; i < inner.nshared; ++i) {
     if (!Covers(*outer, inner.shared_sources[i])) RefuseRead(*outer, inner.shared_sources[i]);
+  }
+  for (int i = 0; i < inner.nchildren; ++i) {
+    if (!Covers(*outer, inner.children[i])) RefuseRead(*outer, inner.children[i]);
   }
 }
 

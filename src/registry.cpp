@@ -169,17 +169,16 @@ void LoadSources(ConfigDef* def, Datum source_array) {
   def->nsources = n;
 }
 
-// The shared sources (NULL: none).
-void LoadSharedSources(ConfigDef* def, Datum shared_array, bool isnull) {
-  def->nshared = 0;
-  def->shared_sources = nullptr;
-  if (isnull) return;
+// An array of relation oids (NULL: none), copied into the registry's memory.
+int LoadOids(Datum array, bool isnull, Oid** out) {
+  *out = nullptr;
+  if (isnull) return 0;
   Datum* elems = nullptr;
   int n = 0;
-  deconstruct_array(DatumGetArrayTypeP(shared_array), OIDOID, sizeof(Oid), true, TYPALIGN_INT, &elems, nullptr, &n);
-  def->shared_sources = static_cast<Oid*>(MemoryContextAlloc(registry_cxt, sizeof(Oid) * n));
-  for (int i = 0; i < n; ++i) def->shared_sources[i] = DatumGetObjectId(elems[i]);
-  def->nshared = n;
+  deconstruct_array(DatumGetArrayTypeP(array), OIDOID, sizeof(Oid), true, TYPALIGN_INT, &elems, nullptr, &n);
+  *out = static_cast<Oid*>(MemoryContextAlloc(registry_cxt, sizeof(Oid) * n));
+  for (int i = 0; i < n; ++i) (*out)[i] = DatumGetObjectId(elems[i]);
+  return n;
 }
 
 // Runs its own SPI connection, so that a cached config costs no SPI at all.
@@ -229,7 +228,9 @@ ConfigDef* LoadConfig(const char* name) {
   LoadSources(&tmp, SPI_getbinval(tuple, desc, 6, &isnull));
   scope.Leave();
   const Datum shared = SPI_getbinval(tuple, desc, 9, &isnull);
-  LoadSharedSources(&tmp, shared, isnull);
+  tmp.nshared = LoadOids(shared, isnull, &tmp.shared_sources);
+  const Datum children = SPI_getbinval(tuple, desc, 10, &isnull);
+  tmp.nchildren = LoadOids(children, isnull, &tmp.children);
 
   // Entered only once fully loaded: a failed load leaves no half entry.
   bool found = false;

@@ -40,6 +40,8 @@ struct ConfigDef {
   SourceDef* sources;
   int nshared;  // tables every tenant reads: any change invalidates the whole config
   Oid* shared_sources;
+  int nchildren;  // sources that reach the tenant column through foreign keys (not exported)
+  Oid* children;
   Oid read_checked_user;  // the last user RequireReadAccess() allowed
 };
 
