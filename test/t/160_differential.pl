@@ -2,7 +2,10 @@
 # (INSERT, multi-row INSERT, UPDATE, a primary-key UPDATE cascading to a
 # child table, DELETE cascading, INSERT ... ON CONFLICT, MERGE, a row moved to
 # another tenant, a write straight into a partition, savepoints rolled back,
-# two-phase commit) on a hash-partitioned source and a child source, and after
+# two-phase commit, rows of a child source without the tenant column written
+# and moved while their parents move, a shared source) on a hash-partitioned
+# source, a source with a foreign key to it, a parent with its child source
+# and a shared source, and after
 # every transaction compare get() of each tenant it touched with a direct
 # builder call. Each client owns its tenants, so the comparison does not
 # depend on when the other clients commit. CG_DIFF_SECONDS (default 30) sets
@@ -29,14 +32,32 @@ $node->safe_psql('postgres', q{
   CREATE TABLE rules (account_id int NOT NULL, flag_id int NOT NULL, id int NOT NULL, val int NOT NULL,
                       PRIMARY KEY (account_id, flag_id, id),
                       FOREIGN KEY (account_id, flag_id) REFERENCES flags ON DELETE CASCADE ON UPDATE CASCADE);
+  -- a normalized pair: variations have no account_id and reach it through experiments
+  CREATE TABLE experiments (id int PRIMARY KEY, account_id int NOT NULL, val int NOT NULL);
+  CREATE INDEX ON experiments (account_id, id);
+  CREATE TABLE variations (id serial PRIMARY KEY,
+                           experiment_id int NOT NULL REFERENCES experiments ON DELETE CASCADE, val int NOT NULL);
+  -- a table every account reads (a plan per client, so that each client's
+  -- comparisons depend on its own writes only)
+  CREATE TABLE plans (id int PRIMARY KEY, quota int NOT NULL);
+  INSERT INTO plans SELECT p, 10 * p FROM generate_series(0, 5) p;
   INSERT INTO flags SELECT t, f, 0 FROM generate_series(1, 20) t, generate_series(1, 5) f;
   INSERT INTO rules SELECT account_id, id, r, 0 FROM flags, generate_series(1, 3) r;
+  INSERT INTO experiments SELECT 10 * t + e, t, 0 FROM generate_series(1, 25) t, generate_series(1, 3) e;
+  INSERT INTO variations (experiment_id, val) SELECT id, v FROM experiments, generate_series(1, 2) v;
   CREATE FUNCTION build(account int) RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
       'flags', (SELECT jsonb_agg(jsonb_build_array(id, val) ORDER BY id) FROM flags WHERE account_id = account),
       'rules', (SELECT jsonb_agg(jsonb_build_array(flag_id, id, val) ORDER BY flag_id, id)
-                  FROM rules WHERE account_id = account)) $$;
-  SELECT config_guard.define('cfg', 'build(int)', ARRAY['flags', 'rules']::regclass[], 'account_id');
+                  FROM rules WHERE account_id = account),
+      'experiments', (SELECT jsonb_agg(jsonb_build_array(e.id, e.val,
+                          (SELECT jsonb_agg(jsonb_build_array(v.id, v.val) ORDER BY v.id)
+                             FROM variations v WHERE v.experiment_id = e.id)) ORDER BY e.id)
+                        FROM experiments e WHERE e.account_id = account),
+      'quota', (SELECT quota FROM plans WHERE id = (account - 1) / 5)) $$;
+  SET client_min_messages = warning;
+  SELECT config_guard.define('cfg', 'build(int)', ARRAY['flags', 'rules', 'experiments', 'variations']::regclass[],
+                             'account_id', ARRAY['plans']::regclass[]);
   CREATE TABLE checks (n bigint NOT NULL);
   INSERT INTO checks VALUES (0);
   -- raises (and so aborts the pgbench client) when get() and the builder differ
@@ -97,6 +118,22 @@ ROLLBACK TO s;
 UPDATE rules SET val = :v WHERE account_id = :t AND id = :r;
 COMMIT;
 SELECT cg_check(:t);},
+  child_insert => q{INSERT INTO variations (experiment_id, val)
+  SELECT id, :v FROM experiments WHERE account_id = :t ORDER BY id LIMIT 1 OFFSET :r % 2;
+SELECT cg_check(:t);},
+  child_change => q{UPDATE variations SET val = :v WHERE experiment_id IN (SELECT id FROM experiments WHERE account_id = :t);
+DELETE FROM variations WHERE id = (SELECT min(v.id) FROM variations v JOIN experiments e ON e.id = v.experiment_id
+                                    WHERE e.account_id = :t AND v.val % 3 = 0);
+SELECT cg_check(:t);},
+  child_move => q{UPDATE variations SET experiment_id = (SELECT min(id) FROM experiments WHERE account_id = :u)
+ WHERE id = (SELECT max(v.id) FROM variations v JOIN experiments e ON e.id = v.experiment_id WHERE e.account_id = :t)
+   AND EXISTS (SELECT FROM experiments WHERE account_id = :u);
+SELECT cg_check(:t, :u);},
+  parent_move => q{UPDATE experiments SET account_id = :u, val = :v
+ WHERE id = (SELECT max(id) FROM experiments WHERE account_id = :t);
+SELECT cg_check(:t, :u);},
+  shared => q{UPDATE plans SET quota = :v WHERE id = :client_id;
+SELECT cg_check(:t, :u);},
   two_phase => q{BEGIN;
 UPDATE rules SET val = :v WHERE account_id = :t AND flag_id = :f;
 PREPARE TRANSACTION 'cg-:client_id-:v';
