@@ -58,6 +58,19 @@ TRUNCATE rd.plans;
 SELECT rd.fresh();
 INSERT INTO rd.plans VALUES ('free', 10), ('pro', 100);
 SELECT rd.fresh();
+-- a table under both a source and a shared source (multiple inheritance)
+-- marks every tenant; once under the source alone, its own tenants
+CREATE TABLE rd.both () INHERITS (rd.flags, rd.plans);
+INSERT INTO rd.both VALUES (1, 50, 'pro', 7);
+SELECT rd.fresh();
+ALTER TABLE rd.both NO INHERIT rd.plans;
+INSERT INTO rd.both VALUES (2, 51, 'free', 0);
+SELECT rd.fresh();
+ALTER TABLE rd.both INHERIT rd.plans;
+UPDATE rd.both SET quota = 1;
+SELECT rd.fresh();
+DROP TABLE rd.both;
+SELECT rd.fresh();
 -- its tenant column is nobody's: a column of that name may go
 ALTER TABLE rd.plans ADD COLUMN tenant_id int;
 ALTER TABLE rd.plans DROP COLUMN tenant_id;
@@ -150,6 +163,7 @@ SELECT rd.try('SELECT count(*) FROM rd.mixed_view');         -- a view that also
 SELECT rd.try('SELECT count(*) FROM rd.summary');            -- a materialized view
 SELECT rd.try('SELECT count(*) FROM pg_catalog.pg_class');   -- a catalog
 SELECT rd.try('SELECT count(*) FROM pg_temp.scratch_temp');  -- a temporary table
+SELECT rd.try('SELECT obj_description(1::oid)');             -- a catalog, through a function
 SELECT rd.try('SELECT count(*) FROM rd.flags');              -- another config's source
 SELECT rd.try('SELECT config_guard.get(''rd'', 1)');         -- through another config's get()
 SELECT rd.try('SELECT count(*) FROM rd.items WHERE EXISTS (SELECT FROM rd.plans)');  -- a sublink
@@ -184,12 +198,65 @@ CREATE FUNCTION rd.build_items(tenant int) RETURNS jsonb LANGUAGE sql AS
 $$ SELECT jsonb_build_object('n', (SELECT count(*) FROM rd.items WHERE tenant_id = tenant)) $$;
 SELECT config_guard.define('items_only', 'rd.build_items(int)', ARRAY['rd.items']::regclass[]);
 SELECT rd.try('SELECT config_guard.get(''items_only'', 1)');
+-- a builder that catches the refusal still fails its build
+CREATE FUNCTION rd.build_swallow(tenant int) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  q int;
+BEGIN
+  BEGIN
+    SELECT quota INTO q FROM rd.plans LIMIT 1;
+  EXCEPTION WHEN OTHERS THEN
+    q := 0;
+  END;
+  RETURN jsonb_build_object('quota', q);
+END $$;
+SELECT config_guard.define('swallow', 'rd.build_swallow(int)', ARRAY['rd.items']::regclass[]);
+SELECT rd.failure($$SELECT config_guard.get('swallow', 1)$$);
+SELECT count(*) FROM config_guard.documents d JOIN config_guard.configs c USING (config_id) WHERE c.name = 'swallow';
+-- ... also when it catches it around a get() of another config that read it
+CREATE FUNCTION rd.build_swallow_nested(tenant int) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN config_guard.get('swallow', tenant);
+EXCEPTION WHEN OTHERS THEN
+  RETURN '{"caught": true}';
+END $$;
+SELECT config_guard.define('swallow_nested', 'rd.build_swallow_nested(int)', ARRAY['rd.items']::regclass[]);
+SELECT rd.failure($$SELECT config_guard.get('swallow_nested', 1)$$);
+-- get() inside a builder runs the other builder: never a stored, last good or
+-- max_stale answer older than this build
+CREATE TABLE rd.inner_items (tenant_id int NOT NULL, id int NOT NULL, v int NOT NULL, PRIMARY KEY (tenant_id, id));
+INSERT INTO rd.inner_items VALUES (1, 1, 1);
+CREATE FUNCTION rd.build_inner(tenant int) RETURNS jsonb LANGUAGE sql AS
+$$ SELECT jsonb_build_object('v', (SELECT sum(v) FROM rd.inner_items WHERE tenant_id = tenant), 'version', 1) $$;
+SELECT config_guard.define('inner', 'rd.build_inner(int)', ARRAY['rd.inner_items']::regclass[]);
+CREATE FUNCTION rd.build_outer(tenant int) RETURNS jsonb LANGUAGE sql AS
+$$ SELECT jsonb_build_object('inner', config_guard.get('inner', tenant, max_stale => '1 hour')) $$;
+SELECT config_guard.define('outer', 'rd.build_outer(int)', ARRAY['rd.inner_items']::regclass[]);
+CREATE FUNCTION rd.outer_fresh() RETURNS bool LANGUAGE sql AS
+$$ SELECT config_guard.get('outer', 1) = jsonb_build_object('inner', rd.build_inner(1)) $$;
+SELECT config_guard.get('inner', 1), config_guard.get('outer', 1);
+-- the inner builder replaced: the outer config is invalidated too
+CREATE OR REPLACE FUNCTION rd.build_inner(tenant int) RETURNS jsonb LANGUAGE sql AS
+$$ SELECT jsonb_build_object('v', (SELECT sum(v) FROM rd.inner_items WHERE tenant_id = tenant), 'version', 2) $$;
+SELECT rd.outer_fresh();
+-- a max_stale inside a builder does not apply: its answer is built now
+UPDATE rd.inner_items SET v = 500;
+SELECT config_guard.get('inner', 1, max_stale => '1 hour');
+SELECT rd.outer_fresh();
+-- the inner builder failing: so does the outer build (no last good document
+-- of either is taken here)
+SET config_guard.stale_if_error = 0;
+CREATE OR REPLACE FUNCTION rd.build_inner(tenant int) RETURNS jsonb LANGUAGE sql AS
+$$ SELECT jsonb_build_object('v', (SELECT sum(v) / 0 FROM rd.inner_items WHERE tenant_id = tenant)) $$;
+SELECT rd.failure($$SELECT config_guard.get('outer', 1)$$);
+RESET config_guard.stale_if_error;
 -- config_guard's own statements inside a build are not the builder's reads
 SELECT rd.try('SELECT 1');
 -- the check is gone once the builder returns
 SELECT count(*) > 0 FROM pg_catalog.pg_class;
 
-SELECT config_guard.undefine(name) FROM config_guard.configs WHERE name IN ('rd', 'regional', 'reads', 'items_only');
+SELECT config_guard.undefine(name) FROM config_guard.configs
+ WHERE name IN ('rd', 'regional', 'reads', 'items_only', 'swallow', 'swallow_nested', 'inner', 'outer');
 SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'config_guard_%'
    AND tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'rd'::regnamespace);
 DROP SCHEMA rd CASCADE;

@@ -8,7 +8,6 @@ CREATE SCHEMA ab;
 CREATE TABLE ab.accounts (id int PRIMARY KEY, name text NOT NULL);
 CREATE TABLE ab.experiments (id int PRIMARY KEY, account_id int NOT NULL REFERENCES ab.accounts ON DELETE CASCADE,
                              name text NOT NULL);
-CREATE INDEX ON ab.experiments (account_id, id);
 CREATE TABLE ab.variations (id int PRIMARY KEY,
                             experiment_id int NOT NULL REFERENCES ab.experiments ON DELETE CASCADE,
                             weight int NOT NULL);
@@ -31,6 +30,14 @@ CREATE FUNCTION ab.build(tenant int) RETURNS jsonb LANGUAGE sql AS $$
             'params', (SELECT jsonb_object_agg(p.key, p.value) FROM ab.variation_params p WHERE p.variation_id = v.id))
             ORDER BY v.id) FROM ab.variations v WHERE v.experiment_id = e.id)) ORDER BY e.id)
       FROM ab.experiments e WHERE e.account_id = tenant)) $$;
+-- a parent needs a unique index with the column that ties it to its tenant:
+-- moving it to another tenant then waits for its children's writes
+SELECT config_guard.define('ab', 'ab.build(int)',
+                           ARRAY['ab.experiments', 'ab.variations', 'ab.variation_params']::regclass[], 'account_id');
+CREATE UNIQUE INDEX ON ab.experiments (account_id, id);
+SELECT config_guard.define('ab', 'ab.build(int)',
+                           ARRAY['ab.experiments', 'ab.variations', 'ab.variation_params']::regclass[], 'account_id');
+CREATE UNIQUE INDEX ON ab.variations (experiment_id, id);
 -- the children are found, and said
 SELECT config_guard.define('ab', 'ab.build(int)',
                            ARRAY['ab.experiments', 'ab.variations', 'ab.variation_params']::regclass[], 'account_id');
@@ -103,10 +110,77 @@ RESET ROLE;
 SELECT config_guard.get('ab', 4);
 SELECT ab.fresh();
 
+-- a child row whose parent the lookup cannot see (a deferred foreign key,
+-- its parent inserted later in the transaction) invalidates every tenant
+ALTER TABLE ab.variations ALTER CONSTRAINT variations_experiment_id_fkey DEFERRABLE INITIALLY DEFERRED;
+SELECT config_guard.get('ab', 1), config_guard.get('ab', 2);
+BEGIN;
+INSERT INTO ab.variations VALUES (500, 50, 5);
+INSERT INTO ab.experiments VALUES (50, 2, 'e50');
+COMMIT;
+SELECT ab.fresh();
+ALTER TABLE ab.variations ALTER CONSTRAINT variations_experiment_id_fkey NOT DEFERRABLE;
+-- a parent's unique index dropped: its children's writes invalidate every
+-- tenant, and say so
+CREATE INDEX experiments_plain ON ab.experiments (account_id, id);
+DROP INDEX ab.experiments_account_id_id_idx;
+INSERT INTO ab.variations VALUES (501, 50, 1);
+SELECT ab.fresh();
+CREATE UNIQUE INDEX ON ab.experiments (account_id, id);
+DROP INDEX ab.experiments_plain;
+INSERT INTO ab.variations VALUES (502, 50, 1);
+SELECT ab.fresh();
+
+-- another role's operator never runs in the lookup: the keys are cast to the
+-- foreign key's own operator's types, as a foreign key check casts them
+CREATE ROLE ab_owner;
+CREATE ROLE ab_mallory;
+CREATE SCHEMA ab_ext;
+GRANT USAGE, CREATE ON SCHEMA ab_ext TO PUBLIC;
+CREATE EXTENSION citext SCHEMA ab_ext;
+CREATE SCHEMA ab_own AUTHORIZATION ab_owner;
+SET ROLE ab_owner;
+CREATE DOMAIN ab_own.code AS ab_ext.citext;
+GRANT USAGE ON SCHEMA ab_own TO PUBLIC;
+CREATE TABLE ab_own.cx (id int PRIMARY KEY, code ab_ext.citext NOT NULL UNIQUE, account_id int NOT NULL,
+                        UNIQUE (account_id, id));
+CREATE TABLE ab_own.cy (id int PRIMARY KEY, code ab_own.code NOT NULL REFERENCES ab_own.cx (code));
+INSERT INTO ab_own.cx VALUES (1, 'A', 1), (2, 'B', 2);
+CREATE FUNCTION ab_own.build(tenant int) RETURNS jsonb LANGUAGE sql STABLE AS
+$$ SELECT coalesce(jsonb_agg(y.id ORDER BY y.id), '[]') FROM ab_own.cy y JOIN ab_own.cx x ON x.code = y.code
+    WHERE x.account_id = tenant $$;
+SELECT config_guard.define('cx', 'ab_own.build(int)', ARRAY['ab_own.cx', 'ab_own.cy']::regclass[], 'account_id');
+RESET ROLE;
+SET ROLE ab_mallory;
+CREATE TABLE ab_ext.ran_as (who name);
+GRANT INSERT ON ab_ext.ran_as TO PUBLIC;
+CREATE FUNCTION ab_ext.evil(ab_ext.citext, ab_own.code) RETURNS bool LANGUAGE sql AS
+$$ INSERT INTO ab_ext.ran_as VALUES (current_user) RETURNING true $$;
+CREATE OPERATOR ab_ext.= (LEFTARG = ab_ext.citext, RIGHTARG = ab_own.code, FUNCTION = ab_ext.evil);
+RESET ROLE;
+SET ROLE ab_owner;
+SELECT config_guard.get('cx', 1), config_guard.get('cx', 2);
+INSERT INTO ab_own.cy VALUES (1, 'a'), (2, 'B');
+SELECT config_guard.get('cx', 1), config_guard.get('cx', 2);
+SELECT config_guard.undefine('cx');
+RESET ROLE;
+SELECT count(*) AS mallory_ran FROM ab_ext.ran_as;
+DROP SCHEMA ab_own CASCADE;
+DROP SCHEMA ab_ext CASCADE;
+DROP ROLE ab_owner;
+DROP OWNED BY ab_mallory;
+DROP ROLE ab_mallory;
+
 -- what define() explains
 CREATE TABLE ab.orphans (id int PRIMARY KEY, note text);
 SELECT config_guard.define('bad', 'ab.build(int)', ARRAY['ab.experiments', 'ab.orphans']::regclass[], 'account_id');
 SELECT config_guard.define('bad', 'ab.build(int)', ARRAY['ab.variations']::regclass[], 'account_id');
+CREATE TABLE ab.posts (id int PRIMARY KEY, account_id int NOT NULL);
+CREATE UNIQUE INDEX ON ab.posts (account_id, id);
+CREATE TABLE ab.comments (id int PRIMARY KEY, post_id int REFERENCES ab.posts,
+                          experiment_id int REFERENCES ab.experiments);
+SELECT config_guard.define('bad', 'ab.build(int)', ARRAY['ab.experiments', 'ab.posts', 'ab.comments']::regclass[],
+                           'account_id');
 -- its chain stays: the foreign key can be neither dropped nor renamed
 ALTER TABLE ab.variations DROP CONSTRAINT variations_experiment_id_fkey;
 ALTER TABLE ab.variations RENAME CONSTRAINT variations_experiment_id_fkey TO renamed;

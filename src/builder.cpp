@@ -2,6 +2,7 @@
 
 #include "gateway.hpp"
 #include "identity.hpp"
+#include "read_check.hpp"
 #include "subtransaction.hpp"
 
 extern "C" {
@@ -94,6 +95,17 @@ Datum WithOwnTransactionInProgress(Datum snapshot) {
   return DirectFunctionCall1(pg_snapshot_in, CStringGetDatum(updated));
 }
 
+// The builds in progress in this backend, innermost first (a builder may call
+// get()).
+struct BuildInProgress {
+  const ConfigDef* def;
+  int32 config_id;
+  bool wrote_own_sources;
+  Oid refused_read;  // a relation the read check refused, even if the builder caught the error
+  BuildInProgress* outer;
+};
+BuildInProgress* current_build = nullptr;
+
 void CallBuilder(ConfigDef* def, const TenantKey& tenant, BuildResult* result, MemoryContext result_cxt) {
   const TimestampTz start = GetCurrentTimestamp();
   // As for a statement that may write: the builder sees this transaction's
@@ -105,6 +117,7 @@ void CallBuilder(ConfigDef* def, const TenantKey& tenant, BuildResult* result, M
   const Datum snapshot = WithOwnTransactionInProgress(OidFunctionCall0(F_PG_CURRENT_SNAPSHOT));
   const TimestampTz built_at = GetCurrentTimestamp();
   const Datum document = InvokeAsOwner(*def, tenant);
+  if (OidIsValid(current_build->refused_read)) RefuseRead(*def, current_build->refused_read);
   PopActiveSnapshot();
   if (document == static_cast<Datum>(0))
     ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -135,16 +148,6 @@ void CallBuilderThunk(void* arg) {
   CallBuilder(call->def, *call->tenant, call->result, call->result_cxt);
 }
 
-// The builds in progress in this backend, innermost first (a builder may call
-// get()).
-struct BuildInProgress {
-  const ConfigDef* def;
-  int32 config_id;
-  bool wrote_own_sources;
-  BuildInProgress* outer;
-};
-BuildInProgress* current_build = nullptr;
-
 }  // namespace
 
 void InitBuilder() {
@@ -158,6 +161,13 @@ void NoteSourceWrite(int32 config_id) {
   }
 }
 
+void NoteRefusedRead(Oid relid) {
+  // Every enclosing build read it too, through the one that did.
+  for (BuildInProgress* b = current_build; b != nullptr; b = b->outer) {
+    if (!OidIsValid(b->refused_read)) b->refused_read = relid;
+  }
+}
+
 const ConfigDef* BuilderCodeRunning() {
   return current_build != nullptr && !InGateway() ? current_build->def : nullptr;
 }
@@ -165,7 +175,7 @@ const ConfigDef* BuilderCodeRunning() {
 BuildResult RunBuilder(ConfigDef* def, const TenantKey& tenant) {
   BuildResult result = {};
   BuildCall call = {def, &tenant, &result, CurrentMemoryContext};
-  BuildInProgress build = {def, def->config_id, false, current_build};
+  BuildInProgress build = {def, def->config_id, false, InvalidOid, current_build};
   current_build = &build;
   // Catches every error, so the stack is restored before any is rethrown.
   ErrorData* error = RunInSubtransaction(CallBuilderThunk, &call);

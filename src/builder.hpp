@@ -43,6 +43,10 @@ BuildResult RunBuilder(ConfigDef* def, const TenantKey& tenant);
 // config_guard's own statements are running inside it.
 const ConfigDef* BuilderCodeRunning();
 
+// The read check refused `relid` to the running builder: its build fails even
+// if the builder catches the error.
+void NoteRefusedRead(Oid relid);
+
 // Called by the invalidation trigger for every statement that marks
 // config_id: notes a write by a running builder to its own config's sources.
 void NoteSourceWrite(int32 config_id);

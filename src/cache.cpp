@@ -227,6 +227,19 @@ Datum GetReadCommitted(ConfigDef* def, const TenantKey& tenant, int64 max_stale_
   }
 }
 
+// get() called by a builder: the other builder runs here, under this
+// builder's read check, and its answer is never a stored one (which could
+// be older than the document this builder is making, or a last good one
+// while it fails). Its failure is this builder's.
+Datum BuildNested(ConfigDef* def, const TenantKey& tenant) {
+  CheckNestedConfig(*def);
+  BuildResult built = RunBuilder(def, tenant);
+  if (!built.ok) ReThrowError(built.error);
+  int64 runs = 0;
+  CountBuilderRun(def->config_id, built.build_ms, &runs);
+  return built.document;
+}
+
 }  // namespace
 
 CG_FUNCTION(config_guard_get) {
@@ -236,8 +249,12 @@ CG_FUNCTION(config_guard_get) {
 
   ConfigDef* def = AcquireConfig(text_to_cstring(PG_GETARG_TEXT_PP(0)));
   RequireReadAccess(def);
-  CheckNestedConfig(*def);
   const TenantKey tenant = TenantFromArgument(fcinfo, 1, *def);
+  if (BuilderCodeRunning() != nullptr) {
+    const Datum document = BuildNested(def, tenant);
+    ReleaseConfig();
+    PG_RETURN_DATUM(document);
+  }
 
   // The hit path: index look-ups, no SPI; in READ COMMITTED usually just the
   // document's, when no mark writer of the config has been active since. On a

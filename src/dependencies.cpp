@@ -516,11 +516,17 @@ void CheckFunctionReplaced(Oid function) {
   if (!OidIsValid(extension_namespace) || Exempt(get_func_namespace(function), extension_namespace)) return;
   WithRegistry([&] {
     Datum args[2] = {ObjectIdGetDatum(function), BuilderHome()};
-    const uint64 n = RunAsOwner(Stmt::kConfigsOfBuilder, args);
-    SPITupleTable* configs = SPI_tuptable;
-    for (uint64 i = 0; i < n; ++i) {
-      bool isnull = false;
-      InvalidateConfig(DatumGetInt32(SPI_getbinval(configs->vals[i], configs->tupdesc, 2, &isnull)));
+    List* configs = ConfigIds(RunAsOwner(Stmt::kConfigsOfBuilder, args), 2);
+    ListCell* c;
+    foreach (c, configs) {
+      const int32 config_id = lfirst_int(c);
+      InvalidateConfig(config_id);
+      // A builder that calls get() of this config embeds what this builder
+      // makes; it can only be one whose config covers this one's sources.
+      Datum covering_args[1] = {Int32GetDatum(config_id)};
+      List* covering = ConfigIds(RunAsOwner(Stmt::kConfigsCovering, covering_args), 1);
+      ListCell* lc;
+      foreach (lc, covering) InvalidateConfig(lfirst_int(lc));
     }
   });
 }
@@ -731,12 +737,19 @@ void ApplyTreeChange(const TreeChange& change) {
         const int32 config_id = lfirst_int(c);
         ListCell* t;
         foreach (t, tables) {
-          // Still under a source of the config (another parent) or one itself: kept.
+          // Still under a source of the config (another parent) or one itself:
+          // kept, made again as what still covers it asks (a table that was
+          // also under a shared source no longer marks every tenant).
           Datum args[2] = {Int32GetDatum(config_id), ObjectIdGetDatum(lfirst_oid(t))};
           bool isnull = false;
           if (RunAsOwner(Stmt::kSourceColumn, args) > 0 &&
-              DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+              DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull))) {
+            if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull)))
+              ReinstallTriggersOn(config_id, lfirst_oid(t),
+                                  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+                                  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5));
             continue;
+          }
           DropTriggersOn(config_id, lfirst_oid(t));
         }
         InvalidateConfig(config_id);

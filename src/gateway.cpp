@@ -31,6 +31,20 @@ struct Statement {
 // through to_jsonb(), which gives NULL for a column that is not there.
 #define CG_COLUMN_ANY(c, column) "(pg_catalog.to_jsonb(" c ") OPERATOR(pg_catalog.->>) '" column "')"
 
+// The sources of config `config` among the relations of `up`, folded into
+// how their triggers find tenants: every (a shared source, or sources that
+// disagree), else the via of the child source (NULL: the tenant column), and
+// one covering source.
+#define CG_COVER(config, relid) \
+  "SELECT pg_catalog.bool_or((" CG_COLUMN_ANY("s", "shared") ")::pg_catalog.bool)"                     \
+  "       OR pg_catalog.count(DISTINCT COALESCE((" CG_COLUMN_ANY("s", "via") ")"             \
+  "                 OPERATOR(pg_catalog.||) s.source::pg_catalog.oid::pg_catalog.text, ''))"           \
+  "          OPERATOR(pg_catalog.>) 1 AS every,"                                                         \
+  "       pg_catalog.min(" CG_COLUMN_ANY("s", "via") ") AS via,"                                      \
+  "       pg_catalog.min(s.source::pg_catalog.oid) AS source"                                          \
+  "  FROM config_guard.config_sources s JOIN up u ON s.source::pg_catalog.oid OPERATOR(pg_catalog.=) " relid \
+  " WHERE s.config_id OPERATOR(pg_catalog.=) " config
+
 // clang-format off
 const Statement kStatements[] = {
     // kLoadConfig ($2: this cluster's builder home; a row from elsewhere
@@ -80,27 +94,26 @@ const Statement kStatements[] = {
      true,
      SPI_OK_SELECT},
     // kSourceColumn
-    // (the tenant column its triggers name, '' under a shared source;
-    // covered: relid is a source, or a partition or inheritance child of one,
-    // at any depth; direct: relid itself is a source; via and source: the
-    // covering source's foreign key to its parent if it is a child source,
-    // and the covering source)
+    // (the tenant column its triggers name; covered: relid is a source, or a
+    // partition or inheritance child of one, at any depth; direct: relid
+    // itself is a source; via and source: the covering source's foreign key
+    // to its parent if it is a child source, and the covering source. Under
+    // a shared source, or under sources that disagree on how to find the
+    // tenant (multiple inheritance), the column is '' and there is no via:
+    // every tenant.)
     {"WITH RECURSIVE up(relid) AS ("
      "  SELECT $2"
      "  UNION"
      "  SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up u ON i.inhrelid OPERATOR(pg_catalog.=) u.relid) "
-     "SELECT CASE WHEN (" CG_COLUMN_ANY("cover", "shared") ")::pg_catalog.bool"
-     "            THEN ''::pg_catalog.name ELSE c.tenant_column END,"
+     "SELECT CASE WHEN cover.every THEN ''::pg_catalog.name ELSE c.tenant_column END,"
      "       cover.source IS NOT NULL,"
      "       c.name,"
      "       EXISTS (SELECT FROM config_guard.config_sources s"
      "                WHERE s.config_id OPERATOR(pg_catalog.=) c.config_id"
      "                  AND s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $2),"
-     "       " CG_COLUMN_ANY("cover", "via") ", cover.source::pg_catalog.oid"
+     "       CASE WHEN NOT cover.every THEN cover.via END, cover.source"
      "  FROM config_guard.configs c"
-     "  LEFT JOIN LATERAL (SELECT s.* FROM config_guard.config_sources s JOIN up u"
-     "                       ON s.source::pg_catalog.oid OPERATOR(pg_catalog.=) u.relid"
-     "                    WHERE s.config_id OPERATOR(pg_catalog.=) c.config_id LIMIT 1) cover ON true"
+     "  LEFT JOIN LATERAL (" CG_COVER("c.config_id", "u.relid") ") cover ON true"
      " WHERE c.config_id OPERATOR(pg_catalog.=) $1",
      2,
      {INT4OID, OIDOID},
@@ -169,17 +182,17 @@ const Statement kStatements[] = {
      SPI_OK_SELECT},
     // kConfigsAbove: configs with a source that is a strict ancestor of relid
     // (relid is one of its partitions or inheritance children, at any depth),
-    // the tenant column its triggers name ('' under a shared source) and the
-    // foreign key they name under a child source
+    // the tenant column its triggers name and the foreign key they name under
+    // a child source, as kSourceColumn gives them
     {"WITH RECURSIVE up(relid) AS ("
      "  SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) $1"
      "  UNION"
      "  SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up u ON i.inhrelid OPERATOR(pg_catalog.=) u.relid) "
-     "SELECT DISTINCT s.config_id,"
-     "       CASE WHEN (" CG_COLUMN_ANY("s", "shared") ")::pg_catalog.bool THEN ''::pg_catalog.name"
-     "            ELSE c.tenant_column END, c.name, " CG_COLUMN_ANY("s", "via") " FROM config_guard.config_sources s"
-     "  JOIN up u ON s.source::pg_catalog.oid OPERATOR(pg_catalog.=) u.relid"
-     "  JOIN config_guard.configs c ON c.config_id OPERATOR(pg_catalog.=) s.config_id",
+     "SELECT c.config_id, CASE WHEN cover.every THEN ''::pg_catalog.name ELSE c.tenant_column END, c.name,"
+     "       CASE WHEN NOT cover.every THEN cover.via END"
+     "  FROM config_guard.configs c"
+     "  CROSS JOIN LATERAL (" CG_COVER("c.config_id", "u.relid") ") cover"
+     " WHERE cover.source IS NOT NULL",
      1,
      {OIDOID},
      true,
@@ -413,6 +426,20 @@ const Statement kStatements[] = {
      " ORDER BY c.name",
      2,
      {OIDOID, NAMEOID},
+     true,
+     SPI_OK_SELECT},
+    // kConfigsCovering: the other configs whose sources include every
+    // non-shared source of config $1 (whose builders may call get() of it)
+    {"SELECT x.config_id FROM config_guard.configs x"
+     " WHERE x.config_id OPERATOR(pg_catalog.<>) $1"
+     "   AND NOT EXISTS (SELECT FROM config_guard.config_sources y"
+     "                    WHERE y.config_id OPERATOR(pg_catalog.=) $1 AND NOT y.shared"
+     "                      AND NOT EXISTS (SELECT FROM config_guard.config_sources s"
+     "                                       WHERE s.config_id OPERATOR(pg_catalog.=) x.config_id"
+     "                                         AND s.source::pg_catalog.oid OPERATOR(pg_catalog.=)"
+     "                                             y.source::pg_catalog.oid))",
+     1,
+     {INT4OID},
      true,
      SPI_OK_SELECT},
 };

@@ -58,6 +58,7 @@ enum class Stmt {
   kResignBuildersSkipLocked,  // the same, skipping rows another transaction holds
   kChain,                     // $1 config_id, $2 child source -> foreign key oids up to the tenant's source
   kConfigsOfForeignKey,       // $1 relid, $2 constraint name -> name of configs whose chains use it
+  kConfigsCovering,           // $1 config_id -> config_id of the other configs whose sources include its own
   kCount
 };
 

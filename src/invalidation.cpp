@@ -11,7 +11,6 @@
 #include "mark_writers.hpp"
 #include "identity.hpp"
 #include "source_chain.hpp"
-#include "subtransaction.hpp"
 #include "tenant.hpp"
 
 extern "C" {
@@ -71,14 +70,13 @@ struct VerifiedTrigger {
   Oid relid;
   uint64 generation;
   bool config_exists;
-  // Under a child source: the query that finds the changed rows' tenants
-  // (source_chain.hpp), run as the child source's owner; nullptr when the
-  // chain is broken (every tenant is then invalidated).
+  // Under a child source: the child source (its chain is read at every
+  // statement, source_chain.hpp).
   bool child;
-  char* child_sql;  // in TopMemoryContext
-  Oid child_owner;
+  Oid child_source;
 };
 HTAB* verified = nullptr;
+uint64 verified_generation = 0;
 
 [[noreturn]] void RefuseTrigger(const Trigger* trigger, Relation rel, int32 config_id) {
   ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -105,6 +103,13 @@ const VerifiedTrigger* VerifyTrigger(const TriggerData* data, int32 config_id) {
   const Trigger* trigger = data->tg_trigger;
   Relation rel = data->tg_relation;
   ConfigsTable();  // resolves the registry, so that its invalidations reach RegistryGeneration()
+  // Entries of another generation are never used again (those of dropped
+  // triggers never even looked up): all go at once.
+  if (verified != nullptr && verified_generation != RegistryGeneration()) {
+    hash_destroy(verified);
+    verified = nullptr;
+  }
+  verified_generation = RegistryGeneration();
   if (verified == nullptr) {
     HASHCTL ctl = {};
     ctl.keysize = sizeof(Oid);
@@ -115,7 +120,6 @@ const VerifiedTrigger* VerifyTrigger(const TriggerData* data, int32 config_id) {
   auto* entry = static_cast<VerifiedTrigger*>(hash_search(verified, &trigger->tgoid, HASH_ENTER, &found));
   if (found && entry->relid == RelationGetRelid(rel) && entry->generation == RegistryGeneration())
     return entry->config_exists ? entry : nullptr;
-  if (found && entry->child_sql != nullptr) pfree(entry->child_sql);
   hash_search(verified, &trigger->tgoid, HASH_REMOVE, nullptr);
 
   if (strcmp(trigger->tgname, TriggerName(config_id, EventSuffix(data->tg_event))) != 0)
@@ -126,8 +130,7 @@ const VerifiedTrigger* VerifyTrigger(const TriggerData* data, int32 config_id) {
   Datum args[2] = {Int32GetDatum(config_id), ObjectIdGetDatum(RelationGetRelid(rel))};
   const bool config_exists = RunAsOwner(Stmt::kSourceColumn, args) > 0;
   bool matches = true;
-  char* child_sql = nullptr;
-  Oid child_owner = InvalidOid;
+  Oid child_source = InvalidOid;
   if (config_exists) {
     HeapTuple row = SPI_tuptable->vals[0];
     TupleDesc desc = SPI_tuptable->tupdesc;
@@ -135,23 +138,9 @@ const VerifiedTrigger* VerifyTrigger(const TriggerData* data, int32 config_id) {
     const Name column = DatumGetName(SPI_getbinval(row, desc, 1, &isnull));
     const bool is_source = DatumGetBool(SPI_getbinval(row, desc, 2, &isnull));
     const char* via = SPI_getvalue(row, desc, 5);  // nullptr unless under a child source
-    const Oid source = DatumGetObjectId(SPI_getbinval(row, desc, 6, &isnull));
     matches = is_source && strcmp(NameStr(*column), trigger->tgargs[1]) == 0 &&
               (via == nullptr ? trigger->tgnargs == 2 : trigger->tgnargs == 3 && strcmp(via, trigger->tgargs[2]) == 0);
-    if (matches && via != nullptr && !TRIGGER_FIRED_FOR_ROW(data->tg_event) &&
-        !TRIGGER_FIRED_BY_TRUNCATE(data->tg_event)) {
-      Datum chain_args[2] = {Int32GetDatum(config_id), ObjectIdGetDatum(source)};
-      const uint64 n = RunAsOwner(Stmt::kChain, chain_args);
-      List* chain = NIL;
-      for (uint64 i = 0; i < n; ++i)
-        chain = lappend_oid(chain,
-                            DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
-      const bool with_new = !TRIGGER_FIRED_BY_DELETE(data->tg_event);
-      const bool with_old = !TRIGGER_FIRED_BY_INSERT(data->tg_event);
-      if (char* sql = ChainLookupSql(chain, trigger->tgargs[1], with_new, with_old))
-        child_sql = MemoryContextStrdup(TopMemoryContext, sql);
-      child_owner = TableOwner(source);
-    }
+    if (via != nullptr) child_source = DatumGetObjectId(SPI_getbinval(row, desc, 6, &isnull));
   }
   SPI_finish();
   if (!matches) RefuseTrigger(trigger, rel, config_id);
@@ -160,8 +149,7 @@ const VerifiedTrigger* VerifyTrigger(const TriggerData* data, int32 config_id) {
   entry->generation = RegistryGeneration();
   entry->config_exists = config_exists;
   entry->child = trigger->tgnargs == 3;
-  entry->child_sql = child_sql;
-  entry->child_owner = child_owner;
+  entry->child_source = child_source;
   return config_exists ? entry : nullptr;
 }
 
@@ -178,7 +166,6 @@ int CompareKeyText(const void* a, const void* b, Size) {
 }
 
 struct TenantSet {
-  MemoryContext cxt;
   HTAB* seen;
   Datum* keys;
   int count;
@@ -194,12 +181,8 @@ TenantSet NewTenantSet() {
   ctl.match = CompareKeyText;
   ctl.hcxt = CurrentMemoryContext;
   return {
-      CurrentMemoryContext,
       hash_create("config_guard changed tenants", 64, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT),
-      static_cast<Datum*>(palloc(sizeof(Datum) * 16)),
-      0,
-      16,
-      nullptr};
+      static_cast<Datum*>(palloc(sizeof(Datum) * 16)), 0, 16, nullptr};
 }
 
 void AddTenant(TenantSet* set, char* text) {
@@ -313,55 +296,76 @@ ArrayType* ChangedTenants(const TriggerData* data, const char* tenant_column) {
 }
 
 // -- The tenants of a child source's changed rows ---------------------------------------
-struct ChildLookup {
-  const TriggerData* data;
-  const VerifiedTrigger* trigger;
-  TenantSet* set;
-};
-
-void RunChildLookup(void* arg) {
-  auto* lookup = static_cast<ChildLookup*>(arg);
+// (source_chain.hpp) Run as the child source's owner, as a foreign key check
+// runs (the writer needs no right on the parents), with the settings a
+// builder of the owner runs with: what the lookup sees is what a build sees.
+// Not in a subtransaction: like a foreign key check's, its lock waits and
+// errors are the statement's.
+ArrayType* ChildTenants(const TriggerData* data, int32 config_id, const VerifiedTrigger* trigger) {
+  const Oid owner = TableOwner(trigger->child_source);
+  Datum chain_args[2] = {Int32GetDatum(config_id), ObjectIdGetDatum(trigger->child_source)};
+  List* chain = NIL;
   SPI_connect();
-  // As a foreign key check runs: as the table's owner, with nothing of the
-  // writer's settings to resolve names by.
-  IdentityScope scope(lookup->trigger->child_owner);
+  const uint64 n = RunAsOwner(Stmt::kChain, chain_args);
+  for (uint64 i = 0; i < n; ++i) {
+    bool isnull = false;
+    chain =
+        lappend_oid(chain, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
+  }
+  const bool with_new = !TRIGGER_FIRED_BY_DELETE(data->tg_event);
+  const bool with_old = !TRIGGER_FIRED_BY_INSERT(data->tg_event);
+  const ChainLookup lookup = BuildChainLookup(chain, data->tg_trigger->tgargs[1], with_new, with_old);
+  if (lookup.broken != nullptr || !OidIsValid(owner)) {
+    SPI_finish();
+    ereport(WARNING, (errmsg("config_guard cannot find the tenants of the rows changed in %s",
+                             RelationGetRelationName(data->tg_relation)),
+                      errdetail("%s; every tenant of the config is invalidated instead.",
+                                lookup.broken != nullptr ? lookup.broken : "its source has no owner"),
+                      errhint("Undefine the config and define it again.")));
+    return EveryTenant();
+  }
+
+  IdentityScope scope(owner, true);
   scope.Pin("search_path", kSafeSearchPath);
-  SPI_register_trigger_data(const_cast<TriggerData*>(lookup->data));
-  if (SPI_execute(lookup->trigger->child_sql, false, 0) != SPI_OK_SELECT)
-    elog(ERROR, "config_guard child source lookup failed");
+  scope.PinDeterministicOutput();
+  SPI_register_trigger_data(const_cast<TriggerData*>(data));
+  int64 expected = 0;
+  if (lookup.expected_sql != nullptr) {
+    if (SPI_execute(lookup.expected_sql, true, 0) != SPI_OK_SELECT) elog(ERROR, "config_guard child count failed");
+    bool isnull = false;
+    expected = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+  }
+  if (SPI_execute(lookup.found_sql, false, 0) != SPI_OK_SELECT) elog(ERROR, "config_guard child lookup failed");
+  scope.Leave();
+
+  // A new row whose parent chain the lookup did not find could belong to a
+  // tenant it cannot name: every tenant. (An old row's parent may have gone
+  // with this very transaction, whose write to it marked its tenant.)
+  int64 found_new = 0;
+  for (uint64 i = 0; i < SPI_processed; ++i) {
+    bool isnull = false;
+    if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull))) ++found_new;
+  }
+  if (found_new < expected) {
+    SPI_finish();
+    return EveryTenant();
+  }
   KeyType key;
   DescribeKeyType(SPI_gettypeid(SPI_tuptable->tupdesc, 1), &key, CurrentMemoryContext);
+  TenantSet set = NewTenantSet();
   for (uint64 i = 0; i < SPI_processed; ++i) {
     bool isnull = false;
     const Datum value = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
     if (isnull) continue;
     char* text = TenantKeyText(&key, value);
-    if (strlen(text) > static_cast<size_t>(kMaxTenantKeyBytes)) continue;
-    MemoryContext old = MemoryContextSwitchTo(lookup->set->cxt);
-    AddTenant(lookup->set, pstrdup(text));
-    MemoryContextSwitchTo(old);
+    if (strlen(text) <= static_cast<size_t>(kMaxTenantKeyBytes)) AddTenant(&set, text);
   }
-  scope.Leave();
+  ArrayType* tenants =
+      set.count == 0 ? nullptr : construct_array(set.keys, set.count, TEXTOID, -1, false, TYPALIGN_INT);
+  ArrayType* result = tenants != nullptr ? static_cast<ArrayType*>(SPI_palloc(VARSIZE(tenants))) : nullptr;
+  if (result != nullptr) memcpy(result, tenants, VARSIZE(tenants));
   SPI_finish();
-}
-
-// The tenants of the rows a statement changed in a child source, or every
-// tenant when they cannot be found: the chain is broken, or the lookup
-// failed (a lock it could not take, a privilege the owner lost); a write never
-// fails because of config_guard, and never leaves a document stale.
-ArrayType* ChildTenants(const TriggerData* data, const VerifiedTrigger* trigger) {
-  if (trigger->child_sql == nullptr) return EveryTenant();
-  TenantSet set = NewTenantSet();
-  ChildLookup lookup = {data, trigger, &set};
-  if (ErrorData* error = RunInSubtransaction(RunChildLookup, &lookup)) {
-    if (error->sqlerrcode == ERRCODE_QUERY_CANCELED || error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN) ReThrowError(error);
-    ereport(WARNING, (errmsg("config_guard could not find the tenants of the rows changed in %s: %s",
-                             RelationGetRelationName(data->tg_relation), error->message),
-                      errdetail("Every tenant of the config is invalidated instead.")));
-    return EveryTenant();
-  }
-  if (set.count == 0) return nullptr;
-  return construct_array(set.keys, set.count, TEXTOID, -1, false, TYPALIGN_INT);
+  return result;
 }
 
 CommandFlag internal_trigger_ddl;
@@ -447,6 +451,10 @@ bool CheckCoverable(Oid relid, bool warn_only) {
 
 }  // namespace
 
+void ReinstallTriggersOn(int32 config_id, Oid relid, const char* tenant_column, const char* via) {
+  InstallTriggersOn(config_id, relid, tenant_column, via);
+}
+
 void InstallTriggers(int32 config_id, Oid relid, const char* tenant_column, bool warn_only, const char* via) {
   ListCell* lc;
   foreach (lc, WithDescendants(relid)) {
@@ -498,7 +506,7 @@ CG_FUNCTION(config_guard_invalidation_trigger) {
       // every tenant: the rows' parents are not looked up there.)
       ArrayType* tenants = TRIGGER_FIRED_FOR_ROW(data->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(data->tg_event)
                                ? EveryTenant()
-                               : ChildTenants(data, verified_trigger);
+                               : ChildTenants(data, config_id, verified_trigger);
       if (tenants != nullptr) AppendMarks(config_id, tenants);
     } else if (TRIGGER_FIRED_FOR_ROW(data->tg_event)) {
       MarkRowTenants(data, config_id, trigger->tgargs[1]);

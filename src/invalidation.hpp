@@ -22,6 +22,9 @@ namespace config_guard {
 // A foreign, unlogged or temporary table among them is refused, or with
 // `warn_only` (install_triggers() of a config made before 0.4) skipped with a
 // WARNING.
+// The triggers of one table made again with these arguments.
+void ReinstallTriggersOn(int32 config_id, Oid relid, const char* tenant_column, const char* via);
+
 // (`via`: for a child source, the name of its foreign key to its parent.)
 void InstallTriggers(int32 config_id, Oid relid, const char* tenant_column, bool warn_only = false,
                      const char* via = nullptr);

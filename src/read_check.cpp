@@ -7,6 +7,7 @@ extern "C" {
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/catalog.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_class_d.h"
 #include "catalog/pg_inherits.h"
@@ -55,14 +56,22 @@ bool Covers(const ConfigDef& def, Oid relid, int depth = 0) {
   return covered;
 }
 
+// (A relation dropped since the config was cached has no name left.)
 const char* QualifiedName(Oid relid) {
-  return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
+  const char* name = get_rel_name(relid);
+  const char* schema = name != nullptr ? get_namespace_name(get_rel_namespace(relid)) : nullptr;
+  if (name == nullptr || schema == nullptr) return psprintf("with oid %u", relid);
+  return quote_qualified_identifier(schema, name);
 }
 
+}  // namespace
+
 [[noreturn]] void RefuseRead(const ConfigDef& def, Oid relid) {
+  // A builder that catches the error still fails its build (builder.cpp).
+  NoteRefusedRead(relid);
   const char kind = get_rel_relkind(relid);
   const bool coverable = (kind == RELKIND_RELATION || kind == RELKIND_PARTITIONED_TABLE) &&
-                         get_rel_persistence(relid) == RELPERSISTENCE_PERMANENT;
+                         get_rel_persistence(relid) == RELPERSISTENCE_PERMANENT && !IsCatalogRelationOid(relid);
   if (coverable)
     ereport(ERROR,
             (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -78,6 +87,8 @@ const char* QualifiedName(Oid relid) {
                   errdetail("It is a materialized view, a foreign, unlogged or temporary table, a sequence or a "
                             "catalog: its changes fire no trigger, so documents built from it would go stale.")));
 }
+
+namespace {
 
 // Every relation a statement reads (the range table entries that need SELECT:
 // tables named in the query, in the views it reads, in row-level security

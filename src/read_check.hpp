@@ -7,6 +7,11 @@
 //
 // A builder that calls get() or export_page() of another config reads that
 // config's sources through it: they must be covered by its own config too.
+// (get() inside a builder runs the other builder itself, never the cache: its
+// stored, last good or max_stale answer could be older than what this
+// builder's document claims to be.)
+//
+// A builder that catches the error still fails its build.
 #pragma once
 
 #include "registry.hpp"
@@ -18,5 +23,8 @@ void InitReadCheck();
 // 55000 if a builder is running and `inner` (a config it asks for) has a
 // source its own config does not cover.
 void CheckNestedConfig(const ConfigDef& inner);
+
+// The 55000 of a builder of `def` that read `relid`.
+[[noreturn]] void RefuseRead(const ConfigDef& def, Oid relid);
 
 }  // namespace config_guard

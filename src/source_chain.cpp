@@ -10,7 +10,12 @@ extern "C" {
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/syscache.h"
+#include "access/genam.h"
+#include "access/sysattr.h"
 #include "access/table.h"
+#include "catalog/pg_type.h"
+#include "nodes/bitmapset.h"
+#include "parser/parse_type.h"
 }
 
 namespace config_guard {
@@ -63,6 +68,89 @@ bool ReadForeignKey(Oid constraint, ForeignKey* fk) {
   return ok;
 }
 
+// Whether `columns` of `relid` all belong to a unique index a foreign key
+// could reference (no expressions, no predicate): changing any of them is a
+// key update, which waits for FOR KEY SHARE locks on the row.
+bool InUniqueKey(Oid relid, const AttrNumber* columns, int n) {
+  Relation rel = table_open(relid, AccessShareLock);
+  Bitmapset* key = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_KEY);
+  table_close(rel, AccessShareLock);
+  for (int i = 0; i < n; ++i) {
+    if (!bms_is_member(columns[i] - FirstLowInvalidHeapAttributeNumber, key)) return false;
+  }
+  return true;
+}
+
+// The columns that tie a parent to its tenant: the tenant column of a source
+// that has it, else its own foreign key to its parent (`up`).
+int UpColumns(Oid parent, const char* tenant_column, Oid up, AttrNumber* columns) {
+  if (!OidIsValid(up)) {
+    columns[0] = get_attnum(parent, tenant_column);
+    return columns[0] == InvalidAttrNumber ? 0 : 1;
+  }
+  ForeignKey fk;
+  if (!ReadForeignKey(up, &fk)) return 0;
+  memcpy(columns, fk.child_keys, sizeof(AttrNumber) * fk.nkeys);
+  return fk.nkeys;
+}
+
+// "a, b, id": the columns, then the primary key's other columns.
+const char* UniqueIndexColumns(Oid relid, const AttrNumber* columns, int n) {
+  StringInfoData text;
+  initStringInfo(&text);
+  Bitmapset* listed = nullptr;
+  for (int i = 0; i < n; ++i) {
+    appendStringInfo(&text, "%s%s", i > 0 ? ", " : "", quote_identifier(get_attname(relid, columns[i], false)));
+    listed = bms_add_member(listed, columns[i]);
+  }
+  Relation rel = table_open(relid, AccessShareLock);
+  const Oid pk = RelationGetPrimaryKeyIndex(rel);
+  table_close(rel, AccessShareLock);
+  if (OidIsValid(pk)) {
+    Relation index = index_open(pk, AccessShareLock);
+    for (int i = 0; i < index->rd_index->indnkeyatts; ++i) {
+      const AttrNumber att = index->rd_index->indkey.values[i];
+      if (bms_is_member(att, listed)) continue;
+      appendStringInfo(&text, ", %s", quote_identifier(get_attname(relid, att, false)));
+    }
+    index_close(index, AccessShareLock);
+  }
+  return text.data;
+}
+
+// A type named so that no search_path changes what it means.
+const char* QualifiedType(Oid type) { return format_type_extended(type, -1, FORMAT_TYPE_FORCE_QUALIFY); }
+
+// `expression` cast to the operator's input type, as a foreign key check
+// writes it, so that no other operator of that name can match better.
+const char* AsInput(const char* expression, Oid input) {
+  if (IsPolymorphicType(input)) return expression;
+  return psprintf("%s::%s", expression, QualifiedType(input));
+}
+
+// A child with foreign keys to two sources (or two to one) could belong to
+// a tenant through either: refused rather than followed one way.
+void RequireSingleWay(const ChildLink& link, const Oid* sources, int nsources) {
+  Relation rel = table_open(link.child, AccessShareLock);
+  List* fkeys = RelationGetFKeyList(rel);
+  table_close(rel, AccessShareLock);
+  ListCell* lc;
+  foreach (lc, fkeys) {
+    const auto* info = static_cast<ForeignKeyCacheInfo*>(lfirst(lc));
+    if (info->conoid == link.constraint || info->confrelid == link.child ||
+        !Contains(sources, nsources, info->confrelid))
+      continue;
+    ereport(ERROR,
+            (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+             errmsg("child source %s has foreign keys to two sources", QualifiedTable(link.child)),
+             errdetail("Foreign key %s references %s and foreign key %s references %s: its rows could belong to a "
+                       "tenant through either.",
+                       quote_identifier(link.name), QualifiedTable(link.parent),
+                       quote_identifier(get_constraint_name(info->conoid)), QualifiedTable(info->confrelid)),
+             errhint("Declare it a shared source instead, or give it the tenant column.")));
+  }
+}
+
 }  // namespace
 
 void ResolveChildren(const Oid* with_tenant, int ntenant, const Oid* children, int nchildren, ChildLink* links,
@@ -101,7 +189,10 @@ void ResolveChildren(const Oid* with_tenant, int ntenant, const Oid* children, i
     }
   }
   for (int i = 0; i < nchildren; ++i) {
-    if (done[i]) continue;
+    if (done[i]) {
+      RequireSingleWay(links[i], resolved, nresolved);
+      continue;
+    }
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
                     errmsg("source table %s has no tenant column \"%s\" and no foreign key to another source",
                            QualifiedTable(children[i]), tenant_column),
@@ -110,13 +201,36 @@ void ResolveChildren(const Oid* with_tenant, int ntenant, const Oid* children, i
                     errhint("Pass the tenant column's name as tenant_column, add the table its foreign key "
                             "references to the sources, or add the column.")));
   }
+  // Every parent must make its move to another tenant wait for its
+  // children's lookups (source_chain.hpp).
+  for (int i = 0; i < nchildren; ++i) {
+    Oid up = InvalidOid;
+    for (int j = 0; j < nchildren; ++j) {
+      if (links[j].child == links[i].parent) up = links[j].constraint;
+    }
+    AttrNumber columns[INDEX_MAX_KEYS];
+    const int n = UpColumns(links[i].parent, tenant_column, up, columns);
+    if (InUniqueKey(links[i].parent, columns, n)) continue;
+    const char* index_columns = UniqueIndexColumns(links[i].parent, columns, n);
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("source %s, parent of child source %s, has no unique index on (%s)",
+                           QualifiedTable(links[i].parent), QualifiedTable(links[i].child), index_columns),
+                    errdetail("A write to the child locks its parent row as a foreign key check does; only a "
+                              "unique index with the column that ties the parent to its tenant makes a move of the "
+                              "parent to another tenant wait for that lock."),
+                    errhint("Create it with: CREATE UNIQUE INDEX ON %s (%s);", QualifiedTable(links[i].parent),
+                            index_columns)));
+  }
 }
 
-char* ChainLookupSql(List* chain, const char* tenant_column, bool with_new, bool with_old) {
-  StringInfoData columns;
+ChainLookup BuildChainLookup(List* chain, const char* tenant_column, bool with_new, bool with_old) {
+  ChainLookup lookup = {};
+  StringInfoData columns;  // the first link's columns in the changed rows
+  StringInfoData not_null;
   StringInfoData joins;
   StringInfoData locks;
   initStringInfo(&columns);
+  initStringInfo(&not_null);
   initStringInfo(&joins);
   initStringInfo(&locks);
   Oid top = InvalidOid;
@@ -124,32 +238,58 @@ char* ChainLookupSql(List* chain, const char* tenant_column, bool with_new, bool
   ListCell* lc;
   foreach (lc, chain) {
     ForeignKey fk;
-    if (!ReadForeignKey(lfirst_oid(lc), &fk)) return nullptr;
-    if (level > 0 && fk.child != top) return nullptr;  // the chain no longer links up
+    if (!ReadForeignKey(lfirst_oid(lc), &fk) || (level > 0 && fk.child != top)) {
+      lookup.broken = "a foreign key of its chain is gone";
+      return lookup;
+    }
+    // The parent's tie to its tenant must be a unique key (source_chain.hpp).
+    AttrNumber up[INDEX_MAX_KEYS];
+    const ListCell* next = lnext(chain, lc);
+    const int nup = UpColumns(fk.parent, tenant_column, next != nullptr ? lfirst_oid(next) : InvalidOid, up);
+    if (nup == 0 || !InUniqueKey(fk.parent, up, nup)) {
+      lookup.broken =
+          psprintf("table %s has no unique index on the column that ties it to its tenant", QualifiedTable(fk.parent));
+      return lookup;
+    }
     ++level;
     appendStringInfo(&joins, " JOIN %s AS p%d ON ", QualifiedTable(fk.parent), level);
     for (int k = 0; k < fk.nkeys; ++k) {
       const char* child_column = quote_identifier(get_attname(fk.child, fk.child_keys[k], false));
-      // The first link reads the changed rows; the next ones, the parent row
-      // of the link before.
-      if (level == 1) appendStringInfo(&columns, "%s%s", k > 0 ? ", " : "", child_column);
-      appendStringInfo(&joins, "%sp%d.%s %s %s.%s", k > 0 ? " AND " : "", level,
-                       quote_identifier(get_attname(fk.parent, fk.parent_keys[k], false)),
-                       QualifiedOperator(fk.equality[k]), level == 1 ? "c" : psprintf("p%d", level - 1), child_column);
+      if (level == 1) {
+        appendStringInfo(&columns, "%s, ", child_column);
+        appendStringInfo(&not_null, " AND %s IS NOT NULL", child_column);
+      }
+      HeapTuple op = SearchSysCache1(OPEROID, ObjectIdGetDatum(fk.equality[k]));
+      if (!HeapTupleIsValid(op)) elog(ERROR, "cache lookup failed for operator %u", fk.equality[k]);
+      auto* form = reinterpret_cast<Form_pg_operator>(GETSTRUCT(op));
+      const Oid left = form->oprleft;
+      const Oid right = form->oprright;
+      ReleaseSysCache(op);
+      appendStringInfo(
+          &joins, "%s%s %s %s", k > 0 ? " AND " : "",
+          AsInput(psprintf("p%d.%s", level, quote_identifier(get_attname(fk.parent, fk.parent_keys[k], false))), left),
+          QualifiedOperator(fk.equality[k]),
+          AsInput(psprintf("%s.%s", level == 1 ? "c" : psprintf("p%d", level - 1), child_column), right));
     }
     appendStringInfo(&locks, "%sp%d", level > 1 ? ", " : "", level);
     top = fk.parent;
   }
-  if (level == 0 || get_attnum(top, tenant_column) == InvalidAttrNumber) return nullptr;
+  if (level == 0) {
+    lookup.broken = "its chain of foreign keys is empty";
+    return lookup;
+  }
 
   StringInfoData sql;
   initStringInfo(&sql);
-  appendStringInfo(&sql, "SELECT p%d.%s FROM (", level, quote_identifier(tenant_column));
-  if (with_new) appendStringInfo(&sql, "SELECT %s FROM config_guard_new", columns.data);
+  appendStringInfo(&sql, "SELECT p%d.%s, c.config_guard_new_row FROM (", level, quote_identifier(tenant_column));
+  if (with_new) appendStringInfo(&sql, "SELECT %strue AS config_guard_new_row FROM config_guard_new", columns.data);
   if (with_new && with_old) appendStringInfoString(&sql, " UNION ALL ");
-  if (with_old) appendStringInfo(&sql, "SELECT %s FROM config_guard_old", columns.data);
-  appendStringInfo(&sql, ") AS c%s FOR SHARE OF %s", joins.data, locks.data);
-  return sql.data;
+  if (with_old) appendStringInfo(&sql, "SELECT %sfalse AS config_guard_new_row FROM config_guard_old", columns.data);
+  appendStringInfo(&sql, ") AS c%s FOR KEY SHARE OF %s", joins.data, locks.data);
+  lookup.found_sql = sql.data;
+  if (with_new)
+    lookup.expected_sql = psprintf("SELECT pg_catalog.count(*) FROM config_guard_new WHERE true%s", not_null.data);
+  return lookup;
 }
 
 }  // namespace config_guard

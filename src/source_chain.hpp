@@ -2,11 +2,18 @@
 // chain of foreign keys to another source (variations -> experiments, whose
 // account_id is the tenant). define() finds each child's foreign key to a
 // parent source; the child's invalidation trigger finds the tenants of the
-// rows a statement changed by joining its transition tables up that chain,
-// locking the parent rows it passes (FOR SHARE): a parent moving to another
-// tenant at the same time either waits for the child's transaction, whose
-// marks are then already written, or has committed, and the lookup sees the
-// parent's new tenant.
+// rows a statement changed by joining its transition tables up that chain.
+//
+// Concurrency: the lookup locks the parent rows it passes FOR KEY SHARE, the
+// lock a foreign key check takes, and define() requires every parent to have
+// a unique index containing the column that ties it to its tenant (the tenant
+// column, or its own foreign key to its parent): changing that column is then
+// a key update, which waits for the lock. So a parent moving to another
+// tenant either waits for the child's transaction (and marks both tenants
+// after it) or has committed, and the lookup sees its new tenant. A changed
+// row whose parent the lookup does not find (a deferred foreign key, a
+// parent the transaction's snapshot does not show, a middle row that moved
+// under the lookup) invalidates every tenant instead: never a silent miss.
 #pragma once
 
 #include "pg.hpp"
@@ -26,16 +33,27 @@ struct ChildLink {
 
 // For each of `children` (sources without the tenant column), the foreign
 // key it reaches its tenant through: to a source in `with_tenant`, or to
-// another child that does, nearest first; ties go to the first name in
-// order. Says which with a NOTICE. 42703 naming the table if one has none.
+// another child that does, nearest first. Says which with a NOTICE. 42703
+// naming the table if one has none, 0A000 if one has several, 55000 with the
+// CREATE UNIQUE INDEX to run if a parent lacks the unique index above.
 void ResolveChildren(const Oid* with_tenant, int ntenant, const Oid* children, int nchildren, ChildLink* links,
                      const char* tenant_column);
 
-// The query giving the tenant of every row in the transition tables
-// config_guard_new / config_guard_old (whichever the statement has) of a
-// table under child source `source`, through `chain` (the oids of the foreign
-// keys, nearest first), locking the parent rows. nullptr if the chain no
-// longer leads to a table with the tenant column (a parent redefined).
-char* ChainLookupSql(List* chain, const char* tenant_column, bool with_new, bool with_old);
+// The queries that find the tenants of a statement's changed rows in a
+// table under a child source, through `chain` (the oids of the foreign keys,
+// nearest first), reading the transition tables config_guard_new and
+// config_guard_old (whichever the statement has).
+struct ChainLookup {
+  // -> (tenant, from the new rows) for every changed row whose chain was
+  // found, locking the parent rows
+  char* found_sql;
+  // -> how many new rows reference a parent (none of their key columns NULL);
+  // nullptr without new rows
+  char* expected_sql;
+  // Why the chain cannot be followed (a link or a parent's unique index is
+  // gone), or nullptr.
+  const char* broken;
+};
+ChainLookup BuildChainLookup(List* chain, const char* tenant_column, bool with_new, bool with_old);
 
 }  // namespace config_guard

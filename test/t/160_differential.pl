@@ -34,7 +34,7 @@ $node->safe_psql('postgres', q{
                       FOREIGN KEY (account_id, flag_id) REFERENCES flags ON DELETE CASCADE ON UPDATE CASCADE);
   -- a normalized pair: variations have no account_id and reach it through experiments
   CREATE TABLE experiments (id int PRIMARY KEY, account_id int NOT NULL, val int NOT NULL);
-  CREATE INDEX ON experiments (account_id, id);
+  CREATE UNIQUE INDEX ON experiments (account_id, id);
   CREATE TABLE variations (id serial PRIMARY KEY,
                            experiment_id int NOT NULL REFERENCES experiments ON DELETE CASCADE, val int NOT NULL);
   -- a table every account reads (a plan per client, so that each client's
