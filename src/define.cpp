@@ -144,6 +144,12 @@ CG_FUNCTION(config_guard_define) {
   }
   ResolveChildren(with_tenant.data(), static_cast<int>(with_tenant.size()), children.data(),
                   static_cast<int>(children.size()), links.data(), tenant_column);
+  // Exported as the others are: an index must serve its pages.
+  for (Oid child : children) {
+    SourceShape shape;
+    DescribeChildSource(child, ChainOf(child, links.data(), static_cast<int>(links.size())), tenant_column, tenant_type,
+                        &shape);
+  }
   CheckBuilder(builder, tenant_type);
 
   // The foreign key of each child, by position among all sources.

@@ -168,15 +168,6 @@ CG_FUNCTION(config_guard_export_page) {
   InitMaterializedSRF(fcinfo, 0);
   SPI_connect();
   ConfigDef* def = AcquireConfig(name);
-  // A child's rows are keyed through its parent: no single index seek pages
-  // them, and an export without them would be incomplete.
-  if (def->nchildren > 0)
-    ereport(ERROR,
-            (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-             errmsg("config \"%s\" has a source without the tenant column, which export_page cannot page", def->name),
-             errdetail("Source %s reaches its tenant through a foreign key.", get_rel_name(def->children[0])),
-             errhint("Read the config with config_guard.get(), or export a config whose sources all have "
-                     "the tenant column.")));
   const TenantKey tenant = TenantFromArgument(fcinfo, 1, *def);
   StartPosition start;
   const bool detect = export_detects_changes;

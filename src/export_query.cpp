@@ -43,14 +43,14 @@ void AppendOperator(StringInfo sql, Oid opno, Oid nsp) {
 
 char* PageQuery(const ConfigDef& def, const SourceDef& src, bool after_key) {
   const SourceShape& shape = src.shape;
-  const char* tenant = quote_identifier(def.tenant_column);
   StringInfoData sql;
   initStringInfo(&sql);
 
-  // The whole row: export_page turns it into jsonb itself (export.cpp).
+  // The whole row: export_page turns it into jsonb itself (export.cpp). A
+  // child source's rows are those whose parents belong to the tenant.
   appendStringInfoString(&sql, "SELECT s");
   for (int k = 0; k < shape.nkeys; ++k) appendStringInfo(&sql, ", s.%s", shape.key_names[k]);
-  appendStringInfo(&sql, " FROM %s s WHERE s.%s ", shape.qualified_name, tenant);
+  appendStringInfo(&sql, " FROM %s s%s WHERE %s ", shape.qualified_name, shape.tenant_joins, shape.tenant_expr);
   const Oid eq = BtreeOperator(shape.tenant_type, BTEqualStrategyNumber);
   AppendOperator(&sql, eq, OperatorNamespace(eq));
   appendStringInfoString(&sql, " $1");
@@ -82,8 +82,16 @@ char* PageQuery(const ConfigDef& def, const SourceDef& src, bool after_key) {
     appendStringInfoString(&sql, ")");
   }
 
-  appendStringInfo(&sql, " ORDER BY s.%s", tenant);
-  for (int k = 0; k < shape.nkeys; ++k) appendStringInfo(&sql, ", s.%s", shape.key_names[k]);
+  // (A child's keyset alone: its tenant is not a column of its own.)
+  const char* separator = " ORDER BY ";
+  if (!shape.child) {
+    appendStringInfo(&sql, "%s%s", separator, shape.tenant_expr);
+    separator = ", ";
+  }
+  for (int k = 0; k < shape.nkeys; ++k) {
+    appendStringInfo(&sql, "%ss.%s", separator, shape.key_names[k]);
+    separator = ", ";
+  }
   appendStringInfoString(&sql, " LIMIT $2");
   return sql.data;
 }

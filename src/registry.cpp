@@ -151,7 +151,23 @@ void LoadSources(ConfigDef* def, Datum source_array) {
       ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                       errmsg("a source table of config \"%s\" no longer exists", def->name),
                       errhint("Undefine the config and define it again with its current sources.")));
-    DescribeSource(DatumGetObjectId(elems[i]), def->tenant_column, &src->shape);
+    const Oid relid = DatumGetObjectId(elems[i]);
+    bool child = false;
+    for (int c = 0; c < def->nchildren; ++c) child |= def->children[c] == relid;
+    if (child) {
+      Datum args[2] = {Int32GetDatum(def->config_id), ObjectIdGetDatum(relid)};
+      List* chain = NIL;
+      const uint64 links = RunAsOwner(Stmt::kChain, args);
+      MemoryContextSwitchTo(registry_cxt);  // (SPI calls return in SPI's own context)
+      for (uint64 l = 0; l < links; ++l) {
+        bool link_isnull = false;
+        chain = lappend_oid(
+            chain, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[l], SPI_tuptable->tupdesc, 1, &link_isnull)));
+      }
+      DescribeChildSource(relid, chain, def->tenant_column, def->tenant_type, &src->shape);
+    } else {
+      DescribeSource(relid, def->tenant_column, &src->shape);
+    }
     if (src->shape.tenant_type != def->tenant_type)
       ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
                       errmsg("tenant column of source %s changed type since config \"%s\" was defined",
@@ -223,14 +239,15 @@ ConfigDef* LoadConfig(const char* name) {
   DescribeKeyType(tmp.tenant_type, &tmp.tenant_key, registry_cxt);
   // Whatever describing the sources might run (nothing, as written), it runs
   // as the config's owner, never as the caller.
-  IdentityScope scope(tmp.owner, true);
-  scope.Pin("search_path", kSafeSearchPath);
-  LoadSources(&tmp, SPI_getbinval(tuple, desc, 6, &isnull));
-  scope.Leave();
   const Datum shared = SPI_getbinval(tuple, desc, 9, &isnull);
   tmp.nshared = LoadOids(shared, isnull, &tmp.shared_sources);
   const Datum children = SPI_getbinval(tuple, desc, 10, &isnull);
   tmp.nchildren = LoadOids(children, isnull, &tmp.children);
+  const Datum sources = SPI_getbinval(tuple, desc, 6, &isnull);
+  IdentityScope scope(tmp.owner, true);
+  scope.Pin("search_path", kSafeSearchPath);
+  LoadSources(&tmp, sources);
+  scope.Leave();
 
   // Entered only once fully loaded: a failed load leaves no half entry.
   bool found = false;

@@ -223,42 +223,55 @@ void ResolveChildren(const Oid* with_tenant, int ntenant, const Oid* children, i
   }
 }
 
-ChainLookup BuildChainLookup(List* chain, const char* tenant_column, bool with_new, bool with_old) {
-  ChainLookup lookup = {};
-  StringInfoData columns;  // the first link's columns in the changed rows
-  StringInfoData not_null;
+namespace {
+
+// " JOIN parent AS p1 ON p1.key = <child>.fk ... JOIN ... AS pN ...": the
+// chain's parents joined to the rows of `child_alias`, with each foreign
+// key's own equality operator and its operands cast to its input types (as
+// a foreign key check writes them, so that no other operator of that name
+// can match better). Sets `broken` if the chain cannot be followed.
+struct ChainJoins {
   StringInfoData joins;
-  StringInfoData locks;
-  initStringInfo(&columns);
-  initStringInfo(&not_null);
-  initStringInfo(&joins);
-  initStringInfo(&locks);
+  StringInfoData locks;  // "p1, p2 ..."
+  int levels = 0;
+  Oid first_parent = InvalidOid;
+  int nkeys = 0;  // the first link's columns in the child
+  AttrNumber child_keys[INDEX_MAX_KEYS];
+  AttrNumber parent_keys[INDEX_MAX_KEYS];
+  const char* broken = nullptr;
+};
+
+// (`lookup`: for the trigger's lookup, which relies on each parent's unique
+// key for its locking; an export page only joins.)
+void BuildChainJoins(List* chain, const char* tenant_column, const char* child_alias, bool lookup, ChainJoins* out) {
+  initStringInfo(&out->joins);
+  initStringInfo(&out->locks);
   Oid top = InvalidOid;
-  int level = 0;
   ListCell* lc;
   foreach (lc, chain) {
     ForeignKey fk;
-    if (!ReadForeignKey(lfirst_oid(lc), &fk) || (level > 0 && fk.child != top)) {
-      lookup.broken = "a foreign key of its chain is gone";
-      return lookup;
+    if (!ReadForeignKey(lfirst_oid(lc), &fk) || (out->levels > 0 && fk.child != top)) {
+      out->broken = "a foreign key of its chain is gone";
+      return;
     }
     // The parent's tie to its tenant must be a unique key (source_chain.hpp).
     AttrNumber up[INDEX_MAX_KEYS];
     const ListCell* next = lnext(chain, lc);
     const int nup = UpColumns(fk.parent, tenant_column, next != nullptr ? lfirst_oid(next) : InvalidOid, up);
-    if (nup == 0 || !InUniqueKey(fk.parent, up, nup)) {
-      lookup.broken =
+    if (nup == 0 || (lookup && !InUniqueKey(fk.parent, up, nup))) {
+      out->broken =
           psprintf("table %s has no unique index on the column that ties it to its tenant", QualifiedTable(fk.parent));
-      return lookup;
+      return;
     }
-    ++level;
-    appendStringInfo(&joins, " JOIN %s AS p%d ON ", QualifiedTable(fk.parent), level);
+    const int level = ++out->levels;
+    if (level == 1) {
+      out->first_parent = fk.parent;
+      out->nkeys = fk.nkeys;
+      memcpy(out->child_keys, fk.child_keys, sizeof(AttrNumber) * fk.nkeys);
+      memcpy(out->parent_keys, fk.parent_keys, sizeof(AttrNumber) * fk.nkeys);
+    }
+    appendStringInfo(&out->joins, " JOIN %s AS p%d ON ", QualifiedTable(fk.parent), level);
     for (int k = 0; k < fk.nkeys; ++k) {
-      const char* child_column = quote_identifier(get_attname(fk.child, fk.child_keys[k], false));
-      if (level == 1) {
-        appendStringInfo(&columns, "%s, ", child_column);
-        appendStringInfo(&not_null, " AND %s IS NOT NULL", child_column);
-      }
       HeapTuple op = SearchSysCache1(OPEROID, ObjectIdGetDatum(fk.equality[k]));
       if (!HeapTupleIsValid(op)) elog(ERROR, "cache lookup failed for operator %u", fk.equality[k]);
       auto* form = reinterpret_cast<Form_pg_operator>(GETSTRUCT(op));
@@ -266,30 +279,83 @@ ChainLookup BuildChainLookup(List* chain, const char* tenant_column, bool with_n
       const Oid right = form->oprright;
       ReleaseSysCache(op);
       appendStringInfo(
-          &joins, "%s%s %s %s", k > 0 ? " AND " : "",
+          &out->joins, "%s%s %s %s", k > 0 ? " AND " : "",
           AsInput(psprintf("p%d.%s", level, quote_identifier(get_attname(fk.parent, fk.parent_keys[k], false))), left),
           QualifiedOperator(fk.equality[k]),
-          AsInput(psprintf("%s.%s", level == 1 ? "c" : psprintf("p%d", level - 1), child_column), right));
+          AsInput(psprintf("%s.%s", level == 1 ? child_alias : psprintf("p%d", level - 1),
+                           quote_identifier(get_attname(fk.child, fk.child_keys[k], false))),
+                  right));
     }
-    appendStringInfo(&locks, "%sp%d", level > 1 ? ", " : "", level);
+    appendStringInfo(&out->locks, "%sp%d", level > 1 ? ", " : "", level);
     top = fk.parent;
   }
-  if (level == 0) {
-    lookup.broken = "its chain of foreign keys is empty";
-    return lookup;
+  if (out->levels == 0) out->broken = "its chain of foreign keys is empty";
+}
+
+}  // namespace
+
+ChainLookup BuildChainLookup(List* chain, const char* tenant_column, bool with_new, bool with_old) {
+  ChainLookup lookup = {};
+  ChainJoins chain_joins;
+  BuildChainJoins(chain, tenant_column, "c", true, &chain_joins);
+  if ((lookup.broken = chain_joins.broken) != nullptr) return lookup;
+  // The first link's columns, from the changed rows of the child (a
+  // partition's columns have the child source's names).
+  StringInfoData columns;
+  StringInfoData not_null;
+  initStringInfo(&columns);
+  initStringInfo(&not_null);
+  ForeignKey first;
+  ReadForeignKey(linitial_oid(chain), &first);
+  for (int k = 0; k < first.nkeys; ++k) {
+    const char* column = quote_identifier(get_attname(first.child, first.child_keys[k], false));
+    appendStringInfo(&columns, "%s, ", column);
+    appendStringInfo(&not_null, " AND %s IS NOT NULL", column);
   }
 
   StringInfoData sql;
   initStringInfo(&sql);
-  appendStringInfo(&sql, "SELECT p%d.%s, c.config_guard_new_row FROM (", level, quote_identifier(tenant_column));
+  appendStringInfo(&sql, "SELECT p%d.%s, c.config_guard_new_row FROM (", chain_joins.levels,
+                   quote_identifier(tenant_column));
   if (with_new) appendStringInfo(&sql, "SELECT %strue AS config_guard_new_row FROM config_guard_new", columns.data);
   if (with_new && with_old) appendStringInfoString(&sql, " UNION ALL ");
   if (with_old) appendStringInfo(&sql, "SELECT %sfalse AS config_guard_new_row FROM config_guard_old", columns.data);
-  appendStringInfo(&sql, ") AS c%s FOR KEY SHARE OF %s", joins.data, locks.data);
+  appendStringInfo(&sql, ") AS c%s FOR KEY SHARE OF %s", chain_joins.joins.data, chain_joins.locks.data);
   lookup.found_sql = sql.data;
   if (with_new)
     lookup.expected_sql = psprintf("SELECT pg_catalog.count(*) FROM config_guard_new WHERE true%s", not_null.data);
   return lookup;
+}
+
+ChainPath BuildChainPath(List* chain, const char* tenant_column) {
+  ChainPath path = {};
+  ChainJoins chain_joins;
+  BuildChainJoins(chain, tenant_column, "s", false, &chain_joins);
+  if (chain_joins.broken != nullptr)
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("a child source's way to its tenant cannot be followed: %s", chain_joins.broken),
+                    errhint("Undefine the config and define it again.")));
+  path.joins = chain_joins.joins.data;
+  path.tenant = psprintf("p%d.%s", chain_joins.levels, quote_identifier(tenant_column));
+  path.nkeys = chain_joins.nkeys;
+  memcpy(path.child_keys, chain_joins.child_keys, sizeof(AttrNumber) * chain_joins.nkeys);
+  path.first_parent = chain_joins.first_parent;
+  memcpy(path.parent_keys, chain_joins.parent_keys, sizeof(AttrNumber) * chain_joins.nkeys);
+  return path;
+}
+
+List* ChainOf(Oid child, const ChildLink* links, int nlinks) {
+  List* chain = NIL;
+  for (Oid at = child; list_length(chain) <= nlinks;) {
+    const ChildLink* link = nullptr;
+    for (int i = 0; i < nlinks; ++i) {
+      if (links[i].child == at) link = &links[i];
+    }
+    if (link == nullptr) break;
+    chain = lappend_oid(chain, link->constraint);
+    at = link->parent;
+  }
+  return chain;
 }
 
 }  // namespace config_guard

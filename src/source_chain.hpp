@@ -19,6 +19,7 @@
 #include "pg.hpp"
 
 extern "C" {
+#include "access/attnum.h"
 #include "nodes/pg_list.h"
 }
 
@@ -55,5 +56,21 @@ struct ChainLookup {
   const char* broken;
 };
 ChainLookup BuildChainLookup(List* chain, const char* tenant_column, bool with_new, bool with_old);
+
+// How an export page of a child source (alias `s`) reaches the tenant: the
+// parents joined up the chain, and the expression naming the tenant. 55000
+// if the chain cannot be followed.
+struct ChainPath {
+  const char* joins;
+  const char* tenant;
+  int nkeys;  // the child's columns of its foreign key (the keyset starts with them)
+  AttrNumber child_keys[INDEX_MAX_KEYS];
+  Oid first_parent;
+  AttrNumber parent_keys[INDEX_MAX_KEYS];
+};
+ChainPath BuildChainPath(List* chain, const char* tenant_column);
+
+// The chain of `child` from define()'s links, nearest first.
+List* ChainOf(Oid child, const ChildLink* links, int nlinks);
 
 }  // namespace config_guard

@@ -1,6 +1,7 @@
 #include "source_shape.hpp"
 
 #include "canonical_key.hpp"
+#include "source_chain.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -31,6 +32,8 @@ Oid ColumnCollation(Oid relid, AttrNumber att) {
 
 // Fills the keyset from the primary key, leaving the tenant column out: a
 // primary key of (tenant_id, id) orders a tenant's rows by id alone.
+// (A child source's keyset starts with the columns of its foreign key, which
+// the caller has put there: the primary key adds the others.)
 void KeysetFromPrimaryKey(Relation rel, SourceShape* shape) {
   const Oid pk_oid = RelationGetPrimaryKeyIndex(rel);
   if (!OidIsValid(pk_oid))
@@ -40,10 +43,13 @@ void KeysetFromPrimaryKey(Relation rel, SourceShape* shape) {
                     errhint("Add a primary key to the table.")));
 
   Relation pk = index_open(pk_oid, AccessShareLock);
-  shape->nkeys = 0;
+  const int leading = shape->nkeys;
   for (int i = 0; i < pk->rd_index->indnkeyatts; ++i) {
     const AttrNumber att = pk->rd_index->indkey.values[i];
     if (att == shape->tenant_attnum) continue;
+    bool listed = false;
+    for (int k = 0; k < leading; ++k) listed |= shape->key_attnums[k] == att;
+    if (listed) continue;
     const int k = shape->nkeys++;
     shape->key_attnums[k] = att;
     shape->key_types[k] = get_atttype(shape->relid, att);
@@ -67,32 +73,45 @@ bool ColumnServesOrder(Relation index, int col, Oid relid, AttrNumber att) {
   return index->rd_indcollation[col] == collation;
 }
 
+// The columns an export page seeks and orders by: the tenant column and the
+// keyset, or a child's keyset alone (it starts with its foreign key).
+int OrderColumns(const SourceShape& shape, AttrNumber* columns) {
+  int n = 0;
+  if (!shape.child) columns[n++] = shape.tenant_attnum;
+  for (int k = 0; k < shape.nkeys; ++k) columns[n++] = shape.key_attnums[k];
+  return n;
+}
+
 bool IndexServesKeyset(Oid index_oid, const SourceShape& shape) {
+  AttrNumber columns[INDEX_MAX_KEYS + 1];
+  const int n = OrderColumns(shape, columns);
   Relation index = index_open(index_oid, AccessShareLock);
-  bool ok = index->rd_rel->relam == BTREE_AM_OID && index->rd_index->indisvalid &&
-            index->rd_index->indnkeyatts >= 1 + shape.nkeys &&
+  bool ok = index->rd_rel->relam == BTREE_AM_OID && index->rd_index->indisvalid && index->rd_index->indnkeyatts >= n &&
             // Partial or not, read from the catalog row: RelationGetIndexPredicate()
             // would fold the predicate, running any immutable function in it.
             heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, nullptr);
-  if (ok) ok = ColumnServesOrder(index, 0, shape.relid, shape.tenant_attnum);
-  for (int k = 0; ok && k < shape.nkeys; ++k) ok = ColumnServesOrder(index, 1 + k, shape.relid, shape.key_attnums[k]);
+  for (int i = 0; ok && i < n; ++i) ok = ColumnServesOrder(index, i, shape.relid, columns[i]);
   index_close(index, AccessShareLock);
   return ok;
 }
 
-void RequireSupportingIndex(Relation rel, const SourceShape& shape, const char* tenant_column) {
+void RequireSupportingIndex(Relation rel, const SourceShape& shape) {
   ListCell* lc;
   foreach (lc, RelationGetIndexList(rel)) {
     if (IndexServesKeyset(lfirst_oid(lc), shape)) return;
   }
+  AttrNumber order[INDEX_MAX_KEYS + 1];
+  const int n = OrderColumns(shape, order);
   StringInfoData columns;
   initStringInfo(&columns);
-  appendStringInfoString(&columns, quote_identifier(tenant_column));
-  for (int k = 0; k < shape.nkeys; ++k) appendStringInfo(&columns, ", %s", shape.key_names[k]);
+  for (int i = 0; i < n; ++i)
+    appendStringInfo(&columns, "%s%s", i > 0 ? ", " : "", quote_identifier(get_attname(shape.relid, order[i], false)));
   ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                   errmsg("source table %s has no index supporting keyset export", shape.qualified_name),
-                  errdetail("Each export page must be one index seek on the tenant column followed by the "
-                            "primary-key columns."),
+                  errdetail(shape.child ? "Each export page of a child source must be one index seek on its foreign "
+                                          "key's columns followed by the other primary-key columns."
+                                        : "Each export page must be one index seek on the tenant column followed by "
+                                          "the primary-key columns."),
                   errhint("Create it with: CREATE INDEX ON %s (%s);", shape.qualified_name, columns.data)));
 }
 
@@ -153,8 +172,41 @@ void DescribeSource(Oid relid, const char* tenant_column, SourceShape* shape) {
   RequireEqualImage(shape->tenant_type, ColumnCollation(relid, shape->tenant_attnum), tenant_column,
                     shape->qualified_name);
 
+  shape->child = false;
+  shape->tenant_joins = "";
+  shape->tenant_expr = psprintf("s.%s", quote_identifier(tenant_column));
+  shape->nkeys = 0;
   KeysetFromPrimaryKey(rel, shape);
-  RequireSupportingIndex(rel, *shape, tenant_column);
+  RequireSupportingIndex(rel, *shape);
+  table_close(rel, AccessShareLock);
+}
+
+void DescribeChildSource(Oid relid, List* chain, const char* tenant_column, Oid tenant_type, SourceShape* shape) {
+  Relation rel = table_open(relid, AccessShareLock);
+  shape->relid = relid;
+  shape->qualified_name =
+      quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel));
+  CheckSourceTable(rel, shape->qualified_name);
+  const ChainPath path = BuildChainPath(chain, tenant_column);
+  shape->child = true;
+  shape->tenant_joins = path.joins;
+  shape->tenant_expr = path.tenant;
+  shape->tenant_attnum = InvalidAttrNumber;
+  shape->tenant_type = tenant_type;
+  // The keyset: the foreign key's columns (a tenant's rows are those of its
+  // parents, which the index finds together), then the primary key's others.
+  shape->nkeys = 0;
+  for (int k = 0; k < path.nkeys; ++k) {
+    const AttrNumber att = path.child_keys[k];
+    shape->key_attnums[k] = att;
+    shape->key_types[k] = get_atttype(relid, att);
+    shape->key_names[k] = pstrdup(quote_identifier(get_attname(relid, att, false)));
+    RequireEqualImage(shape->key_types[k], ColumnCollation(relid, att), get_attname(relid, att, false),
+                      shape->qualified_name);
+    shape->nkeys = k + 1;
+  }
+  KeysetFromPrimaryKey(rel, shape);
+  RequireSupportingIndex(rel, *shape);
   table_close(rel, AccessShareLock);
 }
 

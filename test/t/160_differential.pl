@@ -37,6 +37,7 @@ $node->safe_psql('postgres', q{
   CREATE UNIQUE INDEX ON experiments (account_id, id);
   CREATE TABLE variations (id serial PRIMARY KEY,
                            experiment_id int NOT NULL REFERENCES experiments ON DELETE CASCADE, val int NOT NULL);
+  CREATE INDEX ON variations (experiment_id, id);
   -- a table every account reads (a plan per client, so that each client's
   -- comparisons depend on its own writes only)
   CREATE TABLE plans (id int PRIMARY KEY, quota int NOT NULL);
