@@ -27,3 +27,10 @@ COMMENT ON FUNCTION config_guard.define(text, regprocedure, regclass[], name, re
 ALTER TABLE config_guard.config_sources ADD COLUMN via name;
 COMMENT ON COLUMN config_guard.config_sources.via IS
   'for a child source: its foreign key to the parent source it reaches its tenant through';
+
+-- Compaction: the background cleanup folds a tenant's committed marks into
+-- one row that stands for all of them (weight), so that a tenant written
+-- often and read rarely keeps one mark, not one per write transaction. Export
+-- walks count marks by weight: a compaction changes no walk's view.
+ALTER TABLE config_guard.invalidations ADD COLUMN weight bigint NOT NULL DEFAULT 1;
+COMMENT ON COLUMN config_guard.invalidations.weight IS 'the write transactions this mark stands for, after compaction';

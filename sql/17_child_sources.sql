@@ -183,6 +183,32 @@ SELECT t, (SELECT count(*) FROM ab.walk(t)) AS rows,
 -- the order of a child's pages: its foreign key, then its primary key
 SELECT string_agg(x->'item'->>'id', ',') FROM ab.walk(5) x WHERE x->>'source' = 'ab.variations';
 
+-- the lookup reads each parent as a foreign key check does: as the parent
+-- table's owner (the child's owner may change), comparing under the parent
+-- column's collation
+CREATE ROLE ab_migrator;
+CREATE TABLE ab.teams (code text COLLATE "C" PRIMARY KEY, account_id int NOT NULL, UNIQUE (account_id, code));
+CREATE TABLE ab.members (code text COLLATE "POSIX" NOT NULL REFERENCES ab.teams, id int NOT NULL,
+                         PRIMARY KEY (code, id));
+INSERT INTO ab.teams VALUES ('red', 1), ('blue', 2);
+CREATE FUNCTION ab.build_teams(tenant int) RETURNS jsonb LANGUAGE sql STABLE AS
+$$ SELECT coalesce(jsonb_agg(m.id ORDER BY m.id), '[]') FROM ab.members m
+      JOIN ab.teams t ON t.code = m.code COLLATE "C" WHERE t.account_id = tenant $$;
+SELECT config_guard.define('teams', 'ab.build_teams(int)', ARRAY['ab.teams', 'ab.members']::regclass[], 'account_id');
+SELECT config_guard.get('teams', 1), config_guard.get('teams', 2);
+INSERT INTO ab.members VALUES ('red', 1), ('blue', 2);
+SELECT config_guard.get('teams', 1) = ab.build_teams(1) AND config_guard.get('teams', 2) = ab.build_teams(2) AS fresh;
+GRANT USAGE ON SCHEMA ab TO ab_migrator;
+GRANT REFERENCES ON ab.teams TO ab_migrator;
+ALTER TABLE ab.members OWNER TO ab_migrator;
+INSERT INTO ab.members VALUES ('blue', 3);
+SELECT config_guard.get('teams', 2) = ab.build_teams(2) AS fresh;
+ALTER TABLE ab.members OWNER TO CURRENT_USER;
+SELECT config_guard.undefine('teams');
+DROP TABLE ab.members, ab.teams;
+DROP OWNED BY ab_migrator;
+DROP ROLE ab_migrator;
+
 -- what define() explains
 CREATE TABLE ab.orphans (id int PRIMARY KEY, note text);
 SELECT config_guard.define('bad', 'ab.build(int)', ARRAY['ab.experiments', 'ab.orphans']::regclass[], 'account_id');
@@ -194,6 +220,8 @@ CREATE TABLE ab.comments (id int PRIMARY KEY, post_id int REFERENCES ab.posts,
 SELECT config_guard.define('bad', 'ab.build(int)', ARRAY['ab.experiments', 'ab.posts', 'ab.comments']::regclass[],
                            'account_id');
 -- its chain stays: the foreign key can be neither dropped nor renamed
+-- nor can it gain a second way to a tenant
+ALTER TABLE ab.variation_params ADD COLUMN experiment_id int REFERENCES ab.experiments;
 ALTER TABLE ab.variations DROP CONSTRAINT variations_experiment_id_fkey;
 ALTER TABLE ab.variations RENAME CONSTRAINT variations_experiment_id_fkey TO renamed;
 ALTER TABLE ab.variations DROP COLUMN experiment_id;

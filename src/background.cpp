@@ -41,6 +41,7 @@ constexpr const char* kLibrary = "config_guard";
 // fence holds rebuilds back for one batch at most), for at most this long:
 // a backlog is worked off over several visits.
 constexpr int64 kBatch = 10000;
+constexpr int64 kCompactGroups = 1000;  // tenants per compaction batch
 constexpr long kVisitBudgetMs = 1000;
 
 // The cleanup worker running now, if any (one at a time): DROP DATABASE and
@@ -248,6 +249,9 @@ void config_guard_cleanup_main(Datum arg) {
         // The fence only when there is something to prune: most visits find
         // nothing, and rebuilds never wait for them.
         more = AnythingToPrune(IntervalPGetDatum(age)) && PruneMarks(IntervalPGetDatum(age), kBatch) >= kBatch;
+        // Then the marks of tenants written again and again fold into one
+        // each (prune.hpp).
+        if (AnythingToCompact() && CompactMarks(kCompactGroups) > 0) more = true;
       }
       PG_CATCH();
       {

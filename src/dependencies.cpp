@@ -373,6 +373,39 @@ void CheckForeignKey(Oid constraint, bool dropping) {
   });
 }
 
+// A foreign key added to a child source, to another source of its config:
+// a second way to a tenant, which the trigger would not follow (refused as
+// define() refuses it).
+void CheckForeignKeyCreate(Oid constraint) {
+  const Oid extension_namespace = InstalledNamespace();
+  if (!OidIsValid(extension_namespace)) return;
+  Oid child = InvalidOid;
+  Oid parent = InvalidOid;
+  NameData name = {};
+  ReadCatalogRow(ConstraintRelationId, ConstraintOidIndexId, Anum_pg_constraint_oid, constraint, SnapshotSelf,
+                 [&](HeapTuple tuple) {
+                   auto* form = reinterpret_cast<Form_pg_constraint>(GETSTRUCT(tuple));
+                   if (form->contype != CONSTRAINT_FOREIGN) return;
+                   child = form->conrelid;
+                   parent = form->confrelid;
+                   name = form->conname;
+                 });
+  if (!OidIsValid(child) || Exempt(get_rel_namespace(child), extension_namespace)) return;
+  WithRegistry([&] {
+    Datum args[2] = {ObjectIdGetDatum(child), ObjectIdGetDatum(parent)};
+    if (RunAsOwner(Stmt::kConfigsOfSecondWay, args) == 0) return;
+    const char* config = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                    errmsg("foreign key %s would give child source %s of config \"%s\" a second way to a tenant",
+                           quote_identifier(NameStr(name)), get_rel_name(child), config),
+                    errdetail("Table %s is another source of the config: a row could belong to a tenant through "
+                              "either foreign key, and its trigger follows one.",
+                              get_rel_name(parent)),
+                    errhint("Undefine the config, add the foreign key, and define it with the table as a shared "
+                            "source.")));
+  });
+}
+
 // Anything else altered on a source table itself (row-level security
 // switched, options, a rewrite): its configs are invalidated, in the DDL's
 // transaction. DDL is rare; a stale document is not an option.
@@ -579,6 +612,8 @@ void ObjectAccess(ObjectAccessType access, Oid class_id, Oid object_id, int sub_
     CheckTriggerChange(object_id);
   } else if (class_id == ConstraintRelationId && access == OAT_POST_ALTER && OidIsValid(InstalledNamespace())) {
     CheckForeignKey(object_id, false);
+  } else if (class_id == ConstraintRelationId && access == OAT_POST_CREATE) {
+    CheckForeignKeyCreate(object_id);
   } else if (class_id == TriggerRelationId) {
     CheckTriggerCreate(object_id);
   } else if (class_id == PolicyRelationId) {

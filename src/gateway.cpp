@@ -251,10 +251,10 @@ const Statement kStatements[] = {
      // this transaction's own marks: its writes (before the build, or the
      // builder's own) are in the document it stores, or roll back with it
      "          OR i.xid OPERATOR(pg_catalog.=) pg_catalog.pg_current_xact_id())"
-     "  RETURNING 1) "
+     "  RETURNING i.weight) "
      "INSERT INTO config_guard.documents AS d "
      "       (config_id, tenant, document, snapshot, built_at, build_ms, compacted) "
-     "SELECT $1, $2, $3, $4, $5, $6, (SELECT pg_catalog.count(*) FROM folded) "
+     "SELECT $1, $2, $3, $4, $5, $6, (SELECT COALESCE(pg_catalog.sum(f.weight), 0)::pg_catalog.int8 FROM folded f) "
      " WHERE EXISTS (SELECT FROM config_guard.configs c WHERE c.config_id OPERATOR(pg_catalog.=) $1) "
      "ON CONFLICT (config_id, tenant) DO UPDATE SET document = EXCLUDED.document, "
      "  snapshot = EXCLUDED.snapshot, built_at = EXCLUDED.built_at, build_ms = EXCLUDED.build_ms, "
@@ -270,7 +270,7 @@ const Statement kStatements[] = {
      "                  WHERE d.config_id OPERATOR(pg_catalog.=) $1 AND d.tenant OPERATOR(pg_catalog.=) $2), "
      "                 0::pg_catalog.int8) "
      "       OPERATOR(pg_catalog.+) "
-     "       (SELECT pg_catalog.count(*) FROM config_guard.invalidations i "
+     "       (SELECT COALESCE(pg_catalog.sum(i.weight), 0)::pg_catalog.int8 FROM config_guard.invalidations i "
      "         WHERE i.config_id OPERATOR(pg_catalog.=) $1 "
      "           AND (i.tenant OPERATOR(pg_catalog.=) $2 OR i.tenant IS NULL)) "
      // (OPERATOR() forms all bind alike, left to right: hence the parentheses)
@@ -439,6 +439,60 @@ const Statement kStatements[] = {
      "                                             y.source::pg_catalog.oid))",
      1,
      {INT4OID},
+     true,
+     SPI_OK_SELECT},
+    // kCompact: $1 groups at most -> how many marks were folded. The
+    // committed marks of a tenant (those this statement sees) that its stored
+    // document has not seen, or all of them if it has none, become one mark:
+    // the newest transaction, standing for all of them (weight). A document
+    // stale before stays stale; a rebuild that starts after it (the prune
+    // fence keeps rebuilds out meanwhile) sees every write the marks stood for.
+    {"WITH grouped AS ("
+     "  SELECT m.config_id, m.tenant FROM config_guard.invalidations m"
+     "   WHERE m.tenant IS NOT NULL"
+     "   GROUP BY m.config_id, m.tenant HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1"
+     "   LIMIT $1), "
+     "unseen AS ("
+     "  SELECT m.ctid AS row_id, m.config_id, m.tenant, m.xid, m.at, m.weight"
+     "    FROM config_guard.invalidations m"
+     "    JOIN grouped g ON g.config_id OPERATOR(pg_catalog.=) m.config_id"
+     "                  AND g.tenant OPERATOR(pg_catalog.=) m.tenant"
+     "    LEFT JOIN config_guard.documents d ON d.config_id OPERATOR(pg_catalog.=) m.config_id"
+     "                                      AND d.tenant OPERATOR(pg_catalog.=) m.tenant"
+     "   WHERE d.snapshot IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(m.xid, d.snapshot)), "
+     "folded AS ("
+     "  DELETE FROM config_guard.invalidations i USING unseen u WHERE i.ctid OPERATOR(pg_catalog.=) u.row_id"
+     "  RETURNING u.config_id, u.tenant, u.xid, u.at, u.weight), "
+     "kept AS ("
+     "  INSERT INTO config_guard.invalidations (config_id, tenant, xid, at, weight)"
+     "  SELECT f.config_id, f.tenant, (pg_catalog.array_agg(f.xid ORDER BY f.xid DESC))[1], pg_catalog.max(f.at),"
+     "         pg_catalog.sum(f.weight)::pg_catalog.int8"
+     "    FROM folded f GROUP BY f.config_id, f.tenant"
+     "  RETURNING 1) "
+     "SELECT (SELECT pg_catalog.count(*) FROM folded) OPERATOR(pg_catalog.-) (SELECT pg_catalog.count(*) FROM kept)",
+     1,
+     {INT8OID},
+     false,
+     SPI_OK_SELECT},
+    // kCompactable: a row if kCompact would fold marks
+    {"SELECT 1 FROM config_guard.invalidations m WHERE m.tenant IS NOT NULL"
+     " GROUP BY m.config_id, m.tenant HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 LIMIT 1",
+     0,
+     {},
+     true,
+     SPI_OK_SELECT},
+    // kConfigsOfSecondWay: a config with $1 as a child source and $2 as
+    // another of its (non-shared) sources
+    {"SELECT c.name FROM config_guard.configs c"
+     "  JOIN config_guard.config_sources s ON s.config_id OPERATOR(pg_catalog.=) c.config_id"
+     "   AND s.source::pg_catalog.oid OPERATOR(pg_catalog.=) $1 AND " CG_COLUMN_ANY("s", "via") " IS NOT NULL"
+     " WHERE $1 OPERATOR(pg_catalog.<>) $2"
+     "   AND EXISTS (SELECT FROM config_guard.config_sources t WHERE t.config_id OPERATOR(pg_catalog.=) c.config_id"
+     "                  AND t.source::pg_catalog.oid OPERATOR(pg_catalog.=) $2"
+     "                  AND NOT COALESCE((" CG_COLUMN_ANY("t", "shared") ")::pg_catalog.bool, false))"
+     " ORDER BY c.name LIMIT 1",
+     2,
+     {OIDOID, OIDOID},
      true,
      SPI_OK_SELECT},
 };

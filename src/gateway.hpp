@@ -59,6 +59,9 @@ enum class Stmt {
   kChain,                     // $1 config_id, $2 child source -> foreign key oids up to the tenant's source
   kConfigsOfForeignKey,       // $1 relid, $2 constraint name -> name of configs whose chains use it
   kConfigsCovering,           // $1 config_id -> config_id of the other configs whose sources include its own
+  kCompact,                   // $1 groups at most -> marks folded away (under the prune fence)
+  kCompactable,               // -> a row if kCompact would fold marks
+  kConfigsOfSecondWay,        // $1 child source, $2 relid -> name of a config with both (a second way to a tenant)
   kCount
 };
 

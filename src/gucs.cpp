@@ -18,7 +18,7 @@ int backoff_base_ms = 1000;
 int backoff_max_ms = 60000;
 int rebuild_alert_per_minute = 600;
 int max_rebuilds_per_config = 8;
-int cleanup_interval_s = 60;
+int cleanup_interval_s = 10;
 int cleanup_age_s = 300;
 int max_tracked_tenants = 10000;
 int max_tracked_configs = 1000;
@@ -58,10 +58,11 @@ void InitGucs() {
                           "others wait, bounded by config_guard.rebuild_wait_timeout.",
                           &max_rebuilds_per_config, 8, 0, 10000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("config_guard.cleanup_interval",
-                          "How often the background cleanup prunes invalidation marks (0 = never).",
+                          "How often the background cleanup prunes and compacts invalidation marks (0 = never).",
                           "Marks of tenants without a document, older than config_guard.cleanup_age, in every "
-                          "database with config_guard, as config_guard.prune_invalidations() does.",
-                          &cleanup_interval_s, 60, 0, 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+                          "database with config_guard, as config_guard.prune_invalidations() does; and the marks "
+                          "of each tenant folded into one.",
+                          &cleanup_interval_s, 10, 0, 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("config_guard.cleanup_age", "Age from which the background cleanup prunes a mark.", nullptr,
                           &cleanup_age_s, 300, 0, 365 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
   // Sizes of shared memory exist only when the postmaster loads the library:

@@ -73,6 +73,19 @@ IdentityScope::IdentityScope(Oid role, bool forget_session_settings) {
   foreach (lc, custom) Pin(static_cast<const char*>(lfirst(lc)), "");
 }
 
+IdentityScope::IdentityScope(Oid role, int extra_context) {
+  GetUserIdAndSecContext(&saved_user_, &saved_context_);
+  SetUserIdAndSecContext(role,
+                         saved_context_ | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION | extra_context);
+  guc_level_ = NewGUCNestLevel();
+}
+
+IdentityScope IdentityScope::AsTableOwner(Oid owner) {
+  IdentityScope scope(owner, SECURITY_NOFORCE_RLS);
+  scope.Pin("search_path", kSafeSearchPath);
+  return scope;
+}
+
 void IdentityScope::PinDeterministicOutput() {
   for (const PinnedSetting& s : kPinned) Pin(s.name, s.value);
   for (const PinnedSetting& s : kPinnedIfPresent) {

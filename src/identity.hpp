@@ -24,6 +24,9 @@ class IdentityScope {
   // server's and the role's defaults inside: code of another role can
   // neither see it nor depend on it. Restored with the rest on the way out.
   explicit IdentityScope(Oid role, bool forget_session_settings = false);
+  // The way a foreign key check reads the referenced table: as its owner,
+  // whose non-forced row-level security does not apply.
+  static IdentityScope AsTableOwner(Oid owner);
   // Pins a setting for the scope (GUC_ACTION_SAVE at the scope's level).
   void Pin(const char* name, const char* value);
   // Pins what decides how values become text (TimeZone UTC, DateStyle ISO,
@@ -33,6 +36,7 @@ class IdentityScope {
   void Leave();
 
  private:
+  IdentityScope(Oid role, int extra_context);
   Oid saved_user_;
   int saved_context_;
   int guc_level_;

@@ -87,15 +87,6 @@ uint64 verified_generation = 0;
                   errhint("Drop the trigger.")));
 }
 
-// The owner of a table (the role a foreign key check of it runs as).
-Oid TableOwner(Oid relid) {
-  HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-  if (!HeapTupleIsValid(tuple)) return InvalidOid;
-  const Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relowner;
-  ReleaseSysCache(tuple);
-  return owner;
-}
-
 // nullptr when the config the trigger names no longer exists (nothing to
 // invalidate, and a write must not fail because of it); raises when the
 // trigger is not one config_guard installed on a source of that config.
@@ -166,23 +157,36 @@ int CompareKeyText(const void* a, const void* b, Size) {
 }
 
 struct TenantSet {
-  HTAB* seen;
+  HTAB* seen;  // made at the second distinct tenant: most statements touch one
+  const char* first;
   Datum* keys;
   int count;
   int capacity;
   const char* last;  // a run of rows of one tenant costs one comparison each
 };
 
-TenantSet NewTenantSet() {
-  HASHCTL ctl = {};
-  ctl.keysize = sizeof(char*);
-  ctl.entrysize = sizeof(char*);
-  ctl.hash = HashKeyText;
-  ctl.match = CompareKeyText;
-  ctl.hcxt = CurrentMemoryContext;
-  return {
-      hash_create("config_guard changed tenants", 64, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT),
-      static_cast<Datum*>(palloc(sizeof(Datum) * 16)), 0, 16, nullptr};
+TenantSet NewTenantSet() { return {nullptr, nullptr, static_cast<Datum*>(palloc(sizeof(Datum) * 16)), 0, 16, nullptr}; }
+
+// Whether `text` was in the set already; enters it.
+bool Seen(TenantSet* set, const char* text) {
+  if (set->count == 0) {
+    set->first = text;
+    return false;
+  }
+  if (set->seen == nullptr) {
+    HASHCTL ctl = {};
+    ctl.keysize = sizeof(char*);
+    ctl.entrysize = sizeof(char*);
+    ctl.hash = HashKeyText;
+    ctl.match = CompareKeyText;
+    ctl.hcxt = CurrentMemoryContext;
+    set->seen =
+        hash_create("config_guard changed tenants", 64, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+    hash_search(set->seen, &set->first, HASH_ENTER, nullptr);
+  }
+  bool found = false;
+  hash_search(set->seen, &text, HASH_ENTER, &found);
+  return found;
 }
 
 void AddTenant(TenantSet* set, char* text) {
@@ -190,9 +194,7 @@ void AddTenant(TenantSet* set, char* text) {
     pfree(text);
     return;
   }
-  bool found = false;
-  hash_search(set->seen, &text, HASH_ENTER, &found);
-  if (found) {
+  if (Seen(set, text)) {
     pfree(text);
     return;
   }
@@ -296,13 +298,25 @@ ArrayType* ChangedTenants(const TriggerData* data, const char* tenant_column) {
 }
 
 // -- The tenants of a child source's changed rows ---------------------------------------
-// (source_chain.hpp) Run as the child source's owner, as a foreign key check
-// runs (the writer needs no right on the parents), with the settings a
-// builder of the owner runs with: what the lookup sees is what a build sees.
-// Not in a subtransaction: like a foreign key check's, its lock waits and
-// errors are the statement's.
+// (source_chain.hpp) Not in a subtransaction: like a foreign key check's, its
+// lock waits and errors are the statement's.
+struct ChildTenantsFound {
+  TenantSet set;
+  KeyType key;
+  Oid key_type;
+};
+
+void AddChildTenant(void* arg, Datum tenant, Oid type) {
+  auto* found = static_cast<ChildTenantsFound*>(arg);
+  if (found->key_type != type) {
+    DescribeKeyType(type, &found->key, CurrentMemoryContext);
+    found->key_type = type;
+  }
+  char* text = TenantKeyText(&found->key, tenant);
+  if (strlen(text) <= static_cast<size_t>(kMaxTenantKeyBytes)) AddTenant(&found->set, text);
+}
+
 ArrayType* ChildTenants(const TriggerData* data, int32 config_id, const VerifiedTrigger* trigger) {
-  const Oid owner = TableOwner(trigger->child_source);
   Datum chain_args[2] = {Int32GetDatum(config_id), ObjectIdGetDatum(trigger->child_source)};
   List* chain = NIL;
   SPI_connect();
@@ -312,60 +326,26 @@ ArrayType* ChildTenants(const TriggerData* data, int32 config_id, const Verified
     chain =
         lappend_oid(chain, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
   }
-  const bool with_new = !TRIGGER_FIRED_BY_DELETE(data->tg_event);
-  const bool with_old = !TRIGGER_FIRED_BY_INSERT(data->tg_event);
-  const ChainLookup lookup = BuildChainLookup(chain, data->tg_trigger->tgargs[1], with_new, with_old);
-  if (lookup.broken != nullptr || !OidIsValid(owner)) {
-    SPI_finish();
+  ChildTenantsFound found = {NewTenantSet(), {}, InvalidOid};
+  const char* broken = nullptr;
+  const bool complete = FindChildTenants(data, chain, data->tg_trigger->tgargs[1], AddChildTenant, &found, &broken);
+  if (broken != nullptr)
     ereport(WARNING, (errmsg("config_guard cannot find the tenants of the rows changed in %s",
                              RelationGetRelationName(data->tg_relation)),
-                      errdetail("%s; every tenant of the config is invalidated instead.",
-                                lookup.broken != nullptr ? lookup.broken : "its source has no owner"),
+                      errdetail("%s; every tenant of the config is invalidated instead.", broken),
                       errhint("Undefine the config and define it again.")));
-    return EveryTenant();
+  ArrayType* result = nullptr;
+  if (!complete) {
+    // A new row whose chain was not found in full (a deferred foreign key, a
+    // parent the transaction does not see) could belong to any tenant.
+    result = EveryTenant();
+  } else if (found.set.count > 0) {
+    result = construct_array(found.set.keys, found.set.count, TEXTOID, -1, false, TYPALIGN_INT);
   }
-
-  IdentityScope scope(owner, true);
-  scope.Pin("search_path", kSafeSearchPath);
-  scope.PinDeterministicOutput();
-  SPI_register_trigger_data(const_cast<TriggerData*>(data));
-  int64 expected = 0;
-  if (lookup.expected_sql != nullptr) {
-    if (SPI_execute(lookup.expected_sql, true, 0) != SPI_OK_SELECT) elog(ERROR, "config_guard child count failed");
-    bool isnull = false;
-    expected = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-  }
-  if (SPI_execute(lookup.found_sql, false, 0) != SPI_OK_SELECT) elog(ERROR, "config_guard child lookup failed");
-  scope.Leave();
-
-  // A new row whose parent chain the lookup did not find could belong to a
-  // tenant it cannot name: every tenant. (An old row's parent may have gone
-  // with this very transaction, whose write to it marked its tenant.)
-  int64 found_new = 0;
-  for (uint64 i = 0; i < SPI_processed; ++i) {
-    bool isnull = false;
-    if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull))) ++found_new;
-  }
-  if (found_new < expected) {
-    SPI_finish();
-    return EveryTenant();
-  }
-  KeyType key;
-  DescribeKeyType(SPI_gettypeid(SPI_tuptable->tupdesc, 1), &key, CurrentMemoryContext);
-  TenantSet set = NewTenantSet();
-  for (uint64 i = 0; i < SPI_processed; ++i) {
-    bool isnull = false;
-    const Datum value = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-    if (isnull) continue;
-    char* text = TenantKeyText(&key, value);
-    if (strlen(text) <= static_cast<size_t>(kMaxTenantKeyBytes)) AddTenant(&set, text);
-  }
-  ArrayType* tenants =
-      set.count == 0 ? nullptr : construct_array(set.keys, set.count, TEXTOID, -1, false, TYPALIGN_INT);
-  ArrayType* result = tenants != nullptr ? static_cast<ArrayType*>(SPI_palloc(VARSIZE(tenants))) : nullptr;
-  if (result != nullptr) memcpy(result, tenants, VARSIZE(tenants));
+  ArrayType* copy = result != nullptr ? static_cast<ArrayType*>(SPI_palloc(VARSIZE(result))) : nullptr;
+  if (copy != nullptr) memcpy(copy, result, VARSIZE(result));
   SPI_finish();
-  return result;
+  return copy;
 }
 
 CommandFlag internal_trigger_ddl;

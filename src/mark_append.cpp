@@ -5,6 +5,9 @@
 
 extern "C" {
 #include "access/genam.h"
+#include "access/htup_details.h"
+#include "catalog/index.h"
+#include "catalog/pg_index.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/transam.h"
@@ -84,9 +87,32 @@ int MatchWritten(const void* a, const void* b, Size) {
   return strcmp(x->tenant, y->tenant);
 }
 
-// Whether the mark may exist already (it must be probed); remembers it.
-bool MayBeWritten(int32 config_id, const char* tenant, TransactionId xid) {
-  if (written == nullptr || written_xid != xid) {
+// The first marks of a transaction are kept in a small array (most write
+// transactions touch a tenant or two); the hash is made past them.
+constexpr int kInline = 8;
+WrittenKey inline_written[kInline];
+int inline_count = 0;
+
+void StartWritten(TransactionId xid) {
+  written = nullptr;
+  inline_count = 0;
+  written_complete = true;
+  written_xid = xid;
+}
+
+bool FindWritten(const WrittenKey& key) {
+  for (int i = 0; i < inline_count; ++i) {
+    if (MatchWritten(&inline_written[i], &key, sizeof key) == 0) return true;
+  }
+  return written != nullptr && hash_search(written, &key, HASH_FIND, nullptr) != nullptr;
+}
+
+void EnterWritten(const WrittenKey& key) {
+  if (inline_count < kInline) {
+    inline_written[inline_count++] = key;
+    return;
+  }
+  if (written == nullptr) {
     HASHCTL ctl = {};
     ctl.keysize = sizeof(WrittenKey);
     ctl.entrysize = sizeof(Written);
@@ -95,50 +121,90 @@ bool MayBeWritten(int32 config_id, const char* tenant, TransactionId xid) {
     ctl.hcxt = TopTransactionContext;
     written =
         hash_create("config_guard marks written", 64, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-    written_complete = true;
-    written_xid = xid;
   }
+  hash_search(written, &key, HASH_ENTER, nullptr);
+}
+
+// Whether the mark may exist already (it must be probed); remembers it.
+bool MayBeWritten(int32 config_id, const char* tenant, TransactionId xid) {
+  if (written_xid != xid) StartWritten(xid);
   WrittenKey key = {config_id, tenant};
-  if (hash_search(written, &key, HASH_FIND, nullptr) != nullptr) return true;
-  if (hash_get_num_entries(written) >= kMaxRemembered) {
+  if (FindWritten(key)) return true;
+  const long remembered = inline_count + (written != nullptr ? hash_get_num_entries(written) : 0);
+  if (remembered >= kMaxRemembered) {
     written_complete = false;
     return true;
   }
   key.tenant = tenant == nullptr ? nullptr : MemoryContextStrdup(TopTransactionContext, tenant);
-  hash_search(written, &key, HASH_ENTER, nullptr);
+  EnterWritten(key);
   return !written_complete;
 }
 
 void ForgetWritten(XactEvent event, void*) {
   if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE ||
       event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
-    written = nullptr;  // (freed with TopTransactionContext)
+    StartWritten(InvalidTransactionId);  // (the memory goes with TopTransactionContext)
 }
 
 // The table's columns by name, in case it ever gains or drops one.
 struct Columns {
   Oid relid = InvalidOid;
-  AttrNumber config_id, tenant, xid, at;
+  AttrNumber config_id, tenant, xid, at, weight;  // weight: 0.5 on (InvalidAttrNumber before)
 };
 Columns columns;
 
 const Columns& ColumnsOf(Relation rel) {
   if (columns.relid != RelationGetRelid(rel)) {
     const Oid relid = RelationGetRelid(rel);
-    columns = {relid, get_attnum(relid, "config_id"), get_attnum(relid, "tenant"), get_attnum(relid, "xid"),
-               get_attnum(relid, "at")};
+    columns = {relid,
+               get_attnum(relid, "config_id"),
+               get_attnum(relid, "tenant"),
+               get_attnum(relid, "xid"),
+               get_attnum(relid, "at"),
+               get_attnum(relid, "weight")};
     int live = 0;
     for (int a = 0; a < RelationGetDescr(rel)->natts; ++a) {
       if (!TupleDescAttr(RelationGetDescr(rel), a)->attisdropped) ++live;
     }
     // (A column added by a later version would need its default here.)
     if (columns.config_id == InvalidAttrNumber || columns.tenant == InvalidAttrNumber ||
-        columns.xid == InvalidAttrNumber || columns.at == InvalidAttrNumber || live != 4) {
+        columns.xid == InvalidAttrNumber || columns.at == InvalidAttrNumber ||
+        live != (columns.weight == InvalidAttrNumber ? 4 : 5)) {
       columns.relid = InvalidOid;
-      elog(ERROR, "config_guard.invalidations does not have the four columns this library writes");
+      elog(ERROR, "config_guard.invalidations does not have the columns this library writes");
     }
   }
   return columns;
+}
+
+// The two indexes of the marks, written directly (no executor state, no
+// predicate to evaluate): the unique key (config_id, tenant, xid) NULLS NOT
+// DISTINCT, and (config_id) of the config-wide marks only (WHERE tenant IS
+// NULL). Their descriptions are built once per index and kept.
+struct MarkIndex {
+  Oid oid = InvalidOid;
+  IndexInfo* info = nullptr;  // in TopMemoryContext
+};
+MarkIndex key_index_info;
+MarkIndex wide_index_info;
+
+IndexInfo* InfoOf(Relation index, MarkIndex* cached, const Columns& cols, bool key) {
+  if (cached->oid == RelationGetRelid(index)) return cached->info;
+  const int2vector& attrs = index->rd_index->indkey;
+  const bool shaped = key ? index->rd_index->indnkeyatts == 3 && index->rd_index->indisunique &&
+                                attrs.values[0] == cols.config_id && attrs.values[1] == cols.tenant &&
+                                attrs.values[2] == cols.xid
+                          : index->rd_index->indnkeyatts == 1 && attrs.values[0] == cols.config_id &&
+                                !heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, nullptr);
+  if (!shaped)
+    elog(ERROR, "index %s of config_guard.invalidations is not the one this library writes",
+         RelationGetRelationName(index));
+  MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+  IndexInfo* info = BuildIndexInfo(index);
+  MemoryContextSwitchTo(old);
+  if (cached->info != nullptr) pfree(cached->info);
+  *cached = {RelationGetRelid(index), info};
+  return info;
 }
 
 }  // namespace
@@ -155,14 +221,16 @@ void AppendMarkRows(int32 config_id, ArrayType* tenants) {
   const CacheRelations tables = CacheTables();
   Relation rel = table_open(tables.invalidations, RowExclusiveLock);
   Relation key_index = index_open(tables.invalidations_key, RowExclusiveLock);
+  Relation wide_index = index_open(tables.invalidations_config_wide, RowExclusiveLock);
   const Columns& cols = ColumnsOf(rel);
+  // Only these two indexes: a third would be missed.
+  if (list_length(RelationGetIndexList(rel)) != 2)
+    elog(ERROR, "config_guard.invalidations has other indexes than the two this library writes");
+  IndexInfo* key_info = InfoOf(key_index, &key_index_info, cols, true);
+  IndexInfo* wide_info = InfoOf(wide_index, &wide_index_info, cols, false);
   const FullTransactionId xid = GetTopFullTransactionId();
   const TimestampTz at = GetCurrentTransactionStartTimestamp();
 
-  EState* estate = CreateExecutorState();
-  ResultRelInfo* result = makeNode(ResultRelInfo);
-  InitResultRelInfo(result, rel, 1, nullptr, 0);
-  ExecOpenIndices(result, false);
   TupleTableSlot* slot = table_slot_create(rel, nullptr);
   const CommandId cid = GetCurrentCommandId(true);
 
@@ -182,15 +250,21 @@ void AppendMarkRows(int32 config_id, ArrayType* tenants) {
     slot->tts_isnull[cols.xid - 1] = false;
     slot->tts_values[cols.at - 1] = TimestampTzGetDatum(at);
     slot->tts_isnull[cols.at - 1] = false;
+    if (cols.weight != InvalidAttrNumber) {
+      slot->tts_values[cols.weight - 1] = Int64GetDatum(1);
+      slot->tts_isnull[cols.weight - 1] = false;
+    }
     ExecStoreVirtualTuple(slot);
     table_tuple_insert(rel, slot, cid, 0, nullptr);
-    ExecInsertIndexTuples(result, slot, estate, false, false, nullptr, NIL);
-    ResetPerTupleExprContext(estate);
+    Datum key_values[3] = {Int32GetDatum(config_id), values[i], FullTransactionIdGetDatum(xid)};
+    bool key_nulls[3] = {false, nulls[i], false};
+    index_insert(key_index, key_values, key_nulls, &slot->tts_tid, rel, UNIQUE_CHECK_YES, false, key_info);
+    if (nulls[i])
+      index_insert(wide_index, key_values, key_nulls, &slot->tts_tid, rel, UNIQUE_CHECK_NO, false, wide_info);
   }
 
   ExecDropSingleTupleTableSlot(slot);
-  ExecCloseIndices(result);
-  FreeExecutorState(estate);
+  index_close(wide_index, NoLock);
   index_close(key_index, NoLock);
   table_close(rel, NoLock);
 }

@@ -18,6 +18,7 @@ namespace {
 constexpr uint16 kFenceClass = 4;
 constexpr int kFenceAttempts = 50;
 constexpr long kFenceRetryUs = 50 * 1000;  // 2.5 s in all
+constexpr int64 kAllGroups = PG_INT64_MAX;
 
 LOCKTAG PruneFence() {
   LOCKTAG tag;
@@ -48,10 +49,13 @@ bool AnythingToPrune(Datum older_than) {
   return any;
 }
 
-int64 PruneMarks(Datum older_than, int64 batch) {
-  // Taken without queueing: a prune waiting for a long rebuild transaction
-  // would make every other rebuild of the database queue behind it. It tries
-  // for a while, then leaves the pruning to its next run.
+namespace {
+
+// Runs `stmt` (which returns one count) with the fence held; -1 if rebuilds
+// kept it. Taken without queueing: a prune waiting for a long rebuild
+// transaction would make every other rebuild of the database queue behind
+// it. It tries for a while, then leaves the work to its next run.
+int64 UnderFence(Stmt stmt, Datum* values, const char* nulls) {
   const LOCKTAG tag = PruneFence();
   for (int attempt = 0; LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL; ++attempt) {
     if (attempt == kFenceAttempts) return -1;
@@ -61,18 +65,36 @@ int64 PruneMarks(Datum older_than, int64 batch) {
     pgstat_report_wait_end();
   }
   SPI_connect();
-  Datum values[2] = {older_than, Int64GetDatum(batch)};
-  const char nulls[2] = {' ', batch > 0 ? ' ' : 'n'};
-  RunAsOwner(Stmt::kPrune, values, nulls);
+  RunAsOwner(stmt, values, nulls);
   bool isnull = false;
-  const int64 pruned = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+  const int64 count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
   SPI_finish();
   // Given back now, not at the end of the transaction: a rebuild that starts
-  // from here takes its snapshot after the prune's, and so sees every write
-  // whose mark the prune removed. (An error before this point releases it
+  // from here takes its snapshot after this statement's, and so sees every
+  // write whose mark it removed. (An error before this point releases it
   // with the transaction.)
   LockRelease(&tag, ExclusiveLock, false);
-  return pruned;
+  return count;
+}
+
+}  // namespace
+
+int64 PruneMarks(Datum older_than, int64 batch) {
+  Datum values[2] = {older_than, Int64GetDatum(batch)};
+  const char nulls[2] = {' ', batch > 0 ? ' ' : 'n'};
+  return UnderFence(Stmt::kPrune, values, nulls);
+}
+
+int64 CompactMarks(int64 groups) {
+  Datum values[1] = {Int64GetDatum(groups)};
+  return UnderFence(Stmt::kCompact, values, nullptr);
+}
+
+bool AnythingToCompact() {
+  SPI_connect();
+  const bool any = RunAsOwner(Stmt::kCompactable, nullptr) > 0;
+  SPI_finish();
+  return any;
 }
 
 CG_FUNCTION(config_guard_prune_invalidations) {
@@ -80,12 +102,13 @@ CG_FUNCTION(config_guard_prune_invalidations) {
   if (PG_ARGISNULL(0)) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("older_than must not be null")));
   RequireCurrentSchema();
   const int64 pruned = PruneMarks(PG_GETARG_DATUM(0), 0);
-  if (pruned < 0) {
+  const int64 compacted = pruned < 0 ? -1 : CompactMarks(kAllGroups);
+  if (pruned < 0 || compacted < 0) {
     ereport(NOTICE, (errmsg("rebuilds are in flight: nothing pruned this time"),
                      errhint("Run config_guard.prune_invalidations() again later.")));
     PG_RETURN_INT64(0);
   }
-  PG_RETURN_INT64(pruned);
+  PG_RETURN_INT64(pruned + compacted);
 }
 
 }  // namespace config_guard

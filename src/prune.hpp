@@ -1,4 +1,5 @@
-// Pruning the marks of tenants that have no document, without a race.
+// Pruning the marks of tenants that have no document, and compacting the
+// marks of every tenant, without a race.
 //
 // prune_invalidations() deletes the marks of tenants without a stored
 // document. A rebuild that took its snapshot before such a mark's writer
@@ -27,5 +28,13 @@ int64 PruneMarks(Datum older_than, int64 batch);
 // Whether PruneMarks() would find anything (without the fence): the
 // background cleanup takes the fence only then.
 bool AnythingToPrune(Datum older_than);
+
+// Compaction, under the same fence: the committed marks of at most `groups`
+// tenants that their stored documents have not seen (all of them where there
+// is none) become one mark each, the newest, standing for them all. Returns
+// how many rows went, -1 when rebuilds kept the fence. A stale document
+// stays stale; a rebuild that starts after it sees every write.
+int64 CompactMarks(int64 groups);
+bool AnythingToCompact();
 
 }  // namespace config_guard

@@ -1,5 +1,7 @@
 #include "source_chain.hpp"
 
+#include "identity.hpp"
+
 extern "C" {
 #include "access/htup_details.h"
 #include "catalog/pg_constraint.h"
@@ -10,12 +12,19 @@ extern "C" {
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/syscache.h"
+#include "catalog/pg_class.h"
 #include "access/genam.h"
 #include "access/sysattr.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
 #include "nodes/bitmapset.h"
 #include "parser/parse_type.h"
+#include "catalog/pg_collation.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "commands/trigger.h"
+#include "utils/datum.h"
+#include "utils/tuplestore.h"
 }
 
 namespace config_guard {
@@ -151,6 +160,38 @@ void RequireSingleWay(const ChildLink& link, const Oid* sources, int nsources) {
   }
 }
 
+const char* CollateClause(Oid relid, AttrNumber att) {
+  Oid type = InvalidOid;
+  int32 typmod = 0;
+  Oid collation = InvalidOid;
+  get_atttypetypmodcoll(relid, att, &type, &typmod, &collation);
+  if (!OidIsValid(collation)) return "";
+  HeapTuple tuple = SearchSysCache1(COLLOID, ObjectIdGetDatum(collation));
+  if (!HeapTupleIsValid(tuple)) elog(ERROR, "cache lookup failed for collation %u", collation);
+  auto* form = reinterpret_cast<Form_pg_collation>(GETSTRUCT(tuple));
+  const char* clause = psprintf(
+      " COLLATE %s", quote_qualified_identifier(get_namespace_name(form->collnamespace), NameStr(form->collname)));
+  ReleaseSysCache(tuple);
+  return clause;
+}
+
+// Column k of a foreign key compared as its check compares it: the parent's
+// key and the child's column cast to the key's equality operator's input
+// types, under the parent column's collation.
+const char* KeyEquality(const ForeignKey& fk, int k, const char* parent_alias, const char* child_expr) {
+  HeapTuple op = SearchSysCache1(OPEROID, ObjectIdGetDatum(fk.equality[k]));
+  if (!HeapTupleIsValid(op)) elog(ERROR, "cache lookup failed for operator %u", fk.equality[k]);
+  auto* form = reinterpret_cast<Form_pg_operator>(GETSTRUCT(op));
+  const Oid left = form->oprleft;
+  const Oid right = form->oprright;
+  ReleaseSysCache(op);
+  return psprintf(
+      "%s %s (%s)%s",
+      AsInput(psprintf("%s.%s", parent_alias, quote_identifier(get_attname(fk.parent, fk.parent_keys[k], false))),
+              left),
+      QualifiedOperator(fk.equality[k]), AsInput(child_expr, right), CollateClause(fk.parent, fk.parent_keys[k]));
+}
+
 }  // namespace
 
 void ResolveChildren(const Oid* with_tenant, int ntenant, const Oid* children, int nchildren, ChildLink* links,
@@ -272,19 +313,10 @@ void BuildChainJoins(List* chain, const char* tenant_column, const char* child_a
     }
     appendStringInfo(&out->joins, " JOIN %s AS p%d ON ", QualifiedTable(fk.parent), level);
     for (int k = 0; k < fk.nkeys; ++k) {
-      HeapTuple op = SearchSysCache1(OPEROID, ObjectIdGetDatum(fk.equality[k]));
-      if (!HeapTupleIsValid(op)) elog(ERROR, "cache lookup failed for operator %u", fk.equality[k]);
-      auto* form = reinterpret_cast<Form_pg_operator>(GETSTRUCT(op));
-      const Oid left = form->oprleft;
-      const Oid right = form->oprright;
-      ReleaseSysCache(op);
-      appendStringInfo(
-          &out->joins, "%s%s %s %s", k > 0 ? " AND " : "",
-          AsInput(psprintf("p%d.%s", level, quote_identifier(get_attname(fk.parent, fk.parent_keys[k], false))), left),
-          QualifiedOperator(fk.equality[k]),
-          AsInput(psprintf("%s.%s", level == 1 ? child_alias : psprintf("p%d", level - 1),
-                           quote_identifier(get_attname(fk.child, fk.child_keys[k], false))),
-                  right));
+      appendStringInfo(&out->joins, "%s%s", k > 0 ? " AND " : "",
+                       KeyEquality(fk, k, psprintf("p%d", level),
+                                   psprintf("%s.%s", level == 1 ? child_alias : psprintf("p%d", level - 1),
+                                            quote_identifier(get_attname(fk.child, fk.child_keys[k], false)))));
     }
     appendStringInfo(&out->locks, "%sp%d", level > 1 ? ", " : "", level);
     top = fk.parent;
@@ -294,37 +326,208 @@ void BuildChainJoins(List* chain, const char* tenant_column, const char* child_a
 
 }  // namespace
 
-ChainLookup BuildChainLookup(List* chain, const char* tenant_column, bool with_new, bool with_old) {
-  ChainLookup lookup = {};
-  ChainJoins chain_joins;
-  BuildChainJoins(chain, tenant_column, "c", true, &chain_joins);
-  if ((lookup.broken = chain_joins.broken) != nullptr) return lookup;
-  // The first link's columns, from the changed rows of the child (a
-  // partition's columns have the child source's names).
-  StringInfoData columns;
-  StringInfoData not_null;
-  initStringInfo(&columns);
-  initStringInfo(&not_null);
-  ForeignKey first;
-  ReadForeignKey(linitial_oid(chain), &first);
-  for (int k = 0; k < first.nkeys; ++k) {
-    const char* column = quote_identifier(get_attname(first.child, first.child_keys[k], false));
-    appendStringInfo(&columns, "%s, ", column);
-    appendStringInfo(&not_null, " AND %s IS NOT NULL", column);
-  }
+namespace {
 
+// The owner of a table (the role a foreign key check of it runs as).
+Oid TableOwner(Oid relid) {
+  HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+  if (!HeapTupleIsValid(tuple)) return InvalidOid;
+  const Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relowner;
+  ReleaseSysCache(tuple);
+  return owner;
+}
+
+// One link of a chain as the lookup walks it: the parent table, the columns
+// of the rows below that reference it, and the columns it passes up (its own
+// foreign key to the next parent, or the tenant column at the top).
+struct Level {
+  Oid parent;
+  int nkeys;
+  const char* child_names[INDEX_MAX_KEYS];
+  Oid child_types[INDEX_MAX_KEYS];
+  const char* join;  // "p.key::T OPERATOR(...) (u.k1::T) COLLATE ... AND ..."
+  int nup;
+  const char* up_names[INDEX_MAX_KEYS];
+};
+
+// The levels of `chain`, or nullptr with `*broken` set.
+Level* ReadLevels(List* chain, const char* tenant_column, Oid below, int* nlevels, const char** broken) {
+  Level* levels = static_cast<Level*>(palloc0(sizeof(Level) * list_length(chain)));
+  int n = 0;
+  Oid top = InvalidOid;
+  ListCell* lc;
+  foreach (lc, chain) {
+    ForeignKey fk;
+    if (!ReadForeignKey(lfirst_oid(lc), &fk) || (n > 0 && fk.child != top)) {
+      *broken = "a foreign key of its chain is gone";
+      return nullptr;
+    }
+    AttrNumber up[INDEX_MAX_KEYS];
+    const ListCell* next = lnext(chain, lc);
+    const int nup = UpColumns(fk.parent, tenant_column, next != nullptr ? lfirst_oid(next) : InvalidOid, up);
+    if (nup == 0 || !InUniqueKey(fk.parent, up, nup)) {
+      *broken =
+          psprintf("table %s has no unique index on the column that ties it to its tenant", QualifiedTable(fk.parent));
+      return nullptr;
+    }
+    Level* level = &levels[n++];
+    level->parent = fk.parent;
+    level->nkeys = fk.nkeys;
+    StringInfoData join;
+    initStringInfo(&join);
+    for (int k = 0; k < fk.nkeys; ++k) {
+      // The rows below are the statement's (a partition's columns have the
+      // child source's names) or the parents found one level down.
+      const char* name = get_attname(fk.child, fk.child_keys[k], false);
+      level->child_names[k] = pstrdup(name);
+      level->child_types[k] =
+          get_atttype(n == 1 ? below : fk.child, n == 1 ? get_attnum(below, name) : fk.child_keys[k]);
+      appendStringInfo(&join, "%s%s", k > 0 ? " AND " : "", KeyEquality(fk, k, "p", psprintf("u.k%d", k + 1)));
+    }
+    level->join = join.data;
+    level->nup = nup;
+    for (int k = 0; k < nup; ++k) level->up_names[k] = pstrdup(get_attname(fk.parent, up[k], false));
+    top = fk.parent;
+  }
+  if (n == 0) {
+    *broken = "its chain of foreign keys is empty";
+    return nullptr;
+  }
+  *nlevels = n;
+  return levels;
+}
+
+// The keys of a level's rows below, column by column.
+struct Keys {
+  int count = 0;
+  int capacity = 0;
+  Datum* columns[INDEX_MAX_KEYS] = {};
+};
+
+void AddKey(Keys* keys, int ncolumns, const Datum* values) {
+  if (keys->count == keys->capacity) {
+    keys->capacity = keys->capacity == 0 ? 16 : keys->capacity * 2;
+    for (int c = 0; c < ncolumns; ++c) {
+      keys->columns[c] = keys->columns[c] == nullptr
+                             ? static_cast<Datum*>(palloc(sizeof(Datum) * keys->capacity))
+                             : static_cast<Datum*>(repalloc(keys->columns[c], sizeof(Datum) * keys->capacity));
+    }
+  }
+  for (int c = 0; c < ncolumns; ++c) keys->columns[c][keys->count] = values[c];
+  ++keys->count;
+}
+
+// The keys of the rows of a transition table that reference a parent (none
+// of their columns NULL).
+void KeysOfRows(Tuplestorestate* store, Relation rel, const Level& level, Keys* keys) {
+  if (store == nullptr) return;
+  TupleDesc desc = RelationGetDescr(rel);
+  AttrNumber atts[INDEX_MAX_KEYS];
+  for (int k = 0; k < level.nkeys; ++k) atts[k] = get_attnum(RelationGetRelid(rel), level.child_names[k]);
+  const int pointer = tuplestore_alloc_read_pointer(store, EXEC_FLAG_REWIND);
+  tuplestore_select_read_pointer(store, pointer);
+  tuplestore_rescan(store);
+  TupleTableSlot* slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+  while (tuplestore_gettupleslot(store, true, false, slot)) {
+    CHECK_FOR_INTERRUPTS();
+    Datum values[INDEX_MAX_KEYS];
+    bool complete = true;
+    for (int k = 0; k < level.nkeys && complete; ++k) {
+      bool isnull = false;
+      const Datum value = slot_getattr(slot, atts[k], &isnull);
+      const Form_pg_attribute attr = TupleDescAttr(desc, atts[k] - 1);
+      complete = !isnull;
+      if (complete) values[k] = datumCopy(value, attr->attbyval, attr->attlen);
+    }
+    if (complete) AddKey(keys, level.nkeys, values);
+  }
+  ExecDropSingleTupleTableSlot(slot);
+  tuplestore_select_read_pointer(store, 0);
+}
+
+// One level: locks the parents of `below` FOR KEY SHARE, as the foreign key
+// check does, as the parent table's owner, and returns the keys they pass up
+// (`above`). False if one of `below` has no parent.
+bool WalkLevel(const Level& level, const Keys& below, Keys* above, Oid* up_types) {
   StringInfoData sql;
   initStringInfo(&sql);
-  appendStringInfo(&sql, "SELECT p%d.%s, c.config_guard_new_row FROM (", chain_joins.levels,
-                   quote_identifier(tenant_column));
-  if (with_new) appendStringInfo(&sql, "SELECT %strue AS config_guard_new_row FROM config_guard_new", columns.data);
-  if (with_new && with_old) appendStringInfoString(&sql, " UNION ALL ");
-  if (with_old) appendStringInfo(&sql, "SELECT %sfalse AS config_guard_new_row FROM config_guard_old", columns.data);
-  appendStringInfo(&sql, ") AS c%s FOR KEY SHARE OF %s", chain_joins.joins.data, chain_joins.locks.data);
-  lookup.found_sql = sql.data;
-  if (with_new)
-    lookup.expected_sql = psprintf("SELECT pg_catalog.count(*) FROM config_guard_new WHERE true%s", not_null.data);
-  return lookup;
+  appendStringInfoString(&sql, "SELECT u.config_guard_row");
+  for (int k = 0; k < level.nup; ++k) appendStringInfo(&sql, ", p.%s", quote_identifier(level.up_names[k]));
+  appendStringInfoString(&sql, " FROM ROWS FROM (");
+  for (int k = 0; k < level.nkeys; ++k) appendStringInfo(&sql, "%spg_catalog.unnest($%d)", k > 0 ? ", " : "", k + 1);
+  appendStringInfoString(&sql, ") WITH ORDINALITY AS u(");
+  for (int k = 0; k < level.nkeys; ++k) appendStringInfo(&sql, "k%d, ", k + 1);
+  // (ONLY for a plain table, as a foreign key check reads it)
+  appendStringInfo(&sql, "config_guard_row) JOIN %s%s AS p ON %s FOR KEY SHARE OF p",
+                   get_rel_relkind(level.parent) == RELKIND_RELATION ? "ONLY " : "", QualifiedTable(level.parent),
+                   level.join);
+  Oid types[INDEX_MAX_KEYS];
+  Datum args[INDEX_MAX_KEYS];
+  for (int k = 0; k < level.nkeys; ++k) {
+    const Oid element = level.child_types[k];
+    types[k] = get_array_type(element);
+    if (!OidIsValid(types[k])) elog(ERROR, "type %s has no array type", format_type_be(element));
+    int16 len = 0;
+    bool byval = false;
+    char align = 0;
+    get_typlenbyvalalign(element, &len, &byval, &align);
+    args[k] = PointerGetDatum(construct_array(below.columns[k], below.count, element, len, byval, align));
+  }
+  IdentityScope scope = IdentityScope::AsTableOwner(TableOwner(level.parent));
+  const int rc = SPI_execute_with_args(sql.data, level.nkeys, types, args, nullptr, false, 0);
+  scope.Leave();
+  if (rc != SPI_OK_SELECT) elog(ERROR, "config_guard child source lookup failed: %s", SPI_result_code_string(rc));
+  bool* found = static_cast<bool*>(palloc0(sizeof(bool) * below.count));
+  for (int k = 0; k < level.nup; ++k) up_types[k] = SPI_gettypeid(SPI_tuptable->tupdesc, 2 + k);
+  for (uint64 i = 0; i < SPI_processed; ++i) {
+    bool isnull = false;
+    const int64 row = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+    if (row >= 1 && row <= below.count) found[row - 1] = true;
+    Datum values[INDEX_MAX_KEYS];
+    bool complete = true;
+    for (int k = 0; k < level.nup && complete; ++k) {
+      const Datum value = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2 + k, &isnull);
+      const Form_pg_attribute attr = TupleDescAttr(SPI_tuptable->tupdesc, 1 + k);
+      complete = !isnull;
+      if (complete) values[k] = datumCopy(value, attr->attbyval, attr->attlen);
+    }
+    // (A parent whose own key is NULL belongs to no tenant.)
+    if (complete) AddKey(above, level.nup, values);
+  }
+  SPI_freetuptable(SPI_tuptable);
+  for (int i = 0; i < below.count; ++i) {
+    if (!found[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool FindChildTenants(const TriggerData* data, List* chain, const char* tenant_column,
+                      void (*add)(void* arg, Datum tenant, Oid type), void* arg, const char** broken) {
+  int nlevels = 0;
+  const Level* levels = ReadLevels(chain, tenant_column, RelationGetRelid(data->tg_relation), &nlevels, broken);
+  if (levels == nullptr) return false;
+  bool complete = true;
+  // New rows first (each must find its whole chain), then old ones (whose
+  // parent may have gone with this very transaction, which marked its tenant
+  // when it went).
+  for (int side = 0; side < 2; ++side) {
+    Tuplestorestate* store = side == 0 ? data->tg_newtable : data->tg_oldtable;
+    if (store == nullptr) continue;
+    Keys keys;
+    KeysOfRows(store, data->tg_relation, levels[0], &keys);
+    for (int l = 0; l < nlevels && keys.count > 0; ++l) {
+      Keys above;
+      Oid up_types[INDEX_MAX_KEYS];
+      if (!WalkLevel(levels[l], keys, &above, up_types) && side == 0) complete = false;
+      if (l == nlevels - 1) {
+        for (int i = 0; i < above.count; ++i) add(arg, above.columns[0][i], up_types[0]);
+      }
+      keys = above;
+    }
+  }
+  return complete;
 }
 
 ChainPath BuildChainPath(List* chain, const char* tenant_column) {

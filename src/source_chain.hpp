@@ -20,6 +20,7 @@
 
 extern "C" {
 #include "access/attnum.h"
+#include "commands/trigger.h"
 #include "nodes/pg_list.h"
 }
 
@@ -40,22 +41,16 @@ struct ChildLink {
 void ResolveChildren(const Oid* with_tenant, int ntenant, const Oid* children, int nchildren, ChildLink* links,
                      const char* tenant_column);
 
-// The queries that find the tenants of a statement's changed rows in a
-// table under a child source, through `chain` (the oids of the foreign keys,
-// nearest first), reading the transition tables config_guard_new and
-// config_guard_old (whichever the statement has).
-struct ChainLookup {
-  // -> (tenant, from the new rows) for every changed row whose chain was
-  // found, locking the parent rows
-  char* found_sql;
-  // -> how many new rows reference a parent (none of their key columns NULL);
-  // nullptr without new rows
-  char* expected_sql;
-  // Why the chain cannot be followed (a link or a parent's unique index is
-  // gone), or nullptr.
-  const char* broken;
-};
-ChainLookup BuildChainLookup(List* chain, const char* tenant_column, bool with_new, bool with_old);
+// The tenants of the rows a statement changed in a table under a child
+// source, through `chain` (the oids of the foreign keys, nearest first): level
+// by level, each locking the parents it finds FOR KEY SHARE as the parent
+// table's owner, as a foreign key check does (one table per statement, so a
+// parent that moved while the lookup waited for it is seen as it is now).
+// Calls `add` with each tenant. False when a new row's chain was not found
+// in full (every tenant must be invalidated), or the chain cannot be
+// followed (`*broken` says why). The caller is connected to SPI.
+bool FindChildTenants(const TriggerData* data, List* chain, const char* tenant_column,
+                      void (*add)(void* arg, Datum tenant, Oid type), void* arg, const char** broken);
 
 // How an export page of a child source (alias `s`) reaches the tenant: the
 // parents joined up the chain, and the expression naming the tenant. 55000
