@@ -34,3 +34,32 @@ COMMENT ON COLUMN config_guard.config_sources.via IS
 -- walks count marks by weight: a compaction changes no walk's view.
 ALTER TABLE config_guard.invalidations ADD COLUMN weight bigint NOT NULL DEFAULT 1;
 COMMENT ON COLUMN config_guard.invalidations.weight IS 'the write transactions this mark stands for, after compaction';
+
+-- Background builds: tenants queued for the background worker, by
+-- config_guard.warm() (after a deploy, a restore, a failover) and by
+-- refresh-ahead (stored documents a commit made stale). Not readable by
+-- callers; config_guard.warm_progress shows how far each config is.
+CREATE TABLE config_guard.warm_queue (
+    config_id integer NOT NULL REFERENCES config_guard.configs ON DELETE CASCADE,
+    tenant    text NOT NULL,
+    queued_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (config_id, tenant)
+);
+CREATE INDEX warm_queue_order ON config_guard.warm_queue (queued_at);
+COMMENT ON TABLE config_guard.warm_queue IS 'tenants waiting for a background build';
+REVOKE ALL ON config_guard.warm_queue FROM PUBLIC;
+
+CREATE FUNCTION config_guard.warm(config text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'config_guard_warm'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION config_guard.warm(text) IS
+  'queue every tenant of a config for a background build, at config_guard.background_build_rate; returns how many were queued (the config''s owner)';
+
+CREATE VIEW config_guard.warm_progress AS
+SELECT c.name AS config, pg_catalog.count(q.tenant) AS queued, pg_catalog.min(q.queued_at) AS oldest_queued_at
+  FROM config_guard.configs c
+  LEFT JOIN config_guard.warm_queue q ON q.config_id OPERATOR(pg_catalog.=) c.config_id
+ GROUP BY c.name;
+COMMENT ON VIEW config_guard.warm_progress IS 'per config: tenants still queued for a background build';
+GRANT SELECT ON config_guard.warm_progress TO PUBLIC;

@@ -4,6 +4,7 @@
 #include "gucs.hpp"
 #include "prune.hpp"
 #include "registry.hpp"
+#include "warm.hpp"
 
 extern "C" {
 #include "access/heapam.h"
@@ -171,6 +172,45 @@ void InitBackground() {
   RegisterBackgroundWorker(&w);
 }
 
+// In a PG_CATCH of the visit: one LOG line, no context, and the visit ends
+// (the next tries again).
+void EndVisitOnError(MemoryContext cxt, const char* what) {
+  MemoryContextSwitchTo(cxt);
+  ErrorData* error = CopyErrorData();
+  FlushErrorState();
+  ereport(LOG, (errmsg("%s: %s", what, error->message)));
+  AbortCurrentTransaction();
+  pgstat_report_activity(STATE_IDLE, nullptr);
+}
+
+// After the cleanup, the background builds of this visit: refresh-ahead
+// queues the stale recent documents, then queued tenants are built at
+// config_guard.background_build_rate for at most half an interval.
+void BackgroundBuilds() {
+  if (background_build_rate <= 0) return;
+  const int64 max_builds = static_cast<int64>(background_build_rate) * cleanup_interval_s;
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  PushActiveSnapshot(GetTransactionSnapshot());
+  const bool current = ExtensionIsCurrent();
+  if (current && refresh_ahead) {
+    pgstat_report_activity(STATE_RUNNING, "config_guard refresh-ahead: queueing stale documents");
+    MemoryContext cxt = CurrentMemoryContext;
+    PG_TRY();
+    { EnqueueStale(max_builds); }
+    PG_CATCH();
+    {
+      EndVisitOnError(cxt, "config_guard refresh-ahead stopped");
+      return;
+    }
+    PG_END_TRY();
+    pgstat_report_activity(STATE_IDLE, nullptr);
+  }
+  PopActiveSnapshot();
+  CommitTransactionCommand();
+  if (current) RunQueuedBuilds(max_builds, cleanup_interval_s * 1000L / 2);
+}
+
 }  // namespace config_guard
 
 void config_guard_launcher_main(Datum) {
@@ -255,13 +295,7 @@ void config_guard_cleanup_main(Datum arg) {
       }
       PG_CATCH();
       {
-        // One line, no context, and the visit ends: the next tries again.
-        MemoryContextSwitchTo(cxt);
-        ErrorData* error = CopyErrorData();
-        FlushErrorState();
-        ereport(LOG, (errmsg("config_guard cleanup of database \"%s\" stopped: %s", database_name, error->message)));
-        AbortCurrentTransaction();
-        pgstat_report_activity(STATE_IDLE, nullptr);
+        EndVisitOnError(cxt, psprintf("config_guard cleanup of database \"%s\" stopped", database_name));
         return;
       }
       PG_END_TRY();
@@ -270,5 +304,6 @@ void config_guard_cleanup_main(Datum arg) {
     PopActiveSnapshot();
     CommitTransactionCommand();
   }
+  BackgroundBuilds();
   pgstat_report_stat(true);
 }

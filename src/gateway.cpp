@@ -495,6 +495,38 @@ const Statement kStatements[] = {
      {OIDOID, OIDOID},
      true,
      SPI_OK_SELECT},
+    // kEnqueue: $1 config_id, $2 tenants -> the rows queued (one not queued already)
+    {"INSERT INTO config_guard.warm_queue (config_id, tenant)"
+     " SELECT $1, t.tenant FROM pg_catalog.unnest($2) AS t(tenant) ON CONFLICT DO NOTHING",
+     2,
+     {INT4OID, TEXTARRAYOID},
+     false,
+     SPI_OK_INSERT},
+    // kEnqueueStale: $1 window, $2 at most -> queues the stored documents
+    // built within the window that a committed mark made stale
+    {"INSERT INTO config_guard.warm_queue (config_id, tenant)"
+     " SELECT d.config_id, d.tenant FROM config_guard.documents d"
+     "  WHERE d.built_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)"
+     "    AND EXISTS (SELECT FROM config_guard.invalidations i"
+     "                 WHERE i.config_id OPERATOR(pg_catalog.=) d.config_id"
+     "                   AND (i.tenant OPERATOR(pg_catalog.=) d.tenant OR i.tenant IS NULL)"
+     "                   AND NOT pg_catalog.pg_visible_in_snapshot(i.xid, d.snapshot))"
+     "  LIMIT $2"
+     " ON CONFLICT DO NOTHING",
+     2,
+     {INTERVALOID, INT8OID},
+     false,
+     SPI_OK_INSERT},
+    // kDequeue: $1 at most -> config name, tenant of the oldest queued rows, taken off the queue
+    {"DELETE FROM config_guard.warm_queue q USING config_guard.configs c"
+     " WHERE c.config_id OPERATOR(pg_catalog.=) q.config_id"
+     "   AND (q.config_id, q.tenant) IN (SELECT o.config_id, o.tenant FROM config_guard.warm_queue o"
+     "                                    ORDER BY o.queued_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
+     " RETURNING c.name, q.tenant",
+     1,
+     {INT8OID},
+     false,
+     SPI_OK_DELETE_RETURNING},
 };
 // clang-format on
 static_assert(sizeof(kStatements) / sizeof(kStatements[0]) == static_cast<size_t>(Stmt::kCount),

@@ -62,6 +62,9 @@ enum class Stmt {
   kCompact,                   // $1 groups at most -> marks folded away (under the prune fence)
   kCompactable,               // -> a row if kCompact would fold marks
   kConfigsOfSecondWay,        // $1 child source, $2 relid -> name of a config with both (a second way to a tenant)
+  kEnqueue,                   // $1 config_id, $2 text[] tenants -> queued for a background build
+  kEnqueueStale,              // $1 window, $2 at most -> stale recent documents queued
+  kDequeue,                   // $1 at most -> config name, tenant taken off the queue
   kCount
 };
 

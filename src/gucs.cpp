@@ -20,6 +20,9 @@ int rebuild_alert_per_minute = 600;
 int max_rebuilds_per_config = 8;
 int cleanup_interval_s = 10;
 int cleanup_age_s = 300;
+bool refresh_ahead = true;
+int refresh_ahead_window_s = 900;
+int background_build_rate = 20;
 int max_tracked_tenants = 10000;
 int max_tracked_configs = 1000;
 
@@ -65,6 +68,19 @@ void InitGucs() {
                           &cleanup_interval_s, 10, 0, 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("config_guard.cleanup_age", "Age from which the background cleanup prunes a mark.", nullptr,
                           &cleanup_age_s, 300, 0, 365 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable("config_guard.refresh_ahead",
+                           "Rebuild in the background the documents a commit made stale, if built recently.",
+                           "The background worker rebuilds stored documents built within "
+                           "config_guard.refresh_ahead_window that a committed write invalidated, so the next "
+                           "reader gets a hit.",
+                           &refresh_ahead, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable(
+      "config_guard.refresh_ahead_window", "Documents built within this long are kept fresh by refresh-ahead.", nullptr,
+      &refresh_ahead_window_s, 900, 1, 365 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("config_guard.background_build_rate",
+                          "Background builds per second (refresh-ahead and config_guard.warm()), per database visit.",
+                          "0 stops background builds; queued tenants wait.", &background_build_rate, 20, 0, 100000,
+                          PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   // Sizes of shared memory exist only when the postmaster loads the library:
   // a PGC_POSTMASTER setting cannot be created in a running server.
   if (process_shared_preload_libraries_in_progress) {

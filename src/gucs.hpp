@@ -22,6 +22,11 @@ extern int max_rebuilds_per_config;
 // tenants without a document are pruned (s).
 extern int cleanup_interval_s;
 extern int cleanup_age_s;
+// Background builds (warm.hpp): on or off, the window of documents kept
+// fresh (s), and builds per second.
+extern bool refresh_ahead;
+extern int refresh_ahead_window_s;
+extern int background_build_rate;
 // Shared-memory sizes (postmaster start only).
 extern int max_tracked_tenants;
 extern int max_tracked_configs;

@@ -12,12 +12,14 @@ use Time::HiRes qw(usleep);
 our @EXPORT = qw(preloaded_node start_pgbouncer);
 
 # A new, started node with config_guard in shared_preload_libraries and any
-# further postgresql.conf lines given.
+# further postgresql.conf lines given. Refresh-ahead is off unless a test
+# turns it on: background rebuilds would move the counters the tests assert.
 sub preloaded_node {
   my ($name, @conf) = @_;
   my $node = PostgreSQL::Test::Cluster->new($name);
   $node->init;
-  $node->append_conf('postgresql.conf', join("\n", "shared_preload_libraries = 'config_guard'", @conf) . "\n");
+  $node->append_conf('postgresql.conf',
+    join("\n", "shared_preload_libraries = 'config_guard'", 'config_guard.refresh_ahead = off', @conf) . "\n");
   $node->start;
   return $node;
 }

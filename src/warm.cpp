@@ -1,0 +1,166 @@
+#include "warm.hpp"
+
+#include "gateway.hpp"
+#include "gucs.hpp"
+#include "identity.hpp"
+#include "module.hpp"
+#include "registry.hpp"
+#include "tenant.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "catalog/pg_type_d.h"
+#include "pgstat.h"
+#include "tcop/utility.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+}
+
+namespace config_guard {
+namespace {
+
+constexpr int kEnqueueBatch = 10000;
+
+// Queues `tenants` (canonical keys) of the config; returns how many were new.
+int64 Enqueue(int32 config_id, Datum* tenants, int n) {
+  if (n == 0) return 0;
+  Datum values[2] = {Int32GetDatum(config_id),
+                     PointerGetDatum(construct_array(tenants, n, TEXTOID, -1, false, TYPALIGN_INT))};
+  return static_cast<int64>(RunAsOwner(Stmt::kEnqueue, values));
+}
+
+}  // namespace
+
+// config_guard.warm(config): every tenant found in the config's sources that
+// carry the tenant column (a child's tenants are its parents'), queued once.
+CG_FUNCTION(config_guard_warm) {
+  RequirePreloaded();
+  if (PG_ARGISNULL(0)) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("config must not be null")));
+  SPI_connect();
+  ConfigDef* def = AcquireConfig(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+  RequireOwnership(*def, "warm");
+  PreventCommandIfReadOnly("config_guard.warm()");
+  int64 queued = 0;
+  for (int s = 0; s < def->nsources; ++s) {
+    const SourceShape& shape = def->sources[s].shape;
+    if (shape.child) continue;
+    // Read as the config's owner, whose tables they are: the distinct values
+    // of the tenant column, made canonical keys as get() makes them.
+    IdentityScope scope(def->owner, true);
+    scope.Pin("search_path", kSafeSearchPath);
+    const char* sql = psprintf("SELECT DISTINCT %s FROM %s s WHERE %s IS NOT NULL", shape.tenant_expr,
+                               shape.qualified_name, shape.tenant_expr);
+    if (SPI_execute(sql, true, 0) != SPI_OK_SELECT) elog(ERROR, "config_guard.warm: reading the tenants failed");
+    scope.Leave();
+    SPITupleTable* rows = SPI_tuptable;
+    const uint64 n = SPI_processed;
+    Datum* batch = static_cast<Datum*>(palloc(sizeof(Datum) * kEnqueueBatch));
+    int count = 0;
+    for (uint64 i = 0; i < n; ++i) {
+      CHECK_FOR_INTERRUPTS();
+      bool isnull = false;
+      const Datum value = SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull);
+      const char* key = TenantKeyText(&def->tenant_key, value);
+      if (strlen(key) > static_cast<size_t>(kMaxTenantKeyBytes)) continue;  // no get() could ask for it
+      batch[count++] = CStringGetTextDatum(key);
+      if (count == kEnqueueBatch) {
+        queued += Enqueue(def->config_id, batch, count);
+        count = 0;
+      }
+    }
+    queued += Enqueue(def->config_id, batch, count);
+    SPI_freetuptable(rows);
+  }
+  ReleaseConfig();
+  SPI_finish();
+  PG_RETURN_INT64(queued);
+}
+
+int64 EnqueueStale(int64 limit) {
+  Interval* window = static_cast<Interval*>(palloc0(sizeof(Interval)));
+  window->time = static_cast<int64>(refresh_ahead_window_s) * USECS_PER_SEC;
+  SPI_connect();
+  Datum values[2] = {IntervalPGetDatum(window), Int64GetDatum(limit)};
+  const int64 queued = static_cast<int64>(RunAsOwner(Stmt::kEnqueueStale, values));
+  SPI_finish();
+  return queued;
+}
+
+namespace {
+
+// The next queued tenant, taken off the queue in a transaction of its own
+// (copied into `cxt`); false when the queue is empty.
+bool TakeQueued(MemoryContext cxt, char** config, char** tenant) {
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  PushActiveSnapshot(GetTransactionSnapshot());
+  SPI_connect();
+  Datum values[1] = {Int64GetDatum(1)};
+  const bool found = RunAsOwner(Stmt::kDequeue, values) > 0;
+  if (found) {
+    *config = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+    *tenant = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+  }
+  SPI_finish();
+  PopActiveSnapshot();
+  CommitTransactionCommand();
+  return found;
+}
+
+// One build, in a transaction of its own, as any reader would ask for it:
+// get() coalesces with readers, keeps to the builder cap and the tenant's
+// backoff, and stores the document. False (logged) if it failed.
+bool BuildOne(const char* config, const char* tenant) {
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  PushActiveSnapshot(GetTransactionSnapshot());
+  pgstat_report_activity(STATE_RUNNING, "config_guard background build");
+  MemoryContext cxt = CurrentMemoryContext;
+  bool ok = true;
+  PG_TRY();
+  {
+    SPI_connect();
+    Oid types[2] = {TEXTOID, TEXTOID};
+    Datum args[2] = {CStringGetTextDatum(config), CStringGetTextDatum(tenant)};
+    SPI_execute_with_args("SELECT config_guard.get($1, $2)", 2, types, args, nullptr, false, 1);
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(cxt);
+    ErrorData* error = CopyErrorData();
+    FlushErrorState();
+    AbortCurrentTransaction();
+    ereport(DEBUG1, (errmsg("config_guard background build of config \"%s\" for tenant %s failed: %s", config, tenant,
+                            error->message)));
+    FreeErrorData(error);
+    ok = false;
+  }
+  PG_END_TRY();
+  pgstat_report_activity(STATE_IDLE, nullptr);
+  return ok;
+}
+
+}  // namespace
+
+int64 RunQueuedBuilds(int64 max_builds, long budget_ms) {
+  const TimestampTz start = GetCurrentTimestamp();
+  MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "config_guard background builds", ALLOCSET_SMALL_SIZES);
+  int64 built = 0;
+  char* config = nullptr;
+  char* tenant = nullptr;
+  while (built < max_builds && !TimestampDifferenceExceeds(start, GetCurrentTimestamp(), budget_ms) &&
+         TakeQueued(cxt, &config, &tenant)) {
+    CHECK_FOR_INTERRUPTS();
+    if (BuildOne(config, tenant)) ++built;
+    MemoryContextReset(cxt);
+  }
+  MemoryContextDelete(cxt);
+  return built;
+}
+
+}  // namespace config_guard

@@ -1,0 +1,79 @@
+# Background builds: config_guard.warm() queues every tenant of a config and
+# the background worker builds each once, at config_guard.background_build_rate;
+# refresh-ahead rebuilds the stored documents a commit made stale, so the next
+# readers get hits; both go through get(), one build per invalidation.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use ConfigGuard::Test;
+
+my $node = preloaded_node('background_builds', 'config_guard.cleanup_interval = 1', 'config_guard.refresh_ahead = on');
+$node->safe_psql('postgres', q{
+  CREATE EXTENSION config_guard;
+  CREATE TABLE items (tenant_id int NOT NULL, id int NOT NULL, v int NOT NULL, PRIMARY KEY (tenant_id, id));
+  INSERT INTO items SELECT t, g, 0 FROM generate_series(1, 200) t, generate_series(1, 3) g;
+  CREATE FUNCTION build(tenant int) RETURNS jsonb LANGUAGE sql STABLE
+    AS $$ SELECT jsonb_build_object('v', (SELECT sum(v) FROM items WHERE tenant_id = tenant)) $$;
+  SELECT config_guard.define('cfg', 'build(int)', ARRAY['items']::regclass[]);
+  CREATE ROLE stranger LOGIN;
+});
+my $stats = q{SELECT builder_runs || ',' || hits || ',' || misses FROM config_guard.config_stats WHERE config = 'cfg'};
+
+is($node->safe_psql('postgres', q{SELECT config_guard.warm('cfg')}), '200', 'warm() queues every tenant');
+ok($node->poll_query_until('postgres', q{SELECT queued = 0 FROM config_guard.warm_progress WHERE config = 'cfg'}),
+  'the queue is worked off');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM config_guard.documents}), '200', 'every tenant stored');
+is($node->safe_psql('postgres', $stats), '200,0,200', 'one build per tenant');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM generate_series(1, 200) t
+                                   WHERE config_guard.get('cfg', t) IS DISTINCT FROM build(t)}), '0',
+  'every stored document equals the builder');
+
+# warming again builds nothing: every document is fresh
+is($node->safe_psql('postgres', q{SELECT config_guard.warm('cfg')}), '200', 'warm() again');
+ok($node->poll_query_until('postgres', q{SELECT queued = 0 FROM config_guard.warm_progress WHERE config = 'cfg'}),
+  'worked off again');
+is((split /,/, $node->safe_psql('postgres', $stats))[0], '200', 'without a build');
+
+# refresh-ahead: ten tenants written; the worker rebuilds them, the readers hit
+my ($runs, $hits, $misses) = split /,/, $node->safe_psql('postgres', $stats);
+$node->safe_psql('postgres', q{UPDATE items SET v = v + 1 WHERE tenant_id <= 10});
+ok($node->poll_query_until('postgres', qq{SELECT builder_runs = $runs + 10 FROM config_guard.config_stats
+                                          WHERE config = 'cfg'}), 'refresh-ahead rebuilds the ten stale documents');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM generate_series(1, 10) t
+                                   WHERE config_guard.get('cfg', t) = build(t)}), '10', 'fresh');
+my (undef, $hits_after, $misses_after) = split /,/, $node->safe_psql('postgres', $stats);
+is($misses_after - $misses, 10, 'the misses were the background builds');
+is($hits_after - $hits, 10, 'the readers got hits');
+
+# refresh-ahead off: a stale document waits for its reader
+$node->safe_psql('postgres', q{ALTER SYSTEM SET config_guard.refresh_ahead = off; SELECT pg_reload_conf()});
+sleep 1;
+($runs) = split /,/, $node->safe_psql('postgres', $stats);
+$node->safe_psql('postgres', q{UPDATE items SET v = v + 1 WHERE tenant_id = 1});
+sleep 4;
+is((split /,/, $node->safe_psql('postgres', $stats))[0], $runs, 'with refresh_ahead off nothing is rebuilt');
+is($node->safe_psql('postgres', q{SELECT config_guard.get('cfg', 1) = build(1)}), 't', 'the reader rebuilds it');
+
+# background builds stopped: warm() queues, nothing is built
+$node->safe_psql('postgres', q{ALTER SYSTEM SET config_guard.background_build_rate = 0; SELECT pg_reload_conf()});
+sleep 1;
+$node->safe_psql('postgres', q{UPDATE items SET v = v + 1});
+$node->safe_psql('postgres', q{SELECT config_guard.warm('cfg')});
+sleep 3;
+is($node->safe_psql('postgres', q{SELECT queued FROM config_guard.warm_progress WHERE config = 'cfg'}), '200',
+  'with background_build_rate = 0 the queue waits');
+
+# only the owner warms, and not in a read-only transaction
+my ($rc, $out, $err) = $node->psql('postgres', q{SET ROLE stranger; SELECT config_guard.warm('cfg')});
+like($err, qr/must be owner of config "cfg"/, 'another role cannot warm the config');
+($rc, $out, $err) = $node->psql('postgres', q{BEGIN READ ONLY; SELECT config_guard.warm('cfg')});
+like($err, qr/cannot execute config_guard.warm\(\) in a read-only transaction/, 'nor a read-only transaction');
+is($node->safe_psql('postgres', q{SELECT has_table_privilege('stranger', 'config_guard.warm_queue', 'SELECT')}), 'f',
+  'the queue is not readable by callers');
+
+$node->stop;
+unlike(slurp_file($node->logfile), qr/terminated by signal|PANIC|refresh-ahead stopped|cleanup of database .* stopped/,
+  'no crash or background error in the server log');
+done_testing();
