@@ -30,8 +30,8 @@ override with_llvm = no
 
 include $(PGXS)
 
-ifneq ($(MAJORVERSION),15)
-$(error config_guard supports PostgreSQL 15; $(PG_CONFIG) reports $(MAJORVERSION))
+ifeq ($(filter $(MAJORVERSION),15 17 18),)
+$(error config_guard supports PostgreSQL 15, 17 and 18; $(PG_CONFIG) reports $(MAJORVERSION))
 endif
 
 $(EXTENSION)--$(EXTVERSION).sql: ;

@@ -37,6 +37,18 @@ SELECT config_guard.prune_invalidations('0') >= 1 AS pruned;
 UPDATE prn.items SET id = 4 WHERE tenant_id = 5 AND id = 3;
 SELECT count(*) FROM config_guard.export_page('prn', 5, :'c', 10);
 \echo :LAST_ERROR_SQLSTATE
+-- the marks' indexes under maintenance: another index on the table (as
+-- REINDEX CONCURRENTLY builds one) is written too, and after a REINDEX
+-- CONCURRENTLY (new index oids) this session writes and reads on
+CREATE INDEX marks_extra ON config_guard.invalidations (at);
+INSERT INTO prn.items VALUES (6, 1);
+SELECT count(*) AS marked FROM config_guard.invalidations WHERE tenant = '6';
+SELECT config_guard.get('prn', 6) = prn.build(6) AS fresh;
+DROP INDEX config_guard.marks_extra;
+REINDEX TABLE CONCURRENTLY config_guard.invalidations;
+REINDEX TABLE CONCURRENTLY config_guard.documents;
+INSERT INTO prn.items VALUES (6, 2);
+SELECT config_guard.get('prn', 6) = prn.build(6) AS fresh;
 SELECT config_guard.undefine('prn');
 DROP SCHEMA prn CASCADE;
 RESET client_min_messages;

@@ -1,6 +1,7 @@
 // Which work takes an admission slot, and when it goes back (see
 // admission.hpp); the queue itself is admission_queue.cpp's.
 #include "admission.hpp"
+#include "pg_compat.hpp"
 
 #include "admission_queue.hpp"
 
@@ -120,7 +121,7 @@ PlannedStmt* PlannerHook(Query* parse, const char* query, int options, ParamList
 // The work that follows planning holds the slot now.
 void HandOverFromPlanning() { LetGo(&planning_token); }
 
-void ExecutorRunHook(QueryDesc* query, ScanDirection direction, uint64 count, bool execute_once) {
+void ExecutorRunHook(CG_EXECUTOR_RUN_PARAMS) {
   // A WITH HOLD cursor's query runs at the top level only when COMMIT
   // persists it (a FETCH holds the slot itself): COMMIT never waits in the
   // queue for that.
@@ -131,9 +132,9 @@ void ExecutorRunHook(QueryDesc* query, ScanDirection direction, uint64 count, bo
   }
   Nested([&] {
     if (prev_executor_run)
-      prev_executor_run(query, direction, count, execute_once);
+      prev_executor_run(CG_EXECUTOR_RUN_ARGS);
     else
-      standard_ExecutorRun(query, direction, count, execute_once);
+      standard_ExecutorRun(CG_EXECUTOR_RUN_ARGS);
   });
   // A run of a limited number of rows may leave the portal suspended, and a
   // query's portal may stay open, idle, after its last row: neither holds a

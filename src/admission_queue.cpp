@@ -9,6 +9,7 @@
 // change or departure from the queue broadcasts on it.
 #include "core/admission.hpp"  // first: core headers precede postgres.h
 #include "admission_queue.hpp"
+#include "pg_compat.hpp"
 
 #include <climits>
 #include <type_traits>
@@ -81,7 +82,7 @@ uint64 my_limit_version = UINT64_MAX;
 
 int SlotCount() { return MaxBackends + NUM_AUXILIARY_PROCS + max_prepared_xacts; }
 
-BackendSlot* MySlot() { return &shared->backends[MyProc->pgprocno]; }
+BackendSlot* MySlot() { return &shared->backends[compat::ProcNumberOf(MyProc)]; }
 
 // -- persistence -----------------------------------------------------------------
 
@@ -319,7 +320,8 @@ void AcquireSlot(RoleLimit* e) {
       RefuseTimeout(e, c, waited_ms);
     }
     LWLockRelease(lock);
-    ConditionVariableTimedSleep(&e->cv, remaining, PG_WAIT_EXTENSION);
+    static uint32 queued_event = 0;
+    ConditionVariableTimedSleep(&e->cv, remaining, compat::WaitEvent(&queued_event, "ConfigGuardAdmissionQueue"));
   }
   ConditionVariableCancelSleep();
   ConditionVariableBroadcast(&e->cv);

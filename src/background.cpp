@@ -1,5 +1,6 @@
 // The launcher and the cleanup workers (see background.hpp).
 #include "background.hpp"
+#include "pg_compat.hpp"
 
 #include "gucs.hpp"
 #include "prune.hpp"
@@ -225,7 +226,9 @@ void config_guard_launcher_main(Datum) {
   ResetLatch(MyLatch);
   for (;;) {
     const long wait_ms = cleanup_interval_s > 0 ? cleanup_interval_s * 1000L : 60 * 1000L;
-    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms, PG_WAIT_EXTENSION);
+    static uint32 idle_event = 0;
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
+                    compat::WaitEvent(&idle_event, "ConfigGuardLauncherIdle"));
     ResetLatch(MyLatch);
     CHECK_FOR_INTERRUPTS();
     if (ConfigReloadPending) {

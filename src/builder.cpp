@@ -1,4 +1,5 @@
 #include "builder.hpp"
+#include "pg_compat.hpp"
 
 #include "gateway.hpp"
 #include "identity.hpp"
@@ -41,7 +42,7 @@ Datum InvokeAsOwner(const ConfigDef& def, const TenantKey& tenant) {
   scope.PinDeterministicOutput();
   scope.Pin("default_text_search_config", server_text_search_config);
 
-  if (pg_proc_aclcheck(def.builder, def.owner, ACL_EXECUTE) != ACLCHECK_OK)
+  if (compat::FunctionAclCheck(def.builder, def.owner, ACL_EXECUTE) != ACLCHECK_OK)
     aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(def.builder));
   InvokeFunctionExecuteHook(def.builder);
   FmgrInfo flinfo;

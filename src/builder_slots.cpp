@@ -5,6 +5,7 @@
 // end of the transaction.
 #include "core/slot_ledger.hpp"  // first: core headers precede postgres.h
 #include "config_entries.hpp"
+#include "pg_compat.hpp"
 #include "builder_slots.hpp"
 
 #include "gucs.hpp"
@@ -98,7 +99,9 @@ bool AcquireBuilderSlot(int32 config_id, int timeout_ms) {
         ConditionVariablePrepareToSleep(&ref.entry->builder_cv);
         sleeping = true;
       } else {
-        ConditionVariableTimedSleep(&ref.entry->builder_cv, remaining, PG_WAIT_EXTENSION);
+        static uint32 slot_event = 0;
+        ConditionVariableTimedSleep(&ref.entry->builder_cv, remaining,
+                                    compat::WaitEvent(&slot_event, "ConfigGuardBuilderSlot"));
       }
     }
     take = TryTake(ref);

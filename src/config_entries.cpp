@@ -18,6 +18,7 @@
 #include <type_traits>
 
 #include "gateway.hpp"
+#include "pg_compat.hpp"
 #include "gucs.hpp"
 
 extern "C" {
@@ -365,14 +366,14 @@ ConfigEntry* RestoreConfigEntry(const ConfigSlotKey& key) {
 }
 
 void NoteOverflowBuild(int32 config_id) {
-  OverflowBuilds& mine = overflow_builds[MyProc->pgprocno];
+  OverflowBuilds& mine = overflow_builds[compat::ProcNumberOf(MyProc)];
   mine.dboid = MyDatabaseId;
   if (mine.depth < kOverflowBuildsPerBackend) mine.config_ids[mine.depth] = config_id;
   mine.depth++;
 }
 
 void EndOverflowBuild() {
-  OverflowBuilds& mine = overflow_builds[MyProc->pgprocno];
+  OverflowBuilds& mine = overflow_builds[compat::ProcNumberOf(MyProc)];
   if (mine.depth > 0) mine.depth--;
 }
 

@@ -6,6 +6,7 @@
 // its builder's owner, so it follows ALTER FUNCTION ... OWNER TO and
 // REASSIGN OWNED; dependencies.cpp refuses the drops that would break it.
 #include "module.hpp"
+#include "pg_compat.hpp"
 #include "pg_alloc.hpp"
 #include "invalidation.hpp"
 #include "builder_identity.hpp"
@@ -54,7 +55,7 @@ void AddSourceList(ArrayType* arr, const char* what, SmallVector<Oid, 8>* source
 }
 
 void RequireSourceOwner(Oid relid) {
-  if (!pg_class_ownercheck(relid, GetUserId()))
+  if (!compat::OwnsRelation(relid, GetUserId()))
     ereport(ERROR,
             (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
              errmsg("must be owner of table %s to use it as a config source",
@@ -82,7 +83,7 @@ void CheckBuilder(Oid builder, Oid tenant_type) {
              errmsg("builder %s must take one argument of type %s and return jsonb", format_procedure(builder),
                     format_type_be(tenant_type)),
              errhint("Declare it as CREATE FUNCTION ...(tenant %s) RETURNS jsonb.", format_type_be(tenant_type))));
-  if (!pg_proc_ownercheck(builder, GetUserId()))
+  if (!compat::OwnsFunction(builder, GetUserId()))
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                     errmsg("must be owner of builder function %s to use it in a config", format_procedure(builder))));
 }

@@ -306,7 +306,7 @@ const Statement kStatements[] = {
      "       AND NOT EXISTS (SELECT FROM config_guard.documents d"
      "                        WHERE d.config_id OPERATOR(pg_catalog.=) m.config_id"
      "                          AND d.tenant OPERATOR(pg_catalog.=) m.tenant)"
-     "     LIMIT $2))"
+     "     LIMIT $2 FOR UPDATE SKIP LOCKED))"
      "  RETURNING i.config_id), "
      // config-wide marks that every stored document of the config has seen
      "seen AS ("
@@ -318,7 +318,7 @@ const Statement kStatements[] = {
      "       AND NOT EXISTS (SELECT FROM config_guard.documents d"
      "                        WHERE d.config_id OPERATOR(pg_catalog.=) m.config_id"
      "                          AND NOT pg_catalog.pg_visible_in_snapshot(m.xid, d.snapshot))"
-     "     LIMIT $2))"
+     "     LIMIT $2 FOR UPDATE SKIP LOCKED))"
      "  RETURNING i.config_id), "
      // export walks count marks: a config that lost some counts a prune instead
      "bumped AS ("
@@ -459,7 +459,10 @@ const Statement kStatements[] = {
      "                  AND g.tenant OPERATOR(pg_catalog.=) m.tenant"
      "    LEFT JOIN config_guard.documents d ON d.config_id OPERATOR(pg_catalog.=) m.config_id"
      "                                      AND d.tenant OPERATOR(pg_catalog.=) m.tenant"
-     "   WHERE d.snapshot IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(m.xid, d.snapshot)), "
+     "   WHERE (d.snapshot IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(m.xid, d.snapshot))"
+     // this transaction's own marks are not committed: never folded
+     "     AND m.xid IS DISTINCT FROM pg_catalog.pg_current_xact_id_if_assigned()"
+     "   FOR UPDATE OF m SKIP LOCKED), "
      "folded AS ("
      "  DELETE FROM config_guard.invalidations i USING unseen u WHERE i.ctid OPERATOR(pg_catalog.=) u.row_id"
      "  RETURNING u.config_id, u.tenant, u.xid, u.at, u.weight), "

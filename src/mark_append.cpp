@@ -19,6 +19,7 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -207,9 +208,36 @@ IndexInfo* InfoOf(Relation index, MarkIndex* cached, const Columns& cols, bool k
   return info;
 }
 
+// The table's layout and its indexes change with ALTER EXTENSION ... UPDATE,
+// ALTER TABLE or REINDEX: what was read of them is read again.
+void ForgetLayout(Datum, Oid) {
+  columns.relid = InvalidOid;
+  key_index_info.oid = InvalidOid;
+  wide_index_info.oid = InvalidOid;
+}
+
 }  // namespace
 
-void InitMarkAppend() { RegisterXactCallback(ForgetWritten, nullptr); }
+void InitMarkAppend() {
+  RegisterXactCallback(ForgetWritten, nullptr);
+  CacheRegisterRelcacheCallback(ForgetLayout, 0);
+}
+
+namespace {
+
+// Any other index (one REINDEX CONCURRENTLY is building, or left invalid):
+// the executor inserts into every index the table has.
+void InsertWithExecutor(Relation rel, TupleTableSlot* slot) {
+  EState* estate = CreateExecutorState();
+  ResultRelInfo* result = makeNode(ResultRelInfo);
+  InitResultRelInfo(result, rel, 1, nullptr, 0);
+  ExecOpenIndices(result, false);
+  ExecInsertIndexTuples(result, slot, estate, false, false, nullptr, NIL);
+  ExecCloseIndices(result);
+  FreeExecutorState(estate);
+}
+
+}  // namespace
 
 void AppendMarkRows(int32 config_id, ArrayType* tenants) {
   Datum* values = nullptr;
@@ -223,9 +251,9 @@ void AppendMarkRows(int32 config_id, ArrayType* tenants) {
   Relation key_index = index_open(tables.invalidations_key, RowExclusiveLock);
   Relation wide_index = index_open(tables.invalidations_config_wide, RowExclusiveLock);
   const Columns& cols = ColumnsOf(rel);
-  // Only these two indexes: a third would be missed.
-  if (list_length(RelationGetIndexList(rel)) != 2)
-    elog(ERROR, "config_guard.invalidations has other indexes than the two this library writes");
+  // Only these two indexes are written directly; with any other the
+  // executor writes them all.
+  const bool direct = list_length(RelationGetIndexList(rel)) == 2;
   IndexInfo* key_info = InfoOf(key_index, &key_index_info, cols, true);
   IndexInfo* wide_info = InfoOf(wide_index, &wide_index_info, cols, false);
   const FullTransactionId xid = GetTopFullTransactionId();
@@ -256,6 +284,10 @@ void AppendMarkRows(int32 config_id, ArrayType* tenants) {
     }
     ExecStoreVirtualTuple(slot);
     table_tuple_insert(rel, slot, cid, 0, nullptr);
+    if (!direct) {
+      InsertWithExecutor(rel, slot);
+      continue;
+    }
     Datum key_values[3] = {Int32GetDatum(config_id), values[i], FullTransactionIdGetDatum(xid)};
     bool key_nulls[3] = {false, nulls[i], false};
     index_insert(key_index, key_values, key_nulls, &slot->tts_tid, rel, UNIQUE_CHECK_YES, false, key_info);

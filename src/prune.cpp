@@ -1,4 +1,5 @@
 #include "prune.hpp"
+#include "pg_compat.hpp"
 
 #include "gateway.hpp"
 #include "module.hpp"
@@ -7,6 +8,7 @@
 extern "C" {
 #include "pgstat.h"
 #include "storage/lock.h"
+#include "utils/guc.h"
 #include "utils/wait_event.h"
 }
 
@@ -19,6 +21,7 @@ constexpr uint16 kFenceClass = 4;
 constexpr int kFenceAttempts = 50;
 constexpr long kFenceRetryUs = 50 * 1000;  // 2.5 s in all
 constexpr int64 kAllGroups = PG_INT64_MAX;
+uint32 fence_event = 0;
 
 LOCKTAG PruneFence() {
   LOCKTAG tag;
@@ -35,7 +38,7 @@ void HoldPruneFence() {
   const LOCKTAG tag = PruneFence();
   while (LockAcquire(&tag, ShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL) {
     CHECK_FOR_INTERRUPTS();
-    pgstat_report_wait_start(PG_WAIT_EXTENSION);
+    pgstat_report_wait_start(compat::WaitEvent(&fence_event, "ConfigGuardPruneFence"));
     pg_usleep(1000L);
     pgstat_report_wait_end();
   }
@@ -60,15 +63,21 @@ int64 UnderFence(Stmt stmt, Datum* values, const char* nulls) {
   for (int attempt = 0; LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL; ++attempt) {
     if (attempt == kFenceAttempts) return -1;
     CHECK_FOR_INTERRUPTS();
-    pgstat_report_wait_start(PG_WAIT_EXTENSION);
+    pgstat_report_wait_start(compat::WaitEvent(&fence_event, "ConfigGuardPruneFence"));
     pg_usleep(kFenceRetryUs);
     pgstat_report_wait_end();
   }
+  // Rows another transaction holds are skipped (SKIP LOCKED); anything else
+  // it could wait for here (a configs row an open undefine holds) waits a
+  // second at most: with the fence held, every rebuild waits too.
+  const int guc_level = NewGUCNestLevel();
+  set_config_option("lock_timeout", "1s", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
   SPI_connect();
   RunAsOwner(stmt, values, nulls);
   bool isnull = false;
   const int64 count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
   SPI_finish();
+  AtEOXact_GUC(true, guc_level);
   // Given back now, not at the end of the transaction: a rebuild that starts
   // from here takes its snapshot after this statement's, and so sees every
   // write whose mark it removed. (An error before this point releases it

@@ -1,4 +1,5 @@
 #include "read_check.hpp"
+#include "pg_compat.hpp"
 
 #include "builder.hpp"
 #include "registry.hpp"
@@ -93,18 +94,14 @@ namespace {
 // Every relation a statement reads (the range table entries that need SELECT:
 // tables named in the query, in the views it reads, in row-level security
 // policies), while a builder's own code runs.
-bool CheckBuilderReads(List* range_table, bool ereport_on_violation) {
-  if (previous_check_perms != nullptr && !previous_check_perms(range_table, ereport_on_violation)) return false;
+bool CheckBuilderReads(CG_CHECK_PERMS_PARAMS) {
+  if (previous_check_perms != nullptr && !previous_check_perms(CG_CHECK_PERMS_ARGS)) return false;
   const ConfigDef* def = BuilderCodeRunning();
   if (def == nullptr) return true;
-  ListCell* lc;
-  foreach (lc, range_table) {
-    const auto* rte = static_cast<const RangeTblEntry*>(lfirst(lc));
-    if (rte->rtekind != RTE_RELATION || (rte->requiredPerms & ACL_SELECT) == 0) continue;
+  compat::ForEachRelationRead(range_table, CG_CHECK_PERMS_INFOS, [&](Oid relid, char relkind) {
     // A view's own tables follow it in the range table.
-    if (rte->relkind == RELKIND_VIEW) continue;
-    if (!Covers(*def, rte->relid)) RefuseRead(*def, rte->relid);
-  }
+    if (relkind != RELKIND_VIEW && !Covers(*def, relid)) RefuseRead(*def, relid);
+  });
   return true;
 }
 

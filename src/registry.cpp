@@ -83,6 +83,12 @@ void RelcacheCallback(Datum, Oid relid) {
   } else if (IsCachedSource(relid)) {
     cache_stale = true;
   }
+  // The cache's tables and indexes (a REINDEX CONCURRENTLY gives an index a
+  // new oid): looked up again at their next use.
+  if (relid == cache_relations.documents || relid == cache_relations.documents_pkey ||
+      relid == cache_relations.invalidations || relid == cache_relations.invalidations_key ||
+      relid == cache_relations.invalidations_config_wide)
+    cache_relations = {};
 }
 
 // Role membership decides read access, a builder's owner is its config's

@@ -1,4 +1,5 @@
 #include "source_chain.hpp"
+#include "pg_compat.hpp"
 
 #include "identity.hpp"
 
@@ -113,7 +114,7 @@ const char* UniqueIndexColumns(Oid relid, const AttrNumber* columns, int n) {
     listed = bms_add_member(listed, columns[i]);
   }
   Relation rel = table_open(relid, AccessShareLock);
-  const Oid pk = RelationGetPrimaryKeyIndex(rel);
+  const Oid pk = compat::PrimaryKeyIndex(rel);
   table_close(rel, AccessShareLock);
   if (OidIsValid(pk)) {
     Relation index = index_open(pk, AccessShareLock);

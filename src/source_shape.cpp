@@ -1,4 +1,5 @@
 #include "source_shape.hpp"
+#include "pg_compat.hpp"
 
 #include "canonical_key.hpp"
 #include "source_chain.hpp"
@@ -35,7 +36,7 @@ Oid ColumnCollation(Oid relid, AttrNumber att) {
 // (A child source's keyset starts with the columns of its foreign key, which
 // the caller has put there: the primary key adds the others.)
 void KeysetFromPrimaryKey(Relation rel, SourceShape* shape) {
-  const Oid pk_oid = RelationGetPrimaryKeyIndex(rel);
+  const Oid pk_oid = compat::PrimaryKeyIndex(rel);
   if (!OidIsValid(pk_oid))
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("source table %s has no primary key", shape->qualified_name),
