@@ -1,5 +1,7 @@
 #include "identity.hpp"
 
+#include "pg_compat.hpp"
+
 extern "C" {
 #include "nodes/pg_list.h"
 #include "utils/guc.h"
@@ -63,8 +65,8 @@ IdentityScope::IdentityScope(Oid role, bool forget_session_settings) {
   // have come from the connection or the caller's role rather than a SET:
   // those read as empty.
   ResetAllOptions();
-  struct config_generic** variables = get_guc_variables();
-  const int n = GetNumConfigOptions();
+  int n = 0;
+  struct config_generic** variables = compat::GucVariables(&n);
   List* custom = NIL;
   for (int i = 0; i < n; ++i) {
     if ((variables[i]->flags & GUC_CUSTOM_PLACEHOLDER) != 0) custom = lappend(custom, pstrdup(variables[i]->name));

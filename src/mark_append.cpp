@@ -1,6 +1,8 @@
 // Appending invalidation marks (see mark_append.hpp).
 #include "mark_append.hpp"
 
+#include "pg_compat.hpp"
+
 #include "registry.hpp"
 
 extern "C" {
@@ -232,7 +234,7 @@ void InsertWithExecutor(Relation rel, TupleTableSlot* slot) {
   ResultRelInfo* result = makeNode(ResultRelInfo);
   InitResultRelInfo(result, rel, 1, nullptr, 0);
   ExecOpenIndices(result, false);
-  ExecInsertIndexTuples(result, slot, estate, false, false, nullptr, NIL);
+  compat::InsertIndexTuples(result, slot, estate);
   ExecCloseIndices(result);
   FreeExecutorState(estate);
 }

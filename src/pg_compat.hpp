@@ -12,6 +12,7 @@ extern "C" {
 #include "nodes/parsenodes.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
+#include "utils/guc_tables.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -102,6 +103,27 @@ void ForEachRelationRead(List* range_table, List* /* permission_infos */, Read r
   }
 }
 #endif
+
+// Index entries for a new heap tuple in every index of the table (16 added
+// the summarizing-only flag).
+inline void InsertIndexTuples(ResultRelInfo* result, TupleTableSlot* slot, EState* estate) {
+#if PG_VERSION_NUM >= 160000
+  ExecInsertIndexTuples(result, slot, estate, false, false, nullptr, NIL, false);
+#else
+  ExecInsertIndexTuples(result, slot, estate, false, false, nullptr, NIL);
+#endif
+}
+
+// Every setting the server knows, and how many (get_guc_variables() counts
+// them itself from 16).
+inline struct config_generic** GucVariables(int* count) {
+#if PG_VERSION_NUM >= 160000
+  return get_guc_variables(count);
+#else
+  *count = GetNumConfigOptions();
+  return get_guc_variables();
+#endif
+}
 
 // A wait event of config_guard's own, named in pg_stat_activity from 17
 // (before, every such wait shows as Extension). Registered at the first wait
