@@ -40,9 +40,11 @@ $(EXTENSION)--$(EXTVERSION).sql: ;
 
 EXTRA_CLEAN = $(OBJS:.o=.d) build build-fuzz results output_iso tmp_check log build.log build-fuzz.log
 
-.PHONY: test demo demo-export stress
+.PHONY: test test-matrix demo demo-export stress
 test:
 	bash test/run_tests.sh
+test-matrix:
+	bash test/matrix/matrix.sh
 demo:
 	bash test/replay/replay.sh
 demo-export:

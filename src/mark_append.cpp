@@ -49,7 +49,7 @@ bool AlreadyMarked(Relation heap, Relation index, int32 config_id, Datum tenant,
     keys[1].sk_collation = index->rd_indcollation[1];
   }
   ScanKeyInit(&keys[2], 3, BTEqualStrategyNumber, F_XID8EQ, FullTransactionIdGetDatum(xid));
-  IndexScanDesc scan = index_beginscan(heap, index, SnapshotSelf, 3, 0);
+  IndexScanDesc scan = compat::BeginIndexScan(heap, index, SnapshotSelf, 3);
   index_rescan(scan, keys, 3, nullptr, 0);
   TupleTableSlot* slot = table_slot_create(heap, nullptr);
   const bool found = index_getnext_slot(scan, ForwardScanDirection, slot);

@@ -6,6 +6,7 @@
 #include "pg.hpp"
 
 extern "C" {
+#include "access/genam.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "executor/executor.h"
@@ -111,6 +112,15 @@ inline void InsertIndexTuples(ResultRelInfo* result, TupleTableSlot* slot, EStat
   ExecInsertIndexTuples(result, slot, estate, false, false, nullptr, NIL, false);
 #else
   ExecInsertIndexTuples(result, slot, estate, false, false, nullptr, NIL);
+#endif
+}
+
+// An index scan (18 added the scan's instrumentation, none here).
+inline IndexScanDesc BeginIndexScan(Relation heap, Relation index, Snapshot snapshot, int nkeys) {
+#if PG_VERSION_NUM >= 180000
+  return index_beginscan(heap, index, snapshot, nullptr, nkeys, 0);
+#else
+  return index_beginscan(heap, index, snapshot, nkeys, 0);
 #endif
 }
 

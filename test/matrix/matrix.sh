@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The test matrix: config_guard built with warnings as errors and its
+# pg_regress and isolation suites run against PostgreSQL 17 (Debian 13) and
+# 18 (Debian unstable), each in a chroot made from Debian's own archive with
+# debootstrap, without touching the host. The chroots are cached in
+# CG_CHROOT_DIR (default /var/cache/config_guard) and made again when missing.
+# Prints one line per major and suite; exits non-zero on any failure.
+#
+#   test/matrix/matrix.sh [MAJOR...]     (default: 17 18)
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=${CG_CHROOT_DIR:-/var/cache/config_guard}
+MAJORS=${*:-17 18}
+failed=0
+
+suite_of() { case $1 in 17) echo trixie ;; 18) echo sid ;; *) echo "no Debian suite for PostgreSQL $1" >&2; return 1 ;; esac; }
+
+ensure_chroot() {  # ensure_chroot MAJOR -> the chroot's directory, ready
+  local major=$1 suite dir
+  suite=$(suite_of "$major") || return 1
+  dir="$ROOT/$suite"
+  if [ ! -x "$dir/usr/lib/postgresql/$major/bin/pg_config" ]; then
+    command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap >/dev/null
+    mkdir -p "$ROOT"
+    [ -d "$dir/usr" ] || debootstrap --variant=minbase "$suite" "$dir" >"$ROOT/$suite.debootstrap.log" 2>&1 || return 1
+    cp /etc/resolv.conf "$dir/etc/"
+    mount_in "$dir"
+    chroot "$dir" bash -c "apt-get -o Acquire::Check-Valid-Until=false update -qq &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-$major postgresql-server-dev-$major g++ make \
+        libboost-dev" >"$ROOT/$suite.install.log" 2>&1 || return 1
+  fi
+  echo "$dir"
+}
+
+mount_in() {
+  mountpoint -q "$1/proc" || mount -t proc proc "$1/proc"
+  mkdir -p "$1/dev/shm"
+  mountpoint -q "$1/dev/shm" || mount -t tmpfs tmpfs "$1/dev/shm"
+}
+
+record() {  # record MAJOR SUITE OK
+  if [ "$3" = ok ]; then echo "PostgreSQL $1: $2 ok"; else echo "PostgreSQL $1: $2 FAILED"; failed=$((failed + 1)); fi
+}
+
+for major in $MAJORS; do
+  dir=$(ensure_chroot "$major") || { record "$major" chroot failed; continue; }
+  mount_in "$dir"
+  rm -rf "$dir/build" && mkdir -p "$dir/build"
+  git ls-files -z | xargs -0 tar -c | tar -x -C "$dir/build"
+  if chroot "$dir" bash -c "cd /build && make -s -j2 WERROR=1 PG_CONFIG=/usr/lib/postgresql/$major/bin/pg_config &&
+      make -s install PG_CONFIG=/usr/lib/postgresql/$major/bin/pg_config" >"$ROOT/build-$major.log" 2>&1; then
+    record "$major" build ok
+  else
+    record "$major" build failed; tail -20 "$ROOT/build-$major.log"; continue
+  fi
+  # A temporary cluster inside the chroot, stopped on the way out.
+  chroot "$dir" bash -s "$major" >"$ROOT/suites-$major.log" 2>&1 <<'INNER'
+major=$1
+B=/usr/lib/postgresql/$major/bin; PGXS=/usr/lib/postgresql/$major/lib/pgxs/src/test; D=/tmp/cg$major
+rm -rf $D && mkdir -p $D && cp -r /build $D/src && chown -R postgres: $D
+su postgres -c "$B/initdb -D $D/data -A trust -U postgres -E UTF8 --locale=C --no-sync" >/dev/null
+printf "shared_preload_libraries = 'config_guard'\nport = 554$major\nunix_socket_directories = '$D'\nfsync = off\nconfig_guard.refresh_ahead = off\n" >>$D/data/postgresql.conf
+su postgres -c "$B/pg_ctl -D $D/data -l $D/server.log -w start" >/dev/null
+trap 'su postgres -c "$B/pg_ctl -D $D/data -m fast -w stop" >/dev/null' EXIT
+cd $D/src
+su postgres -c "$PGXS/regress/pg_regress --bindir=$B --inputdir=. --outputdir=$D/regress --host=$D --port=554$major \
+  --user=postgres --dbname=cgreg --load-extension=config_guard $(ls sql/*.sql | xargs -n1 basename | sed 's/\.sql$//' | sort | tr '\n' ' ')"
+echo "regress rc=$?"
+su postgres -c "$PGXS/isolation/pg_isolation_regress --bindir=$B --inputdir=test/isolation --outputdir=$D/isolation \
+  --host=$D --port=554$major --user=postgres --dbname=cgiso --load-extension=config_guard \
+  $(ls test/isolation/specs/*.spec | xargs -n1 basename | sed 's/\.spec$//' | sort | tr '\n' ' ')"
+echo "isolation rc=$?"
+grep -E "terminated by signal|PANIC|TRAP:" $D/server.log && echo "server-log rc=1" || echo "server-log rc=0"
+INNER
+  for suite in regress isolation server-log; do
+    if grep -q "^$suite rc=0" "$ROOT/suites-$major.log"; then record "$major" "$suite" ok; else record "$major" "$suite" failed; fi
+  done
+  grep -E "^(not ok|ok) |tests? (passed|failed)" "$ROOT/suites-$major.log" | grep -v "^ok" | sed "s/^/  [$major] /"
+done
+echo "matrix: $failed failed"
+[ "$failed" -eq 0 ]
