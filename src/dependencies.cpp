@@ -410,6 +410,9 @@ void CheckForeignKeyCreate(Oid constraint) {
 // switched, options, a rewrite): its configs are invalidated, in the DDL's
 // transaction. DDL is rare; a stale document is not an option.
 void CheckTableChange(Oid relid) {
+  // (config_guard's own trigger DDL changes nothing a builder reads; from 17
+  // enabling a trigger reports the table altered.)
+  if (InternalTriggerDdl()) return;
   const Oid extension_namespace = InstalledNamespace();
   if (!OidIsValid(extension_namespace) || Exempt(get_rel_namespace(relid), extension_namespace)) return;
   WithRegistry([&] {
