@@ -9,7 +9,7 @@ CG_PG_MAJOR=15
 CG_PG_BIN=/usr/lib/postgresql/$CG_PG_MAJOR/bin
 CG_PACKAGES=(postgresql-$CG_PG_MAJOR postgresql-server-dev-$CG_PG_MAJOR postgresql-client-$CG_PG_MAJOR
              make g++ clang libclang-rt-14-dev cmake libgtest-dev libboost-dev libipc-run-perl
-             pgbouncer gnuplot-nox python3 python3-psycopg2 python3-psycopg)
+             pgbouncer gnuplot-nox python3 python3-psycopg2 python3-psycopg prometheus-sql-exporter)
 
 cg_log() { printf '== %s\n' "$*" >&2; }
 
