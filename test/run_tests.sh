@@ -70,7 +70,7 @@ fi
 # -- server suites ----------------------------------------------------------------
 WORK=$(cg_workdir test)
 PORT=$(cg_free_port)
-cp -r sql expected test README.md monitoring "$WORK"/
+cp -r sql expected test README.md monitoring META.json config_guard.control config_guard--*.sql "$WORK"/
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$WORK"
 cg_log "starting a cluster in $WORK on port $PORT"
 # (refresh-ahead off: background rebuilds would move the counters the suites assert)
