@@ -78,6 +78,37 @@ INNER
     if grep -q "^$suite rc=0" "$ROOT/suites-$major.log"; then record "$major" "$suite" ok; else record "$major" "$suite" failed; fi
   done
   grep -E "^(not ok|ok) |tests? (passed|failed)" "$ROOT/suites-$major.log" | grep -v "^ok" | sed "s/^/  [$major] /"
+
+  # The Debian package (debian/, pg_buildext): built, then installed in place
+  # of the build's own install (make uninstall), and the regression suite run
+  # against the installed package on a cluster that preloads it.
+  rm -rf "$dir/pkg" && mkdir -p "$dir/pkg/src" && cp -r "$dir/build/." "$dir/pkg/src/"
+  if chroot "$dir" bash -c "export DEBIAN_FRONTEND=noninteractive
+      apt-get install -y -qq debhelper postgresql-server-dev-all dpkg-dev >/dev/null &&
+      cd /pkg/src && pg_buildext updatecontrol && dpkg-buildpackage -us -uc -b &&
+      cd /build && make -s uninstall PG_CONFIG=/usr/lib/postgresql/$major/bin/pg_config &&
+      test ! -e /usr/lib/postgresql/$major/lib/config_guard.so &&
+      dpkg -i /pkg/postgresql-$major-config-guard_*_*.deb &&
+      test -e /usr/lib/postgresql/$major/lib/config_guard.so" >"$ROOT/package-$major.log" 2>&1; then
+    record "$major" package-build ok
+    chroot "$dir" bash -s "$major" >"$ROOT/installcheck-$major.log" 2>&1 <<'INNER'
+major=$1
+B=/usr/lib/postgresql/$major/bin; PGXS=/usr/lib/postgresql/$major/lib/pgxs/src/test; D=/tmp/cgpkg$major
+rm -rf $D && mkdir -p $D && cp -r /build/sql /build/expected $D/ && chown -R postgres: $D
+su postgres -c "$B/initdb -D $D/data -A trust -U postgres -E UTF8 --locale=C --no-sync" >/dev/null
+printf "shared_preload_libraries = 'config_guard'\nport = 555$major\nunix_socket_directories = '$D'\nfsync = off\nconfig_guard.refresh_ahead = off\n" >>$D/data/postgresql.conf
+su postgres -c "$B/pg_ctl -D $D/data -l $D/server.log -w start" >/dev/null
+trap 'su postgres -c "$B/pg_ctl -D $D/data -m fast -w stop" >/dev/null; dpkg -r postgresql-$major-config-guard >/dev/null' EXIT
+cd $D
+su postgres -c "$PGXS/regress/pg_regress --bindir=$B --inputdir=. --outputdir=$D/regress --host=$D --port=555$major \
+  --user=postgres --dbname=cgpkg --load-extension=config_guard $(ls sql/*.sql | xargs -n1 basename | sed 's/\.sql$//' | sort | tr '\n' ' ')"
+echo "installcheck rc=$?"
+INNER
+    if grep -q "^installcheck rc=0" "$ROOT/installcheck-$major.log"; then record "$major" installcheck ok; else
+      record "$major" installcheck failed; grep -E "^not ok" "$ROOT/installcheck-$major.log" | sed "s/^/  [$major] /"; fi
+  else
+    record "$major" package-build failed; tail -15 "$ROOT/package-$major.log"
+  fi
 done
 echo "matrix: $failed failed"
 [ "$failed" -eq 0 ]
