@@ -189,6 +189,10 @@ void EndVisitOnError(MemoryContext cxt, const char* what) {
 // config_guard.background_build_rate for at most half an interval.
 void BackgroundBuilds() {
   if (background_build_rate <= 0) return;
+  // The queue's rows an open transaction holds (a warm() not yet committed)
+  // are waited for a second at most: the cleanup of the other databases
+  // waits for this visit. (Builders pin their own lock_timeout.)
+  SetConfigOption("lock_timeout", "1s", PGC_SUSET, PGC_S_OVERRIDE);
   const int64 max_builds = static_cast<int64>(background_build_rate) * cleanup_interval_s;
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
@@ -268,6 +272,8 @@ void config_guard_cleanup_main(Datum arg) {
   SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
   SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
   SetConfigOption("idle_in_transaction_session_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+  // get() stores only in READ COMMITTED.
+  SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
 
   StartTransactionCommand();
   const char* database_name = MemoryContextStrdup(TopMemoryContext, get_database_name(MyDatabaseId));

@@ -27,6 +27,8 @@
 #include "config_counters.hpp"
 #include "mark_writers.hpp"
 #include "read_check.hpp"
+#include "recent_reads.hpp"
+#include "warm.hpp"
 #include "store.hpp"
 
 extern "C" {
@@ -255,6 +257,8 @@ CG_FUNCTION(config_guard_get) {
     ReleaseConfig();
     PG_RETURN_DATUM(document);
   }
+  // (refresh-ahead keeps what readers read fresh; its own builds are not reads)
+  if (!BackgroundBuildRunning()) NoteRead(def->config_id, tenant.hash);
 
   // The hit path: index look-ups, no SPI; in READ COMMITTED usually just the
   // document's, when no mark writer of the config has been active since. On a

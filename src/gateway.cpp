@@ -505,21 +505,22 @@ const Statement kStatements[] = {
      {INT4OID, TEXTARRAYOID},
      false,
      SPI_OK_INSERT},
-    // kEnqueueStale: $1 window, $2 at most -> queues the stored documents
-    // built within the window that a committed mark made stale
-    {"INSERT INTO config_guard.warm_queue (config_id, tenant)"
-     " SELECT d.config_id, d.tenant FROM config_guard.documents d"
-     "  WHERE d.built_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)"
-     "    AND EXISTS (SELECT FROM config_guard.invalidations i"
-     "                 WHERE i.config_id OPERATOR(pg_catalog.=) d.config_id"
-     "                   AND (i.tenant OPERATOR(pg_catalog.=) d.tenant OR i.tenant IS NULL)"
-     "                   AND NOT pg_catalog.pg_visible_in_snapshot(i.xid, d.snapshot))"
-     "  LIMIT $2"
-     " ON CONFLICT DO NOTHING",
-     2,
-     {INTERVALOID, INT8OID},
-     false,
-     SPI_OK_INSERT},
+    // kStaleDocuments: $1 at most -> config_id, tenant of stored documents a
+    // committed mark made stale (driven by the marks, which compaction keeps few)
+    {"SELECT s.config_id, s.tenant FROM ("
+     "  SELECT d.config_id, d.tenant FROM config_guard.invalidations i"
+     "    JOIN config_guard.documents d ON d.config_id OPERATOR(pg_catalog.=) i.config_id"
+     "     AND d.tenant OPERATOR(pg_catalog.=) i.tenant"
+     "   WHERE NOT pg_catalog.pg_visible_in_snapshot(i.xid, d.snapshot)"
+     "  UNION"
+     "  SELECT d.config_id, d.tenant FROM config_guard.invalidations i"
+     "    JOIN config_guard.documents d ON d.config_id OPERATOR(pg_catalog.=) i.config_id"
+     "   WHERE i.tenant IS NULL AND NOT pg_catalog.pg_visible_in_snapshot(i.xid, d.snapshot)) s"
+     " LIMIT $1",
+     1,
+     {INT8OID},
+     true,
+     SPI_OK_SELECT},
     // kDequeue: $1 at most -> config name, tenant of the oldest queued rows, taken off the queue
     {"DELETE FROM config_guard.warm_queue q USING config_guard.configs c"
      " WHERE c.config_id OPERATOR(pg_catalog.=) q.config_id"

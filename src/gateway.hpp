@@ -63,7 +63,7 @@ enum class Stmt {
   kCompactable,               // -> a row if kCompact would fold marks
   kConfigsOfSecondWay,        // $1 child source, $2 relid -> name of a config with both (a second way to a tenant)
   kEnqueue,                   // $1 config_id, $2 text[] tenants -> queued for a background build
-  kEnqueueStale,              // $1 window, $2 at most -> stale recent documents queued
+  kStaleDocuments,            // $1 at most -> config_id, tenant of stale stored documents
   kDequeue,                   // $1 at most -> config name, tenant taken off the queue
   kCount
 };

@@ -69,13 +69,13 @@ void InitGucs() {
   DefineCustomIntVariable("config_guard.cleanup_age", "Age from which the background cleanup prunes a mark.", nullptr,
                           &cleanup_age_s, 300, 0, 365 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
   DefineCustomBoolVariable("config_guard.refresh_ahead",
-                           "Rebuild in the background the documents a commit made stale, if built recently.",
-                           "The background worker rebuilds stored documents built within "
+                           "Rebuild in the background the documents a commit made stale, if read recently.",
+                           "The background worker rebuilds stored documents read within "
                            "config_guard.refresh_ahead_window that a committed write invalidated, so the next "
                            "reader gets a hit.",
                            &refresh_ahead, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable(
-      "config_guard.refresh_ahead_window", "Documents built within this long are kept fresh by refresh-ahead.", nullptr,
+      "config_guard.refresh_ahead_window", "Tenants read within this long are kept fresh by refresh-ahead.", nullptr,
       &refresh_ahead_window_s, 900, 1, 365 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("config_guard.background_build_rate",
                           "Background builds per second (refresh-ahead and config_guard.warm()), per database visit.",

@@ -10,6 +10,7 @@
 #include "mark_writers.hpp"
 #include "gateway.hpp"
 #include "read_check.hpp"
+#include "recent_reads.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -54,4 +55,5 @@ void _PG_init(void) {
   InitBuilder();
   InitAdmission();
   InitBackground();
+  InitRecentReads();
 }

@@ -63,8 +63,10 @@ TenantKey TenantFromArgument(FunctionCallInfo fcinfo, int argno, ConfigDef& def)
             (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
              errmsg("tenant key of %zu bytes is longer than config_guard's limit of %d bytes", len, kMaxTenantKeyBytes),
              errdetail("Documents and invalidation marks are indexed by the tenant key.")));
-  key.hash = core::Hash64(key.text, len, kTenantSeed);
+  key.hash = TenantHash(key.text);
   return key;
 }
+
+uint64 TenantHash(const char* text) { return core::Hash64(text, strlen(text), kTenantSeed); }
 
 }  // namespace config_guard

@@ -30,4 +30,7 @@ Datum InputValue(const ConfigDef& def, Oid type, char* text);
 // the tenant column's type gives that type's input error, with context.
 TenantKey TenantFromArgument(FunctionCallInfo fcinfo, int argno, ConfigDef& def);
 
+// The hash of a tenant's key text (TenantKey::hash).
+uint64 TenantHash(const char* text);
+
 }  // namespace config_guard

@@ -1,9 +1,11 @@
 #include "warm.hpp"
 
+#include "canonical_key.hpp"
 #include "gateway.hpp"
 #include "gucs.hpp"
 #include "identity.hpp"
 #include "module.hpp"
+#include "recent_reads.hpp"
 #include "registry.hpp"
 #include "tenant.hpp"
 
@@ -14,6 +16,7 @@ extern "C" {
 #include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
@@ -22,6 +25,7 @@ namespace config_guard {
 namespace {
 
 constexpr int kEnqueueBatch = 10000;
+bool background_build = false;  // a background build's get() is running
 
 // Queues `tenants` (canonical keys) of the config; returns how many were new.
 int64 Enqueue(int32 config_id, Datum* tenants, int n) {
@@ -79,14 +83,34 @@ CG_FUNCTION(config_guard_warm) {
 }
 
 int64 EnqueueStale(int64 limit) {
-  Interval* window = static_cast<Interval*>(palloc0(sizeof(Interval)));
-  window->time = static_cast<int64>(refresh_ahead_window_s) * USECS_PER_SEC;
+  // Candidates first (a few times the limit: most stale documents are
+  // unread), then those read within the window, config by config.
+  const TimestampTz since = GetCurrentTimestamp() - static_cast<TimestampTz>(refresh_ahead_window_s) * USECS_PER_SEC;
   SPI_connect();
-  Datum values[2] = {IntervalPGetDatum(window), Int64GetDatum(limit)};
-  const int64 queued = static_cast<int64>(RunAsOwner(Stmt::kEnqueueStale, values));
+  Datum values[1] = {Int64GetDatum(limit * 8)};
+  const uint64 n = RunAsOwner(Stmt::kStaleDocuments, values);
+  SPITupleTable* rows = SPI_tuptable;
+  int64 queued = 0;
+  Datum* batch = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
+  int count = 0;
+  int32 config_id = 0;
+  for (uint64 i = 0; i <= n && queued < limit; ++i) {
+    bool isnull = false;
+    const int32 row_config = i < n ? DatumGetInt32(SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull)) : 0;
+    if (i == n || (count > 0 && row_config != config_id)) {
+      queued += Enqueue(config_id, batch, count);
+      count = 0;
+      if (i == n) break;
+    }
+    config_id = row_config;
+    const char* tenant = SPI_getvalue(rows->vals[i], rows->tupdesc, 2);
+    if (ReadSince(config_id, TenantHash(tenant), since)) batch[count++] = CStringGetTextDatum(tenant);
+  }
   SPI_finish();
   return queued;
 }
+
+bool BackgroundBuildRunning() { return background_build; }
 
 namespace {
 
@@ -109,34 +133,53 @@ bool TakeQueued(MemoryContext cxt, char** config, char** tenant) {
   return found;
 }
 
+// The tenant as get() takes it: its key text, or for the types whose key is
+// their image (date, timestamps, enums ...) the value's own text.
+const char* TenantArgument(const char* config, const char* key) {
+  ConfigDef* def = AcquireConfig(config);
+  const char* text = key;
+  if (!def->tenant_key.readable) {
+    // "\x" and the image in hex
+    const size_t hex = strlen(key) - 2;
+    char* image = static_cast<char*>(palloc(hex / 2 + 1));
+    hex_decode(key + 2, hex, image);
+    const Datum value = ValueFromImage(def->tenant_key, image, static_cast<uint32>(hex / 2));
+    text = OutputFunctionCall(&def->tenant_key.output, value);
+  }
+  ReleaseConfig();
+  return text;
+}
+
 // One build, in a transaction of its own, as any reader would ask for it:
 // get() coalesces with readers, keeps to the builder cap and the tenant's
-// backoff, and stores the document. False (logged) if it failed.
-bool BuildOne(const char* config, const char* tenant) {
+// backoff, and stores the document. False (logged) if it failed. `outer`
+// outlives the transaction: the error is copied there.
+bool BuildOne(MemoryContext outer, const char* config, const char* tenant) {
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
   PushActiveSnapshot(GetTransactionSnapshot());
   pgstat_report_activity(STATE_RUNNING, "config_guard background build");
-  MemoryContext cxt = CurrentMemoryContext;
   bool ok = true;
   PG_TRY();
   {
+    background_build = true;
     SPI_connect();
     Oid types[2] = {TEXTOID, TEXTOID};
-    Datum args[2] = {CStringGetTextDatum(config), CStringGetTextDatum(tenant)};
+    Datum args[2] = {CStringGetTextDatum(config), CStringGetTextDatum(TenantArgument(config, tenant))};
     SPI_execute_with_args("SELECT config_guard.get($1, $2)", 2, types, args, nullptr, false, 1);
     SPI_finish();
+    background_build = false;
     PopActiveSnapshot();
     CommitTransactionCommand();
   }
   PG_CATCH();
   {
-    MemoryContextSwitchTo(cxt);
+    background_build = false;
+    MemoryContextSwitchTo(outer);
     ErrorData* error = CopyErrorData();
     FlushErrorState();
     AbortCurrentTransaction();
-    ereport(DEBUG1, (errmsg("config_guard background build of config \"%s\" for tenant %s failed: %s", config, tenant,
-                            error->message)));
+    ereport(LOG, (errmsg("config_guard background build of config \"%s\" failed: %s", config, error->message)));
     FreeErrorData(error);
     ok = false;
   }
@@ -156,7 +199,7 @@ int64 RunQueuedBuilds(int64 max_builds, long budget_ms) {
   while (built < max_builds && !TimestampDifferenceExceeds(start, GetCurrentTimestamp(), budget_ms) &&
          TakeQueued(cxt, &config, &tenant)) {
     CHECK_FOR_INTERRUPTS();
-    if (BuildOne(config, tenant)) ++built;
+    if (BuildOne(cxt, config, tenant)) ++built;
     MemoryContextReset(cxt);
   }
   MemoryContextDelete(cxt);

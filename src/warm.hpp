@@ -10,9 +10,13 @@
 
 namespace config_guard {
 
-// In the background worker, in a transaction: queues the stale recent
-// documents (at most `limit`); returns how many.
+// In the background worker, in a transaction: queues the stale stored
+// documents read within config_guard.refresh_ahead_window (at most
+// `limit`); returns how many.
 int64 EnqueueStale(int64 limit);
+
+// Whether this backend runs a background build's get() (not a read).
+bool BackgroundBuildRunning();
 
 // In the background worker, outside a transaction: builds queued tenants,
 // each in a transaction of its own, until the queue is empty, `max_builds`

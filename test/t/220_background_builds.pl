@@ -47,6 +47,52 @@ my (undef, $hits_after, $misses_after) = split /,/, $node->safe_psql('postgres',
 is($misses_after - $misses, 10, 'the misses were the background builds');
 is($hits_after - $hits, 10, 'the readers got hits');
 
+# refresh-ahead only for what readers read within the window: a tenant read
+# once and then written every second is refreshed while its read is recent,
+# then no more (background builds are not reads)
+$node->safe_psql('postgres', q{ALTER SYSTEM SET config_guard.refresh_ahead_window = '3s'; SELECT pg_reload_conf()});
+sleep 4;  # (every earlier read is out of the window now)
+$node->safe_psql('postgres', q{SELECT config_guard.get('cfg', 50)});
+($runs) = split /,/, $node->safe_psql('postgres', $stats);
+for (1 .. 10) {
+  $node->safe_psql('postgres', q{UPDATE items SET v = v + 1 WHERE tenant_id = 50});
+  sleep 1;
+}
+my ($after_writes) = split /,/, $node->safe_psql('postgres', $stats);
+cmp_ok($after_writes - $runs, '>=', 1, 'refreshed while its read was recent');
+cmp_ok($after_writes - $runs, '<=', 5, 'not once per write for ten seconds: ' . ($after_writes - $runs));
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET config_guard.refresh_ahead_window; SELECT pg_reload_conf()});
+
+# tenants whose key is an image (date, timestamp, enum) are warmed too, and a
+# database whose sessions default to REPEATABLE READ still stores
+$node->safe_psql('postgres', q{
+  CREATE TABLE days (day date NOT NULL, id int NOT NULL, PRIMARY KEY (day, id));
+  INSERT INTO days SELECT d::date, 1 FROM generate_series(date '2026-01-01', date '2026-01-05', interval '1 day') d;
+  CREATE FUNCTION build_day(day date) RETURNS jsonb LANGUAGE sql STABLE
+    AS $$ SELECT jsonb_build_object('n', (SELECT count(*) FROM days d WHERE d.day = build_day.day)) $$;
+  SELECT config_guard.define('by_day', 'build_day(date)', ARRAY['days']::regclass[], 'day');
+  ALTER DATABASE postgres SET default_transaction_isolation = 'repeatable read';
+});
+is($node->safe_psql('postgres', q{SELECT config_guard.warm('by_day')}), '5', 'warm() of date tenants');
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 5 FROM config_guard.documents d
+                                          JOIN config_guard.configs c USING (config_id) WHERE c.name = 'by_day'}),
+  'every date tenant built and stored');
+$node->safe_psql('postgres', q{ALTER DATABASE postgres RESET default_transaction_isolation});
+
+# a builder that fails with a huge message (as an interruption, which get()
+# passes on) is logged and dropped: the worker goes on, nothing crashes
+$node->safe_psql('postgres', q{
+  CREATE TABLE broken_items (tenant_id int NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));
+  INSERT INTO broken_items SELECT t, 1 FROM generate_series(1, 5) t;
+  CREATE FUNCTION build_broken(tenant int) RETURNS jsonb LANGUAGE plpgsql
+    AS $$ BEGIN RAISE EXCEPTION USING ERRCODE = '57014', MESSAGE = repeat('x', 300000); END $$;
+  SELECT config_guard.define('broken', 'build_broken(int)', ARRAY['broken_items']::regclass[]);
+});
+is($node->safe_psql('postgres', q{SELECT config_guard.warm('broken')}), '5', 'a failing config warmed');
+ok($node->poll_query_until('postgres', q{SELECT queued = 0 FROM config_guard.warm_progress WHERE config = 'broken'}),
+  'its queue is worked off');
+is($node->safe_psql('postgres', q{SELECT 1}), '1', 'the server is up');
+
 # refresh-ahead off: a stale document waits for its reader
 $node->safe_psql('postgres', q{ALTER SYSTEM SET config_guard.refresh_ahead = off; SELECT pg_reload_conf()});
 sleep 1;
@@ -74,6 +120,6 @@ is($node->safe_psql('postgres', q{SELECT has_table_privilege('stranger', 'config
   'the queue is not readable by callers');
 
 $node->stop;
-unlike(slurp_file($node->logfile), qr/terminated by signal|PANIC|refresh-ahead stopped|cleanup of database .* stopped/,
+unlike(slurp_file($node->logfile), qr/terminated by signal|PANIC|corrupted|refresh-ahead stopped|cleanup of database .* stopped/,
   'no crash or background error in the server log');
 done_testing();
