@@ -63,3 +63,44 @@ SELECT c.name AS config, pg_catalog.count(q.tenant) AS queued, pg_catalog.min(q.
  GROUP BY c.name;
 COMMENT ON VIEW config_guard.warm_progress IS 'per config: tenants still queued for a background build';
 GRANT SELECT ON config_guard.warm_progress TO PUBLIC;
+
+-- Statistics of background builds: how many the worker made, and how many of
+-- them were replaced before anyone read them (wasted refreshes).
+ALTER TABLE config_guard.documents ADD COLUMN background boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN config_guard.documents.background IS 'stored by a background build (warm-up, refresh-ahead)';
+DROP VIEW config_guard.config_stats;
+DROP FUNCTION config_guard.config_counters();
+CREATE FUNCTION config_guard.config_counters(
+    OUT config_id integer, OUT hits bigint, OUT stale_hits bigint, OUT misses bigint,
+    OUT builder_runs bigint, OUT builder_failures bigint, OUT coalesced_waits bigint,
+    OUT wait_timeouts bigint, OUT backoff_refusals bigint, OUT total_build_ms float8,
+    OUT max_build_ms float8, OUT stats_reset timestamptz, OUT self_writes bigint,
+    OUT background_builds bigint, OUT wasted_refreshes bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'config_guard_config_counters'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION config_guard.config_counters() IS 'the shared-memory counters behind config_guard.config_stats';
+
+CREATE VIEW config_guard.config_stats AS
+SELECT c.name AS config,
+       coalesce(k.hits, 0) AS hits,
+       coalesce(k.stale_hits, 0) AS stale_hits,
+       coalesce(k.misses, 0) AS misses,
+       coalesce(k.builder_runs, 0) AS builder_runs,
+       coalesce(k.builder_failures, 0) AS builder_failures,
+       coalesce(k.coalesced_waits, 0) AS coalesced_waits,
+       coalesce(k.wait_timeouts, 0) AS wait_timeouts,
+       coalesce(k.backoff_refusals, 0) AS backoff_refusals,
+       coalesce(k.self_writes, 0) AS self_writes,
+       CASE WHEN k.builder_runs > 0 THEN k.total_build_ms / k.builder_runs END AS avg_build_ms,
+       k.max_build_ms,
+       coalesce(d.documents, 0) AS documents,
+       coalesce(d.document_bytes, 0) AS document_bytes,
+       k.stats_reset,
+       coalesce(k.background_builds, 0) AS background_builds,
+       coalesce(k.wasted_refreshes, 0) AS wasted_refreshes
+  FROM config_guard.configs c
+  LEFT JOIN config_guard.config_counters() k USING (config_id)
+  LEFT JOIN config_guard.document_totals() d USING (config_id);
+COMMENT ON VIEW config_guard.config_stats IS 'per config: cache hits, misses, builder runs and failures, waits, stored documents, background builds';
+GRANT SELECT ON config_guard.config_stats TO PUBLIC;

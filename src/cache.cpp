@@ -169,7 +169,14 @@ Datum Rebuild(ConfigDef* def, const TenantKey& tenant, const StoredDocument& sto
                                 tenant.display),
                       errhint("A builder should only read: move the writes out of it.")));
   }
-  if (store) StoreDocument(*def, tenant.text, built.document, built.snapshot, built.built_at, built.build_ms);
+  const bool background = BackgroundBuildRunning();
+  TimestampTz replaced_built_at = 0;
+  if (store &&
+      StoreDocument(*def, tenant.text, built.document, built.snapshot, built.built_at, built.build_ms, background,
+                    &replaced_built_at) &&
+      !ReadSince(def->config_id, tenant.hash, replaced_built_at))
+    CountEvent(def->config_id, Counter::kWastedRefresh);
+  if (background) CountEvent(def->config_id, Counter::kBackgroundBuild);
   ClearBackoff(slot);
   int64 runs = 0;
   if (CountBuilderRun(def->config_id, built.build_ms, &runs))

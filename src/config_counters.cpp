@@ -20,13 +20,13 @@ extern "C" {
 
 namespace config_guard {
 
-static_assert(static_cast<int>(Counter::kBuilderFailure) + 1 == kCounterKinds, "one atomic per Counter");
+static_assert(static_cast<int>(Counter::kWastedRefresh) + 1 == kCounterKinds, "one atomic per Counter");
 
 namespace {
 
 constexpr const char* kStatsFile = "config_guard_stats";
 constexpr uint32 kStatsMagic = 0xC06A5701;
-constexpr uint32 kStatsVersion = 1;
+constexpr uint32 kStatsVersion = 2;  // 2: background builds, wasted refreshes (0.5)
 
 struct SavedCounters {
   ConfigSlotKey key;
@@ -145,6 +145,8 @@ int SnapshotCounters(int32** config_ids, ConfigCounters** counters) {
     c.backoff_refusals = pg_atomic_read_u64(&e->events[static_cast<int>(Counter::kBackoffRefusal)]);
     c.builder_failures = pg_atomic_read_u64(&e->events[static_cast<int>(Counter::kBuilderFailure)]);
     c.self_writes = pg_atomic_read_u64(&e->events[static_cast<int>(Counter::kSelfWrite)]);
+    c.background_builds = pg_atomic_read_u64(&e->events[static_cast<int>(Counter::kBackgroundBuild)]);
+    c.wasted_refreshes = pg_atomic_read_u64(&e->events[static_cast<int>(Counter::kWastedRefresh)]);
     SpinLockAcquire(&e->mutex);
     c.builder_runs = e->builder_runs;
     c.total_build_ms = e->total_build_ms;

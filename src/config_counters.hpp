@@ -21,6 +21,8 @@ struct ConfigCounters {
   uint64 wait_timeouts;
   uint64 backoff_refusals;
   uint64 self_writes;
+  uint64 background_builds;  // builds of the background worker (warm-up, refresh-ahead)
+  uint64 wasted_refreshes;   // background builds replaced before anyone read them
   double total_build_ms;
   double max_build_ms;
   TimestampTz stats_reset;
@@ -34,9 +36,11 @@ enum class Counter {
   kWaitTimeout,
   kBackoffRefusal,
   kSelfWrite,
-  kBuilderFailure
+  kBuilderFailure,
+  kBackgroundBuild,
+  kWastedRefresh
 };
-constexpr int kCounterKinds = 8;
+constexpr int kCounterKinds = 10;
 
 // Its shared memory startup hook: statistics saved at the last clean
 // shutdown come back (after InitConfigEntries()).

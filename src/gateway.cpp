@@ -18,7 +18,7 @@ namespace {
 struct Statement {
   const char* sql;
   int nargs;
-  Oid types[6];
+  Oid types[7];
   bool read_only;
   int expected;  // SPI result code
 };
@@ -244,7 +244,10 @@ const Statement kStatements[] = {
      false,
      SPI_OK_DELETE},
     // kStoreDocument: folds the marks the builder's snapshot covered into the row's count
-    {"WITH folded AS ("
+    {"WITH previous AS ("
+     "  SELECT d.background, d.built_at FROM config_guard.documents d"
+     "   WHERE d.config_id OPERATOR(pg_catalog.=) $1 AND d.tenant OPERATOR(pg_catalog.=) $2), "
+     "folded AS ("
      "  DELETE FROM config_guard.invalidations i"
      "   WHERE i.config_id OPERATOR(pg_catalog.=) $1 AND i.tenant OPERATOR(pg_catalog.=) $2"
      "     AND (pg_catalog.pg_visible_in_snapshot(i.xid, $4)"
@@ -253,16 +256,17 @@ const Statement kStatements[] = {
      "          OR i.xid OPERATOR(pg_catalog.=) pg_catalog.pg_current_xact_id())"
      "  RETURNING i.weight) "
      "INSERT INTO config_guard.documents AS d "
-     "       (config_id, tenant, document, snapshot, built_at, build_ms, compacted) "
-     "SELECT $1, $2, $3, $4, $5, $6, (SELECT COALESCE(pg_catalog.sum(f.weight), 0)::pg_catalog.int8 FROM folded f) "
+     "       (config_id, tenant, document, snapshot, built_at, build_ms, compacted, background) "
+     "SELECT $1, $2, $3, $4, $5, $6, (SELECT COALESCE(pg_catalog.sum(f.weight), 0)::pg_catalog.int8 FROM folded f), $7 "
      " WHERE EXISTS (SELECT FROM config_guard.configs c WHERE c.config_id OPERATOR(pg_catalog.=) $1) "
      "ON CONFLICT (config_id, tenant) DO UPDATE SET document = EXCLUDED.document, "
      "  snapshot = EXCLUDED.snapshot, built_at = EXCLUDED.built_at, build_ms = EXCLUDED.build_ms, "
-     "  compacted = d.compacted OPERATOR(pg_catalog.+) EXCLUDED.compacted",
-     6,
-     {INT4OID, TEXTOID, JSONBOID, PG_SNAPSHOTOID, TIMESTAMPTZOID, FLOAT8OID},
+     "  compacted = d.compacted OPERATOR(pg_catalog.+) EXCLUDED.compacted, background = EXCLUDED.background "
+     "RETURNING (SELECT p.background FROM previous p), (SELECT p.built_at FROM previous p)",
+     7,
+     {INT4OID, TEXTOID, JSONBOID, PG_SNAPSHOTOID, TIMESTAMPTZOID, FLOAT8OID, BOOLOID},
      false,
-     SPI_OK_INSERT},
+     SPI_OK_INSERT_RETURNING},
     // kGeneration
     // (a prune of the config's marks moves it by 2^32: a walk never mistakes a
     // prune followed by writes for no change)

@@ -42,7 +42,8 @@ enum class Stmt {
   kReaders,                   // $1 config_id -> reader oid
   kGrantRead,                 // $1 config_id, $2 role
   kRevokeRead,                // $1 config_id, $2 role
-  kStoreDocument,             // $1 config_id, $2 tenant, $3 document, $4 snapshot, $5 built_at, $6 build_ms
+  kStoreDocument,             // $1 config_id, $2 tenant, $3 document, $4 snapshot, $5 built_at, $6 build_ms,
+                              //   $7 background -> the replaced row's background, built_at
   kGeneration,                // $1 config_id, $2 tenant -> generation
   kSetRoleLimit,              // $1 role, $2 max_active, $3 max_queued, $4 queue_timeout
   kDropRoleLimit,             // $1 role

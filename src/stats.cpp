@@ -19,7 +19,7 @@ CG_FUNCTION(config_guard_config_counters) {
   const int n = SnapshotCounters(&ids, &counters);
   for (int i = 0; i < n; ++i) {
     const ConfigCounters& c = counters[i];
-    Datum values[13] = {Int32GetDatum(ids[i]),
+    Datum values[15] = {Int32GetDatum(ids[i]),
                         Int64GetDatum(static_cast<int64>(c.hits)),
                         Int64GetDatum(static_cast<int64>(c.stale_hits)),
                         Int64GetDatum(static_cast<int64>(c.misses)),
@@ -31,10 +31,14 @@ CG_FUNCTION(config_guard_config_counters) {
                         Float8GetDatum(c.total_build_ms),
                         Float8GetDatum(c.max_build_ms),
                         TimestampTzGetDatum(c.stats_reset),
-                        Int64GetDatum(static_cast<int64>(c.self_writes))};
-    bool nulls[13] = {};
+                        Int64GetDatum(static_cast<int64>(c.self_writes)),
+                        Int64GetDatum(static_cast<int64>(c.background_builds)),
+                        Int64GetDatum(static_cast<int64>(c.wasted_refreshes))};
+    bool nulls[15] = {};
     nulls[10] = c.builder_runs == 0;
-    // The shape the SQL declares: 0.4 added self_writes at the end.
+    // The shape the SQL declares: 0.4 added self_writes at the end, 0.5 the
+    // background builds and wasted refreshes (an older declaration takes the
+    // columns it has).
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
   }
   return static_cast<Datum>(0);

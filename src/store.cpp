@@ -90,11 +90,19 @@ StoredDocument LookupDocument(const ConfigDef& def, const char* tenant, Snapshot
   return doc;
 }
 
-void StoreDocument(const ConfigDef& def, const char* tenant, Datum document, Datum snapshot, TimestampTz built_at,
-                   double build_ms) {
-  Datum values[6] = {Int32GetDatum(def.config_id),  CStringGetTextDatum(tenant), document, snapshot,
-                     TimestampTzGetDatum(built_at), Float8GetDatum(build_ms)};
+bool StoreDocument(const ConfigDef& def, const char* tenant, Datum document, Datum snapshot, TimestampTz built_at,
+                   double build_ms, bool background, TimestampTz* replaced_built_at) {
+  Datum values[7] = {
+      Int32GetDatum(def.config_id), CStringGetTextDatum(tenant), document, snapshot, TimestampTzGetDatum(built_at),
+      Float8GetDatum(build_ms),     BoolGetDatum(background)};
   RunAsOwner(Stmt::kStoreDocument, values);
+  if (SPI_processed == 0) return false;
+  bool isnull = false;
+  const bool replaced_background =
+      DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+  if (isnull) return false;
+  *replaced_built_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+  return replaced_background;
 }
 
 int64 TenantGeneration(const ConfigDef& def, const char* tenant) {

@@ -41,8 +41,10 @@ StoredDocument LookupDocument(const ConfigDef& def, const char* tenant, Snapshot
 
 // Stores a document built under `snapshot` (pg_snapshot) at `built_at`, and
 // folds the invalidations that snapshot covered into its `compacted` count.
-void StoreDocument(const ConfigDef& def, const char* tenant, Datum document, Datum snapshot, TimestampTz built_at,
-                   double build_ms);
+// Returns whether it replaced a document a background build stored (and
+// when that one was built): a refresh nobody read, if no read came since.
+bool StoreDocument(const ConfigDef& def, const char* tenant, Datum document, Datum snapshot, TimestampTz built_at,
+                   double build_ms, bool background, TimestampTz* replaced_built_at);
 
 // A number that changes whenever the tenant's configuration is invalidated
 // (compaction keeps it unchanged): export_page's change detection.

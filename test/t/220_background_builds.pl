@@ -26,6 +26,8 @@ ok($node->poll_query_until('postgres', q{SELECT queued = 0 FROM config_guard.war
   'the queue is worked off');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM config_guard.documents}), '200', 'every tenant stored');
 is($node->safe_psql('postgres', $stats), '200,0,200', 'one build per tenant');
+is($node->safe_psql('postgres', q{SELECT background_builds || ',' || wasted_refreshes FROM config_guard.config_stats
+                                   WHERE config = 'cfg'}), '200,0', 'counted as background builds');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM generate_series(1, 200) t
                                    WHERE config_guard.get('cfg', t) IS DISTINCT FROM build(t)}), '0',
   'every stored document equals the builder');
@@ -61,6 +63,8 @@ for (1 .. 10) {
 my ($after_writes) = split /,/, $node->safe_psql('postgres', $stats);
 cmp_ok($after_writes - $runs, '>=', 1, 'refreshed while its read was recent');
 cmp_ok($after_writes - $runs, '<=', 5, 'not once per write for ten seconds: ' . ($after_writes - $runs));
+cmp_ok($node->safe_psql('postgres', q{SELECT wasted_refreshes FROM config_guard.config_stats WHERE config = 'cfg'}),
+  '>=', 1, 'a refresh replaced before anyone read it counts as wasted');
 $node->safe_psql('postgres', q{ALTER SYSTEM RESET config_guard.refresh_ahead_window; SELECT pg_reload_conf()});
 
 # tenants whose key is an image (date, timestamp, enum) are warmed too, and a
