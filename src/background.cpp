@@ -301,6 +301,8 @@ void config_guard_cleanup_main(Datum arg) {
         // Then the marks of tenants written again and again fold into one
         // each (prune.hpp).
         if (AnythingToCompact() && CompactMarks(kCompactGroups) > 0) more = true;
+        // And the documents nobody reads any more go.
+        if (EvictUnread(kBatch) >= kBatch) more = true;
       }
       PG_CATCH();
       {

@@ -535,6 +535,25 @@ const Statement kStatements[] = {
      {INT8OID},
      false,
      SPI_OK_DELETE_RETURNING},
+    // kUnreadCandidates: $1 age, $2 at most -> config_id, tenant of stored
+    // documents built longer ago than $1 (whether they were read since is
+    // asked of shared memory)
+    {"SELECT d.config_id, d.tenant FROM config_guard.documents d"
+     " WHERE d.built_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)"
+     " ORDER BY d.built_at LIMIT $2",
+     2,
+     {INTERVALOID, INT8OID},
+     true,
+     SPI_OK_SELECT},
+    // kEvict: $1 config_id, $2 tenants, $3 age -> the documents deleted (still
+    // built longer ago than $3: not one a rebuild just stored)
+    {"DELETE FROM config_guard.documents d"
+     " WHERE d.config_id OPERATOR(pg_catalog.=) $1 AND d.tenant OPERATOR(pg_catalog.=) ANY ($2)"
+     "   AND d.built_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $3)",
+     3,
+     {INT4OID, TEXTARRAYOID, INTERVALOID},
+     false,
+     SPI_OK_DELETE},
 };
 // clang-format on
 static_assert(sizeof(kStatements) / sizeof(kStatements[0]) == static_cast<size_t>(Stmt::kCount),

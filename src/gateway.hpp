@@ -66,6 +66,8 @@ enum class Stmt {
   kEnqueue,                   // $1 config_id, $2 text[] tenants -> queued for a background build
   kStaleDocuments,            // $1 at most -> config_id, tenant of stale stored documents
   kDequeue,                   // $1 at most -> config name, tenant taken off the queue
+  kUnreadCandidates,          // $1 age, $2 at most -> config_id, tenant of documents built before
+  kEvict,                     // $1 config_id, $2 tenants, $3 age -> documents deleted
   kCount
 };
 

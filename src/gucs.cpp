@@ -23,6 +23,7 @@ int cleanup_age_s = 300;
 bool refresh_ahead = true;
 int refresh_ahead_window_s = 900;
 int background_build_rate = 20;
+int evict_unread_after_s = 7 * 24 * 3600;
 int max_tracked_tenants = 10000;
 int max_tracked_configs = 1000;
 
@@ -81,6 +82,11 @@ void InitGucs() {
                           "Background builds per second (refresh-ahead and config_guard.warm()), per database visit.",
                           "0 stops background builds; queued tenants wait.", &background_build_rate, 20, 0, 100000,
                           PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable(
+      "config_guard.evict_unread_after",
+      "Stored documents nobody read for this long are evicted by the background cleanup (0 = never).",
+      "A later get() builds the tenant again. Reads are remembered since the server started.", &evict_unread_after_s,
+      7 * 24 * 3600, 0, 365 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
   // Sizes of shared memory exist only when the postmaster loads the library:
   // a PGC_POSTMASTER setting cannot be created in a running server.
   if (process_shared_preload_libraries_in_progress) {

@@ -27,6 +27,8 @@ extern int cleanup_age_s;
 extern bool refresh_ahead;
 extern int refresh_ahead_window_s;
 extern int background_build_rate;
+// Stored documents nobody read for this long are evicted (s, 0 = never).
+extern int evict_unread_after_s;
 // Shared-memory sizes (postmaster start only).
 extern int max_tracked_tenants;
 extern int max_tracked_configs;

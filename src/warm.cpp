@@ -112,6 +112,42 @@ int64 EnqueueStale(int64 limit) {
 
 bool BackgroundBuildRunning() { return background_build; }
 
+int64 EvictUnread(int64 limit) {
+  if (evict_unread_after_s <= 0) return 0;
+  Interval* age = static_cast<Interval*>(palloc0(sizeof(Interval)));
+  age->time = static_cast<int64>(evict_unread_after_s) * USECS_PER_SEC;
+  const TimestampTz since = GetCurrentTimestamp() - age->time;
+  SPI_connect();
+  Datum values[2] = {IntervalPGetDatum(age), Int64GetDatum(limit)};
+  const uint64 n = RunAsOwner(Stmt::kUnreadCandidates, values);
+  SPITupleTable* rows = SPI_tuptable;
+  // Config by config, the candidates nobody read since (a slot shared with a
+  // tenant that was read keeps both: the safe side).
+  int32* configs = static_cast<int32*>(palloc(sizeof(int32) * (n + 1)));
+  Datum* tenants = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
+  int count = 0;
+  for (uint64 i = 0; i < n; ++i) {
+    bool isnull = false;
+    const int32 config_id = DatumGetInt32(SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull));
+    const char* tenant = SPI_getvalue(rows->vals[i], rows->tupdesc, 2);
+    if (ReadSince(config_id, TenantHash(tenant), since)) continue;
+    configs[count] = config_id;
+    tenants[count++] = CStringGetTextDatum(tenant);
+  }
+  int64 evicted = 0;
+  for (int start = 0; start < count;) {
+    int end = start;
+    while (end < count && configs[end] == configs[start]) ++end;
+    Datum args[3] = {Int32GetDatum(configs[start]),
+                     PointerGetDatum(construct_array(tenants + start, end - start, TEXTOID, -1, false, TYPALIGN_INT)),
+                     IntervalPGetDatum(age)};
+    evicted += static_cast<int64>(RunAsOwner(Stmt::kEvict, args));
+    start = end;
+  }
+  SPI_finish();
+  return evicted;
+}
+
 namespace {
 
 // The next queued tenant, taken off the queue in a transaction of its own

@@ -15,6 +15,11 @@ namespace config_guard {
 // `limit`); returns how many.
 int64 EnqueueStale(int64 limit);
 
+// In the background worker, in a transaction: deletes at most `limit`
+// stored documents built longer ago than config_guard.evict_unread_after
+// that nobody read since (a later get() builds them again); returns how many.
+int64 EvictUnread(int64 limit);
+
 // Whether this backend runs a background build's get() (not a read).
 bool BackgroundBuildRunning();
 

@@ -115,6 +115,18 @@ sleep 3;
 is($node->safe_psql('postgres', q{SELECT queued FROM config_guard.warm_progress WHERE config = 'cfg'}), '200',
   'with background_build_rate = 0 the queue waits');
 
+# documents nobody reads any more are evicted; those read stay
+$node->safe_psql('postgres', q{ALTER SYSTEM SET config_guard.evict_unread_after = '3s'; SELECT pg_reload_conf()});
+$node->safe_psql('postgres', q{SELECT config_guard.get('cfg', 70), config_guard.get('cfg', 71)});
+for (1 .. 8) {
+  $node->safe_psql('postgres', q{SELECT config_guard.get('cfg', 70)});
+  sleep 1;
+}
+is($node->safe_psql('postgres', q{SELECT string_agg(tenant, ',' ORDER BY tenant::int) FROM config_guard.documents
+                                   WHERE tenant IN ('70', '71')}), '70', 'the unread document is evicted, the read one stays');
+is($node->safe_psql('postgres', q{SELECT config_guard.get('cfg', 71) = build(71)}), 't', 'and is built again when asked');
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET config_guard.evict_unread_after; SELECT pg_reload_conf()});
+
 # only the owner warms, and not in a read-only transaction
 my ($rc, $out, $err) = $node->psql('postgres', q{SET ROLE stranger; SELECT config_guard.warm('cfg')});
 like($err, qr/must be owner of config "cfg"/, 'another role cannot warm the config');
