@@ -104,3 +104,11 @@ SELECT c.name AS config,
   LEFT JOIN config_guard.document_totals() d USING (config_id);
 COMMENT ON VIEW config_guard.config_stats IS 'per config: cache hits, misses, builder runs and failures, waits, stored documents, background builds';
 GRANT SELECT ON config_guard.config_stats TO PUBLIC;
+
+-- Whether a reader asked for a tenant since a time (the background eviction's
+-- filter, from shared memory). Not for callers.
+CREATE FUNCTION config_guard.read_since(config_id integer, tenant text, since timestamptz)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'config_guard_read_since'
+LANGUAGE C STABLE STRICT;
+REVOKE ALL ON FUNCTION config_guard.read_since(integer, text, timestamptz) FROM PUBLIC;

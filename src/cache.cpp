@@ -236,6 +236,14 @@ Datum GetReadCommitted(ConfigDef* def, const TenantKey& tenant, int64 max_stale_
   }
 }
 
+// A reader was answered: refresh-ahead keeps what readers read fresh, and
+// eviction keeps it. Noted after the answer, so that a rebuild it caused sees
+// the reads before it (a background document replaced unread is a wasted
+// refresh). The background builds themselves are not reads.
+void NoteAnswered(int32 config_id, uint64 tenant_hash) {
+  if (!BackgroundBuildRunning()) NoteRead(config_id, tenant_hash);
+}
+
 // get() called by a builder: the other builder runs here, under this
 // builder's read check, and its answer is never a stored one (which could
 // be older than the document this builder is making, or a last good one
@@ -264,8 +272,6 @@ CG_FUNCTION(config_guard_get) {
     ReleaseConfig();
     PG_RETURN_DATUM(document);
   }
-  // (refresh-ahead keeps what readers read fresh; its own builds are not reads)
-  if (!BackgroundBuildRunning()) NoteRead(def->config_id, tenant.hash);
 
   // The hit path: index look-ups, no SPI; in READ COMMITTED usually just the
   // document's, when no mark writer of the config has been active since. On a
@@ -278,6 +284,7 @@ CG_FUNCTION(config_guard_get) {
       transaction_snapshot ? LookupDocument(*def, tenant.text, GetActiveSnapshot()) : FirstLook(*def, tenant);
   if (stored.found && stored.fresh) {
     CountEvent(def->config_id, Counter::kHit);
+    NoteAnswered(def->config_id, tenant.hash);
     ReleaseConfig();
     PG_RETURN_DATUM(stored.document);
   }
@@ -286,6 +293,7 @@ CG_FUNCTION(config_guard_get) {
   const Datum document = transaction_snapshot ? GetUnderTransactionSnapshot(def, tenant, stored)
                                               : GetReadCommitted(def, tenant, max_stale_us, stored);
   const Datum result = SPI_datumTransfer(document, false, -1);
+  NoteAnswered(def->config_id, tenant.hash);
   ReleaseConfig();
   SPI_finish();
   PG_RETURN_DATUM(result);

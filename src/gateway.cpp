@@ -538,22 +538,36 @@ const Statement kStatements[] = {
     // kUnreadCandidates: $1 age, $2 at most -> config_id, tenant of stored
     // documents built longer ago than $1 (whether they were read since is
     // asked of shared memory)
+    // (the documents read since are left out here, so that documents read
+    // often can never fill every batch)
     {"SELECT d.config_id, d.tenant FROM config_guard.documents d"
      " WHERE d.built_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)"
-     " ORDER BY d.built_at LIMIT $2",
+     "   AND NOT config_guard.read_since(d.config_id, d.tenant, pg_catalog.now() OPERATOR(pg_catalog.-) $1)"
+     " LIMIT $2",
      2,
      {INTERVALOID, INT8OID},
      true,
      SPI_OK_SELECT},
     // kEvict: $1 config_id, $2 tenants, $3 age -> the documents deleted (still
     // built longer ago than $3: not one a rebuild just stored)
-    {"DELETE FROM config_guard.documents d"
-     " WHERE d.config_id OPERATOR(pg_catalog.=) $1 AND d.tenant OPERATOR(pg_catalog.=) ANY ($2)"
-     "   AND d.built_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $3)",
+    // (rows another transaction holds are skipped; export walks count the
+    // documents' folded marks, so the config counts a prune, as kPrune does)
+    {"WITH evicted AS ("
+     "  DELETE FROM config_guard.documents d"
+     "   WHERE d.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+     "    SELECT e.ctid FROM config_guard.documents e"
+     "     WHERE e.config_id OPERATOR(pg_catalog.=) $1 AND e.tenant OPERATOR(pg_catalog.=) ANY ($2)"
+     "       AND e.built_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $3)"
+     "     FOR UPDATE SKIP LOCKED))"
+     "  RETURNING 1), "
+     "bumped AS ("
+     "  UPDATE config_guard.configs c SET prunes = c.prunes OPERATOR(pg_catalog.+) 1"
+     "   WHERE c.config_id OPERATOR(pg_catalog.=) $1 AND EXISTS (SELECT FROM evicted)) "
+     "SELECT pg_catalog.count(*) FROM evicted",
      3,
      {INT4OID, TEXTARRAYOID, INTERVALOID},
      false,
-     SPI_OK_DELETE},
+     SPI_OK_SELECT},
 };
 // clang-format on
 static_assert(sizeof(kStatements) / sizeof(kStatements[0]) == static_cast<size_t>(Stmt::kCount),

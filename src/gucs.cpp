@@ -23,7 +23,7 @@ int cleanup_age_s = 300;
 bool refresh_ahead = true;
 int refresh_ahead_window_s = 900;
 int background_build_rate = 20;
-int evict_unread_after_s = 7 * 24 * 3600;
+int evict_unread_after_s = 0;
 int max_tracked_tenants = 10000;
 int max_tracked_configs = 1000;
 

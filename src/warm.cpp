@@ -17,6 +17,7 @@ extern "C" {
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
@@ -112,11 +113,22 @@ int64 EnqueueStale(int64 limit) {
 
 bool BackgroundBuildRunning() { return background_build; }
 
+// config_guard.read_since(config_id, tenant, since): whether a reader asked
+// for the tenant at or after `since` (the eviction's filter; not for callers).
+CG_FUNCTION(config_guard_read_since) {
+  PG_RETURN_BOOL(
+      ReadSince(PG_GETARG_INT32(0), TenantHash(text_to_cstring(PG_GETARG_TEXT_PP(1))), PG_GETARG_TIMESTAMPTZ(2)));
+}
+
 int64 EvictUnread(int64 limit) {
   if (evict_unread_after_s <= 0) return 0;
   Interval* age = static_cast<Interval*>(palloc0(sizeof(Interval)));
   age->time = static_cast<int64>(evict_unread_after_s) * USECS_PER_SEC;
   const TimestampTz since = GetCurrentTimestamp() - age->time;
+  // A configs row an open transaction holds (an undefine) is waited for a
+  // second at most: the cleanup of every database waits for this visit.
+  const int guc_level = NewGUCNestLevel();
+  set_config_option("lock_timeout", "1s", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
   SPI_connect();
   Datum values[2] = {IntervalPGetDatum(age), Int64GetDatum(limit)};
   const uint64 n = RunAsOwner(Stmt::kUnreadCandidates, values);
@@ -141,10 +153,13 @@ int64 EvictUnread(int64 limit) {
     Datum args[3] = {Int32GetDatum(configs[start]),
                      PointerGetDatum(construct_array(tenants + start, end - start, TEXTOID, -1, false, TYPALIGN_INT)),
                      IntervalPGetDatum(age)};
-    evicted += static_cast<int64>(RunAsOwner(Stmt::kEvict, args));
+    RunAsOwner(Stmt::kEvict, args);
+    bool isnull = false;
+    evicted += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
     start = end;
   }
   SPI_finish();
+  AtEOXact_GUC(true, guc_level);
   return evicted;
 }
 
