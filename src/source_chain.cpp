@@ -267,68 +267,6 @@ void ResolveChildren(const Oid* with_tenant, int ntenant, const Oid* children, i
 
 namespace {
 
-// " JOIN parent AS p1 ON p1.key = <child>.fk ... JOIN ... AS pN ...": the
-// chain's parents joined to the rows of `child_alias`, with each foreign
-// key's own equality operator and its operands cast to its input types (as
-// a foreign key check writes them, so that no other operator of that name
-// can match better). Sets `broken` if the chain cannot be followed.
-struct ChainJoins {
-  StringInfoData joins;
-  StringInfoData locks;  // "p1, p2 ..."
-  int levels = 0;
-  Oid first_parent = InvalidOid;
-  int nkeys = 0;  // the first link's columns in the child
-  AttrNumber child_keys[INDEX_MAX_KEYS];
-  AttrNumber parent_keys[INDEX_MAX_KEYS];
-  const char* broken = nullptr;
-};
-
-// (`lookup`: for the trigger's lookup, which relies on each parent's unique
-// key for its locking; an export page only joins.)
-void BuildChainJoins(List* chain, const char* tenant_column, const char* child_alias, bool lookup, ChainJoins* out) {
-  initStringInfo(&out->joins);
-  initStringInfo(&out->locks);
-  Oid top = InvalidOid;
-  ListCell* lc;
-  foreach (lc, chain) {
-    ForeignKey fk;
-    if (!ReadForeignKey(lfirst_oid(lc), &fk) || (out->levels > 0 && fk.child != top)) {
-      out->broken = "a foreign key of its chain is gone";
-      return;
-    }
-    // The parent's tie to its tenant must be a unique key (source_chain.hpp).
-    AttrNumber up[INDEX_MAX_KEYS];
-    const ListCell* next = lnext(chain, lc);
-    const int nup = UpColumns(fk.parent, tenant_column, next != nullptr ? lfirst_oid(next) : InvalidOid, up);
-    if (nup == 0 || (lookup && !InUniqueKey(fk.parent, up, nup))) {
-      out->broken =
-          psprintf("table %s has no unique index on the column that ties it to its tenant", QualifiedTable(fk.parent));
-      return;
-    }
-    const int level = ++out->levels;
-    if (level == 1) {
-      out->first_parent = fk.parent;
-      out->nkeys = fk.nkeys;
-      memcpy(out->child_keys, fk.child_keys, sizeof(AttrNumber) * fk.nkeys);
-      memcpy(out->parent_keys, fk.parent_keys, sizeof(AttrNumber) * fk.nkeys);
-    }
-    appendStringInfo(&out->joins, " JOIN %s AS p%d ON ", QualifiedTable(fk.parent), level);
-    for (int k = 0; k < fk.nkeys; ++k) {
-      appendStringInfo(&out->joins, "%s%s", k > 0 ? " AND " : "",
-                       KeyEquality(fk, k, psprintf("p%d", level),
-                                   psprintf("%s.%s", level == 1 ? child_alias : psprintf("p%d", level - 1),
-                                            quote_identifier(get_attname(fk.child, fk.child_keys[k], false)))));
-    }
-    appendStringInfo(&out->locks, "%sp%d", level > 1 ? ", " : "", level);
-    top = fk.parent;
-  }
-  if (out->levels == 0) out->broken = "its chain of foreign keys is empty";
-}
-
-}  // namespace
-
-namespace {
-
 // The owner of a table (the role a foreign key check of it runs as).
 Oid TableOwner(Oid relid) {
   HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
@@ -531,20 +469,42 @@ bool FindChildTenants(const TriggerData* data, List* chain, const char* tenant_c
   return complete;
 }
 
+// The chain's parents joined to a child's rows (alias s), each with its
+// foreign key's own equality operator and casts (KeyEquality).
 ChainPath BuildChainPath(List* chain, const char* tenant_column) {
   ChainPath path = {};
-  ChainJoins chain_joins;
-  BuildChainJoins(chain, tenant_column, "s", false, &chain_joins);
-  if (chain_joins.broken != nullptr)
+  StringInfoData joins;
+  initStringInfo(&joins);
+  Oid top = InvalidOid;
+  int level = 0;
+  ListCell* lc;
+  foreach (lc, chain) {
+    ForeignKey fk;
+    if (!ReadForeignKey(lfirst_oid(lc), &fk) || (level > 0 && fk.child != top))
+      ereport(ERROR,
+              (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+               errmsg("a child source's way to its tenant cannot be followed: a foreign key of its chain is gone"),
+               errhint("Undefine the config and define it again.")));
+    ++level;
+    if (level == 1) {
+      path.nkeys = fk.nkeys;
+      memcpy(path.child_keys, fk.child_keys, sizeof(AttrNumber) * fk.nkeys);
+    }
+    appendStringInfo(&joins, " JOIN %s AS p%d ON ", QualifiedTable(fk.parent), level);
+    for (int k = 0; k < fk.nkeys; ++k) {
+      appendStringInfo(&joins, "%s%s", k > 0 ? " AND " : "",
+                       KeyEquality(fk, k, psprintf("p%d", level),
+                                   psprintf("%s.%s", level == 1 ? "s" : psprintf("p%d", level - 1),
+                                            quote_identifier(get_attname(fk.child, fk.child_keys[k], false)))));
+    }
+    top = fk.parent;
+  }
+  if (level == 0)
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                    errmsg("a child source's way to its tenant cannot be followed: %s", chain_joins.broken),
+                    errmsg("a child source's way to its tenant cannot be followed: its chain is empty"),
                     errhint("Undefine the config and define it again.")));
-  path.joins = chain_joins.joins.data;
-  path.tenant = psprintf("p%d.%s", chain_joins.levels, quote_identifier(tenant_column));
-  path.nkeys = chain_joins.nkeys;
-  memcpy(path.child_keys, chain_joins.child_keys, sizeof(AttrNumber) * chain_joins.nkeys);
-  path.first_parent = chain_joins.first_parent;
-  memcpy(path.parent_keys, chain_joins.parent_keys, sizeof(AttrNumber) * chain_joins.nkeys);
+  path.joins = joins.data;
+  path.tenant = psprintf("p%d.%s", level, quote_identifier(tenant_column));
   return path;
 }
 

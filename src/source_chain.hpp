@@ -60,8 +60,6 @@ struct ChainPath {
   const char* tenant;
   int nkeys;  // the child's columns of its foreign key (the keyset starts with them)
   AttrNumber child_keys[INDEX_MAX_KEYS];
-  Oid first_parent;
-  AttrNumber parent_keys[INDEX_MAX_KEYS];
 };
 ChainPath BuildChainPath(List* chain, const char* tenant_column);
 
