@@ -153,6 +153,7 @@ void ForgetWritten(XactEvent event, void*) {
 struct Columns {
   Oid relid = InvalidOid;
   AttrNumber config_id, tenant, xid, at, weight;  // weight: 0.5 on (InvalidAttrNumber before)
+  int nindexes;  // (an index built or dropped invalidates the relcache entry: read again)
 };
 Columns columns;
 
@@ -176,6 +177,7 @@ const Columns& ColumnsOf(Relation rel) {
       columns.relid = InvalidOid;
       elog(ERROR, "config_guard.invalidations does not have the columns this library writes");
     }
+    columns.nindexes = list_length(RelationGetIndexList(rel));
   }
   return columns;
 }
@@ -255,7 +257,7 @@ void AppendMarkRows(int32 config_id, ArrayType* tenants) {
   const Columns& cols = ColumnsOf(rel);
   // Only these two indexes are written directly; with any other the
   // executor writes them all.
-  const bool direct = list_length(RelationGetIndexList(rel)) == 2;
+  const bool direct = cols.nindexes == 2;
   IndexInfo* key_info = InfoOf(key_index, &key_index_info, cols, true);
   IndexInfo* wide_info = InfoOf(wide_index, &wide_index_info, cols, false);
   const FullTransactionId xid = GetTopFullTransactionId();
