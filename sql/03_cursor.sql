@@ -2,6 +2,9 @@
 -- anything else gives SQLSTATE 22023, never a crash, never other rows.
 \set ECHO all
 SET client_min_messages = warning;
+-- (the cursors of walks that read the sources page by page: those of export
+-- versions are in 18_export_versions)
+SET config_guard.export_versions = off;
 CREATE SCHEMA cur;
 SET search_path = cur, public;
 

@@ -1,5 +1,6 @@
 // The launcher and the cleanup workers (see background.hpp).
 #include "background.hpp"
+#include "export_versions.hpp"
 #include "pg_compat.hpp"
 
 #include "gucs.hpp"
@@ -44,6 +45,7 @@ constexpr const char* kLibrary = "config_guard";
 // a backlog is worked off over several visits.
 constexpr int64 kBatch = 10000;
 constexpr int64 kCompactGroups = 1000;  // tenants per compaction batch
+constexpr int64 kExpiredVersions = 10;  // export versions dropped per batch
 constexpr long kVisitBudgetMs = 1000;
 
 // The cleanup worker running now, if any (one at a time): DROP DATABASE and
@@ -303,6 +305,8 @@ void config_guard_cleanup_main(Datum arg) {
         if (AnythingToCompact() && CompactMarks(kCompactGroups) > 0) more = true;
         // And the documents nobody reads any more go.
         if (EvictUnread(kBatch) >= kBatch) more = true;
+        // And the export versions no walk may read any more.
+        if (ExportVersionsInstalled() && DropExpiredExportVersions(kExpiredVersions) > 0) more = true;
       }
       PG_CATCH();
       {

@@ -12,7 +12,8 @@ namespace {
 
 // Distinguishes config_guard's advisory locks from pg_advisory_lock's (1, 2).
 constexpr uint16 kLockClass = 3;
-constexpr std::uint64_t kLockSeed = 0x72656275696C6473ULL;  // "rebuilds"
+constexpr std::uint64_t kLockSeed = 0x72656275696C6473ULL;    // "rebuilds"
+constexpr std::uint64_t kExportSeed = 0x6578706F72747321ULL;  // "exports!"
 
 struct TimedWait {
   const LOCKTAG* tag;
@@ -27,9 +28,7 @@ void WaitInShareMode(void* arg) {
   LockRelease(wait->tag, ShareLock, false);
 }
 
-}  // namespace
-
-LOCKTAG RebuildLock(int32 config_id, std::uint64_t tenant_hash) {
+LOCKTAG TenantLock(int32 config_id, std::uint64_t tenant_hash, std::uint64_t seed) {
   // The tag has room for 64 bits besides the database and the class: a hash
   // of the config and the tenant's full 64-bit hash, so that two tenants share
   // a lock only if 64-bit hashes collide.
@@ -38,10 +37,20 @@ LOCKTAG RebuildLock(int32 config_id, std::uint64_t tenant_hash) {
     std::int32_t config_id;
     std::int32_t zero;
   } key = {tenant_hash, config_id, 0};
-  const std::uint64_t h = core::Hash64(&key, sizeof key, kLockSeed);
+  const std::uint64_t h = core::Hash64(&key, sizeof key, seed);
   LOCKTAG tag;
   SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, static_cast<uint32>(h >> 32), static_cast<uint32>(h), kLockClass);
   return tag;
+}
+
+}  // namespace
+
+LOCKTAG RebuildLock(int32 config_id, std::uint64_t tenant_hash) {
+  return TenantLock(config_id, tenant_hash, kLockSeed);
+}
+
+LOCKTAG ExportLock(int32 config_id, std::uint64_t tenant_hash) {
+  return TenantLock(config_id, tenant_hash, kExportSeed);
 }
 
 bool TryLead(const LOCKTAG& tag) { return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL; }

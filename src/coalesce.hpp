@@ -19,6 +19,9 @@ extern "C" {
 namespace config_guard {
 
 LOCKTAG RebuildLock(int32 config_id, std::uint64_t tenant_hash);
+// The same for making the tenant's export version (export_versions.hpp): a
+// lock of its own, so that get() and export walks never wait for each other.
+LOCKTAG ExportLock(int32 config_id, std::uint64_t tenant_hash);
 
 // Becomes the leader if nobody is; the lock is held to the end of the transaction.
 bool TryLead(const LOCKTAG& tag);

@@ -4,6 +4,7 @@
 #include "core/cursor_codec.hpp"
 #include "cursor_secret.hpp"
 #include "export_query.hpp"
+#include "export_versions.hpp"
 #include "gucs.hpp"
 #include "identity.hpp"
 #include "module.hpp"
@@ -19,12 +20,18 @@ extern "C" {
 namespace config_guard {
 namespace {
 
+// A cursor into an export version (export_versions.hpp) names no source: its
+// generation field holds the version, its one key the row's position in it.
+constexpr uint16 kVersionCursor = 0xFFFF;
+
 // Where a page starts: the first source, or just after a cursor's row.
 struct StartPosition {
   int source = 0;
   bool after_key = false;
   uint64 generation = 0;  // of the tenant's configuration when the walk began
   Datum keys[INDEX_MAX_KEYS] = {};
+  int64 version = 0;  // a walk of an export version: which, and after which row
+  int64 after_seq = 0;
 };
 
 [[noreturn]] void RejectCursor(const char* reason) {
@@ -62,6 +69,17 @@ StartPosition DecodeStart(text* after, const ConfigDef& def, const TenantKey& te
     RejectCursor("it belongs to another config, or to an earlier definition of this one");
   if (fields.tenant_hash != tenant.hash) RejectCursor("it belongs to another tenant");
   if (error != core::CursorError::kNone) RejectCursor(core::CursorErrorMessage(error));
+  if (fields.source_index == kVersionCursor) {
+    int64 seq = 0;
+    if (fields.nkeys != 1 || fields.keys[0].len != sizeof seq || fields.generation == 0 ||
+        fields.generation > static_cast<uint64>(PG_INT64_MAX))
+      RejectCursor("it does not match the config's sources");
+    memcpy(&seq, fields.keys[0].data, sizeof seq);
+    StartPosition start;
+    start.version = static_cast<int64>(fields.generation);
+    start.after_seq = seq;
+    return start;
+  }
   if (fields.source_index >= def.nsources || fields.nkeys != def.sources[fields.source_index].shape.nkeys)
     RejectCursor("it does not match the config's sources");
 
@@ -100,6 +118,31 @@ Datum RowCursor(SourceDef* src, int source_index, const ConfigDef& def, const Te
   Binding binding;
   core::EncodeCursor(fields, AuthFor(def, &binding), scratch, VARDATA(result));
   return PointerGetDatum(result);
+}
+
+// The cursor of a version's row.
+Datum VersionCursor(const ConfigDef& def, const TenantKey& tenant, int64 version, int64 seq) {
+  core::CursorFields fields;
+  fields.generation = static_cast<uint64>(version);
+  fields.config_id = static_cast<uint32>(def.config_id);
+  fields.tenant_hash = tenant.hash;
+  fields.source_index = kVersionCursor;
+  fields.nkeys = 1;
+  fields.keys[0] = {reinterpret_cast<const char*>(&seq), sizeof seq};
+  auto* scratch = static_cast<unsigned char*>(palloc(core::CursorBinarySize(fields)));
+  const size_t len = core::CursorTextSize(fields);
+  text* result = static_cast<text*>(palloc(VARHDRSZ + len));
+  SET_VARSIZE(result, VARHDRSZ + len);
+  Binding binding;
+  core::EncodeCursor(fields, AuthFor(def, &binding), scratch, VARDATA(result));
+  return PointerGetDatum(result);
+}
+
+// Whether this walk is served from export versions: the config's readers'
+// are, where the tables exist and the setting allows; everyone else's read
+// the sources with their own rights, page by page.
+bool ServeVersions(ConfigDef* def) {
+  return export_versions && ExportVersionsInstalled() && HasReadAccess(def);
 }
 
 // Appends up to `page_size` rows from `start` onwards to the result set.
@@ -169,13 +212,22 @@ CG_FUNCTION(config_guard_export_page) {
   SPI_connect();
   ConfigDef* def = AcquireConfig(name);
   const TenantKey tenant = TenantFromArgument(fcinfo, 1, *def);
+  auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
   StartPosition start;
+  if (!PG_ARGISNULL(2)) start = DecodeStart(PG_GETARG_TEXT_PP(2), *def, tenant);
+  const int64 version = !PG_ARGISNULL(2) ? start.version : ServeVersions(def) ? StartVersion(def, tenant) : 0;
+  if (version != 0) {
+    RequireReadAccess(def);  // (again on every page: a reader's grant may be revoked during the walk)
+    WriteVersionPage(*def, tenant, version, start.after_seq, page_size, rsinfo, VersionCursor);
+    ReleaseConfig();
+    SPI_finish();
+    return static_cast<Datum>(0);
+  }
   const bool detect = export_detects_changes;
   const uint64 generation = detect ? static_cast<uint64>(TenantGeneration(*def, tenant.text)) : 0;
   if (PG_ARGISNULL(2)) {
     start.generation = generation;
   } else {
-    start = DecodeStart(PG_GETARG_TEXT_PP(2), *def, tenant);
     if (detect && start.generation != generation)
       ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
                       errmsg("configuration of tenant %s in config \"%s\" changed during the export", tenant.display,
@@ -183,7 +235,7 @@ CG_FUNCTION(config_guard_export_page) {
                       errdetail("Its rows were invalidated after the first page of this walk was read."),
                       errhint("Restart the export from the first page, with after => NULL.")));
   }
-  WritePage(def, tenant, start, page_size, reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo));
+  WritePage(def, tenant, start, page_size, rsinfo);
   ReleaseConfig();
   SPI_finish();
   return static_cast<Datum>(0);

@@ -568,6 +568,67 @@ const Statement kStatements[] = {
      {INT4OID, TEXTARRAYOID, INTERVALOID},
      false,
      SPI_OK_SELECT},
+    // kExportVersionCurrent
+    {"SELECT v.version, v.generation FROM config_guard.export_versions v"
+     " WHERE v.config_id OPERATOR(pg_catalog.=) $1 AND v.tenant OPERATOR(pg_catalog.=) $2"
+     "   AND v.superseded_at IS NULL"
+     " ORDER BY v.version DESC LIMIT 1",
+     2,
+     {INT4OID, TEXTOID},
+     true,
+     SPI_OK_SELECT},
+    // kExportVersionOf
+    {"SELECT v.config_id, v.tenant FROM config_guard.export_versions v WHERE v.version OPERATOR(pg_catalog.=) $1",
+     1,
+     {INT8OID},
+     true,
+     SPI_OK_SELECT},
+    // kExportVersionId
+    {"SELECT pg_catalog.nextval('config_guard.export_version_ids'::pg_catalog.regclass)",
+     0,
+     {},
+     false,
+     SPI_OK_SELECT},
+    // kExportVersionInsert
+    {"WITH superseded AS ("
+     "  UPDATE config_guard.export_versions v SET superseded_at = pg_catalog.now()"
+     "   WHERE v.config_id OPERATOR(pg_catalog.=) $2 AND v.tenant OPERATOR(pg_catalog.=) $3"
+     "     AND v.superseded_at IS NULL) "
+     "INSERT INTO config_guard.export_versions"
+     " (version, config_id, tenant, generation, row_count, built_at, build_ms)"
+     " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+     7,
+     {INT8OID, INT4OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID, FLOAT8OID},
+     false,
+     SPI_OK_INSERT},
+    // kExportPage
+    {"SELECT r.seq, r.source, r.item FROM config_guard.export_rows r"
+     " WHERE r.version OPERATOR(pg_catalog.=) $1 AND r.seq OPERATOR(pg_catalog.>) $2"
+     " ORDER BY r.seq LIMIT $3",
+     3,
+     {INT8OID, INT8OID, INT8OID},
+     true,
+     SPI_OK_SELECT},
+    // kExportVersionsExpired (rows another transaction holds are skipped)
+    {"WITH gone AS ("
+     "  DELETE FROM config_guard.export_versions v"
+     "   WHERE v.version OPERATOR(pg_catalog.=) ANY (ARRAY("
+     "    SELECT e.version FROM config_guard.export_versions e"
+     "     WHERE e.superseded_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)"
+     "     ORDER BY e.superseded_at LIMIT $2 FOR UPDATE SKIP LOCKED))"
+     "  RETURNING v.version) "
+     "DELETE FROM config_guard.export_rows r USING gone WHERE r.version OPERATOR(pg_catalog.=) gone.version",
+     2,
+     {INTERVALOID, INT8OID},
+     false,
+     SPI_OK_DELETE},
+    // kForgetExportRows
+    {"DELETE FROM config_guard.export_rows r USING config_guard.export_versions v"
+     " WHERE v.config_id OPERATOR(pg_catalog.=) $1 AND r.version OPERATOR(pg_catalog.=) v.version",
+     1,
+     {INT4OID},
+     false,
+     SPI_OK_DELETE},
 };
 // clang-format on
 static_assert(sizeof(kStatements) / sizeof(kStatements[0]) == static_cast<size_t>(Stmt::kCount),

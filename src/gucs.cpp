@@ -12,6 +12,8 @@ namespace config_guard {
 
 int max_page_size = 10000;
 bool export_detects_changes = true;
+bool export_versions = true;
+int export_version_ttl_s = 600;
 int rebuild_wait_timeout_ms = 5000;
 int stale_if_error_s = 300;
 int backoff_base_ms = 1000;
@@ -36,6 +38,16 @@ void InitGucs() {
                            "Whether export_page fails with 40001 when the tenant changed since the walk's first page.",
                            "Off, a walk goes on across changes: rows that existed throughout still come exactly once.",
                            &export_detects_changes, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable("config_guard.export_versions",
+                           "Whether export_page serves the config's readers from stored versions of the tenant's rows.",
+                           "A walk then reads one version from its first page to its last; off, every page reads the "
+                           "sources.",
+                           &export_versions, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("config_guard.export_version_ttl",
+                          "How long an export version stays readable after a newer one replaced it.",
+                          "A walk of a version dropped since fails with 40001 and starts again.",
+                          &export_version_ttl_s, 600, 0, 365 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr,
+                          nullptr);
   DefineCustomIntVariable("config_guard.rebuild_wait_timeout",
                           "How long config_guard.get() waits for another session's rebuild of the same tenant.",
                           "After it, a caller that allows staleness gets the stored document; others get 55P03.",
@@ -86,7 +98,7 @@ void InitGucs() {
       "config_guard.evict_unread_after",
       "Stored documents nobody read for this long are evicted by the background cleanup (0 = never).",
       "A later get() builds the tenant again. Reads are remembered since the server started.", &evict_unread_after_s,
-      7 * 24 * 3600, 0, 365 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+      0, 0, 365 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
   // Sizes of shared memory exist only when the postmaster loads the library:
   // a PGC_POSTMASTER setting cannot be created in a running server.
   if (process_shared_preload_libraries_in_progress) {

@@ -7,6 +7,10 @@ namespace config_guard {
 extern int max_page_size;
 // Whether export_page refuses (40001) to continue a walk across a change.
 extern bool export_detects_changes;
+// Whether export_page serves readers of the config from stored versions.
+extern bool export_versions;
+// How long a superseded export version stays readable (s).
+extern int export_version_ttl_s;
 // How long get() waits for another session's rebuild (ms).
 extern int rebuild_wait_timeout_ms;
 // How old a last good document may be to serve while the builder fails (s, 0 = never).

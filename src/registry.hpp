@@ -92,6 +92,8 @@ void InvalidateRegistry();
 // 42501 unless the current user owns the config, was granted it with
 // grant_read(), or is a member of such a role (readers.cpp).
 void RequireReadAccess(ConfigDef* def);
+// The same, as a question.
+bool HasReadAccess(ConfigDef* def);
 // 42501 unless the current user owns the config (or is a member of its owner).
 void RequireOwnership(const ConfigDef& def, const char* action);
 

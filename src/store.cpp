@@ -1,5 +1,6 @@
 #include "store.hpp"
 
+#include "export_versions.hpp"
 #include "gateway.hpp"
 
 extern "C" {
@@ -116,6 +117,7 @@ void ForgetConfig(int32 config_id) {
   // Its documents go with the registry row (ON DELETE CASCADE); marks have no key to cascade from.
   Datum values[1] = {Int32GetDatum(config_id)};
   RunAsOwner(Stmt::kForgetMarks, values);
+  ForgetExportVersions(config_id);
 }
 
 }  // namespace config_guard
