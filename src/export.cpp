@@ -12,7 +12,10 @@
 #include "tenant.hpp"
 
 extern "C" {
+#include "catalog/pg_class.h"
 #include "funcapi.h"
+#include "utils/acl.h"
+#include "utils/syscache.h"
 #include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
 }
@@ -138,11 +141,28 @@ Datum VersionCursor(const ConfigDef& def, const TenantKey& tenant, int64 version
   return PointerGetDatum(result);
 }
 
-// Whether this walk is served from export versions: the config's readers'
-// are, where the tables exist and the setting allows; everyone else's read
-// the sources with their own rights, page by page.
+// Whether the caller may read every exported row as the version holds it:
+// it may SELECT each source, and no source has row-level security (which
+// could show the caller fewer rows than the config's owner reads).
+bool ReadsWhatVersionsHold(const ConfigDef& def) {
+  for (int s = 0; s < def.nsources; ++s) {
+    const Oid relid = def.sources[s].shape.relid;
+    if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK) return false;
+    HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+    if (!HeapTupleIsValid(tuple)) return false;
+    const bool rls = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relrowsecurity;
+    ReleaseSysCache(tuple);
+    if (rls) return false;
+  }
+  return true;
+}
+
+// Whether this walk is served from export versions: where the tables exist
+// and the setting allows, a reader of the config who could read the same
+// rows itself. Everyone else reads the sources with its own rights, page by
+// page.
 bool ServeVersions(ConfigDef* def) {
-  return export_versions && ExportVersionsInstalled() && HasReadAccess(def);
+  return export_versions && ExportVersionsInstalled() && HasReadAccess(def) && ReadsWhatVersionsHold(*def);
 }
 
 // Appends up to `page_size` rows from `start` onwards to the result set.
@@ -217,7 +237,13 @@ CG_FUNCTION(config_guard_export_page) {
   if (!PG_ARGISNULL(2)) start = DecodeStart(PG_GETARG_TEXT_PP(2), *def, tenant);
   const int64 version = !PG_ARGISNULL(2) ? start.version : ServeVersions(def) ? StartVersion(def, tenant) : 0;
   if (version != 0) {
-    RequireReadAccess(def);  // (again on every page: a reader's grant may be revoked during the walk)
+    // (Again on every page: a grant may be revoked during the walk.)
+    RequireReadAccess(def);
+    if (!ReadsWhatVersionsHold(*def))
+      ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                      errmsg("permission denied to go on with the export of config \"%s\"", def->name),
+                      errdetail("The caller can no longer read every row of its sources as they are exported."),
+                      errhint("Start the walk again from the first page, with after => NULL.")));
     WriteVersionPage(*def, tenant, version, start.after_seq, page_size, rsinfo, VersionCursor);
     ReleaseConfig();
     SPI_finish();

@@ -149,8 +149,12 @@ int64 Materialize(ConfigDef* def, const TenantKey& tenant) {
   PopActiveSnapshot();
 
   const double build_ms = static_cast<double>(GetCurrentTimestamp() - start) / 1000.0;
-  Datum values[7] = {Int64GetDatum(version), Int32GetDatum(def->config_id), CStringGetTextDatum(tenant.text),
-                     Int64GetDatum(generation), Int64GetDatum(seq),   TimestampTzGetDatum(start),
+  Datum values[7] = {Int64GetDatum(version),
+                     Int32GetDatum(def->config_id),
+                     CStringGetTextDatum(tenant.text),
+                     Int64GetDatum(generation),
+                     Int64GetDatum(seq),
+                     TimestampTzGetDatum(start),
                      Float8GetDatum(build_ms)};
   RunAsOwner(Stmt::kExportVersionInsert, values);
   // The version's rows are this transaction's: its pages read them next.
@@ -185,11 +189,12 @@ int64 StartVersion(ConfigDef* def, const TenantKey& tenant) {
       return Materialize(def, tenant);  // leading until the transaction ends
     }
     if (!WaitForLeader(lock, rebuild_wait_timeout_ms))
-      ereport(ERROR, (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-                      errmsg("timed out waiting for the export version of config \"%s\" for tenant %s", def->name,
-                             tenant.display),
-                      errdetail("The wait exceeded config_guard.rebuild_wait_timeout (%d ms).", rebuild_wait_timeout_ms),
-                      errhint("Retry later.")));
+      ereport(
+          ERROR,
+          (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+           errmsg("timed out waiting for the export version of config \"%s\" for tenant %s", def->name, tenant.display),
+           errdetail("The wait exceeded config_guard.rebuild_wait_timeout (%d ms).", rebuild_wait_timeout_ms),
+           errhint("Retry later.")));
   }
 }
 
@@ -216,7 +221,8 @@ void WriteVersionPage(const ConfigDef& def, const TenantKey& tenant, int64 versi
     MemoryContext old = MemoryContextSwitchTo(row_cxt);
     const int64 seq = DatumGetInt64(SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull));
     const int source = DatumGetInt16(SPI_getbinval(rows->vals[i], rows->tupdesc, 2, &isnull));
-    if (source < 0 || source >= def.nsources) elog(ERROR, "export version %lld has a row of an unknown source", static_cast<long long>(version));
+    if (source < 0 || source >= def.nsources)
+      elog(ERROR, "export version %lld has a row of an unknown source", static_cast<long long>(version));
     Datum values[3];
     bool nulls[3] = {false, false, false};
     values[0] = ObjectIdGetDatum(def.sources[source].shape.relid);

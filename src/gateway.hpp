@@ -69,12 +69,12 @@ enum class Stmt {
   kUnreadCandidates,          // $1 age, $2 at most -> config_id, tenant of documents built before
   kEvict,                     // $1 config_id, $2 tenants, $3 age -> documents deleted
   // Export versions (0.6 tables: used only where ExportVersionsInstalled()):
-  kExportVersionCurrent,  // $1 config_id, $2 tenant -> version, generation of the newest current version
-  kExportVersionOf,       // $1 version -> config_id, tenant
-  kExportVersionId,       // -> a new version number
-  kExportVersionInsert,   // $1 version, $2 config_id, $3 tenant, $4 generation, $5 rows, $6 built_at, $7 build_ms
-                          //   (the tenant's earlier current versions are superseded)
-  kExportPage,            // $1 version, $2 after seq, $3 at most -> seq, source, item
+  kExportVersionCurrent,   // $1 config_id, $2 tenant -> version, generation of the newest current version
+  kExportVersionOf,        // $1 version -> config_id, tenant
+  kExportVersionId,        // -> a new version number
+  kExportVersionInsert,    // $1 version, $2 config_id, $3 tenant, $4 generation, $5 rows, $6 built_at, $7 build_ms
+                           //   (the tenant's earlier current versions are superseded)
+  kExportPage,             // $1 version, $2 after seq, $3 at most -> seq, source, item
   kExportVersionsExpired,  // $1 age, $2 versions at most -> rows deleted with the versions superseded before $1
   kForgetExportRows,       // $1 config_id (the versions cascade from the config)
   kCount

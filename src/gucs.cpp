@@ -45,9 +45,8 @@ void InitGucs() {
                            &export_versions, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("config_guard.export_version_ttl",
                           "How long an export version stays readable after a newer one replaced it.",
-                          "A walk of a version dropped since fails with 40001 and starts again.",
-                          &export_version_ttl_s, 600, 0, 365 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr,
-                          nullptr);
+                          "A walk of a version dropped since fails with 40001 and starts again.", &export_version_ttl_s,
+                          600, 0, 365 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("config_guard.rebuild_wait_timeout",
                           "How long config_guard.get() waits for another session's rebuild of the same tenant.",
                           "After it, a caller that allows staleness gets the stored document; others get 55P03.",
@@ -97,8 +96,8 @@ void InitGucs() {
   DefineCustomIntVariable(
       "config_guard.evict_unread_after",
       "Stored documents nobody read for this long are evicted by the background cleanup (0 = never).",
-      "A later get() builds the tenant again. Reads are remembered since the server started.", &evict_unread_after_s,
-      0, 0, 365 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+      "A later get() builds the tenant again. Reads are remembered since the server started.", &evict_unread_after_s, 0,
+      0, 365 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
   // Sizes of shared memory exist only when the postmaster loads the library:
   // a PGC_POSTMASTER setting cannot be created in a running server.
   if (process_shared_preload_libraries_in_progress) {

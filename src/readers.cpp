@@ -53,8 +53,7 @@ void RequireOwnership(const ConfigDef& def, const char* action) {
 
 bool HasReadAccess(ConfigDef* def) {
   const Oid user = GetUserId();
-  return def->read_checked_user == user || has_privs_of_role(user, def->owner) ||
-         IsGrantedReader(def->config_id, user);
+  return def->read_checked_user == user || has_privs_of_role(user, def->owner) || IsGrantedReader(def->config_id, user);
 }
 
 void RequireReadAccess(ConfigDef* def) {

@@ -1,7 +1,8 @@
 # ALTER EXTENSION config_guard UPDATE from 0.1 through every version: configs
 # defined with 0.1 keep working, get their invalidation triggers, and gain the
-# cache (0.2), admission control (0.3), the trust model (0.4) and shared sources (0.5). Until the
-# update, the new library refuses to work on the old objects.
+# cache (0.2), admission control (0.3), the trust model (0.4), shared sources
+# (0.5) and export versions (0.6). Until the update, the new library refuses to
+# work on objects older than 0.5; at 0.5 it exports page by page.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -45,7 +46,7 @@ like($err, qr/extension config_guard in this database is older than its library.
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_proc WHERE proname = 'get'
                                    AND pronamespace = 'config_guard'::regnamespace}), '0', 'no get() at 0.1');
 
-($rc, $out, $err) = $node->psql('postgres', 'ALTER EXTENSION config_guard UPDATE');
+($rc, $out, $err) = $node->psql('postgres', q{ALTER EXTENSION config_guard UPDATE TO '0.5'});
 is($rc, 0, 'ALTER EXTENSION config_guard UPDATE');
 like($err, qr/WARNING:  source regional_1 of config "regional" is a partition or an inheritance child/,
   'a config over a partition is told that writes through its parent do not invalidate');
@@ -55,6 +56,11 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgrelid 
                                    AND tgname LIKE 'config_guard_%'}), '5', 'its logged partition has the triggers');
 is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'config_guard'}), '0.5',
   'updated through 0.2, 0.3 and 0.4 to 0.5');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM config_guard.export_page('flags', 1)}), '5',
+  'at 0.5 the library exports without export versions');
+$node->safe_psql('postgres', 'ALTER EXTENSION config_guard UPDATE');
+is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'config_guard'}), '0.6',
+  'and on to 0.6');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM config_guard.configs WHERE definition_id IS NOT NULL}), '3',
   'the configs have a definition identity');
 is($node->safe_psql('postgres', q{SELECT has_function_privilege('public', 'config_guard.invalidation_trigger()', 'EXECUTE')}),
@@ -75,6 +81,8 @@ $node->safe_psql('postgres', 'INSERT INTO flags VALUES (1, 6, NULL)');
 is($node->safe_psql('postgres', q{SELECT config_guard.get('flags', 1)}), '{"n": 6}',
   'a write after the update invalidates');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM config_guard.export_page('flags', 1)}), '6', 'export after the update');
+is($node->safe_psql('postgres', q{SELECT versions || '/' || rows FROM config_guard.export_version_stats WHERE config = 'flags'}),
+  '1/6', 'from an export version');
 
 # The updated extension matches a fresh install object for object.
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
