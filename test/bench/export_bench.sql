@@ -8,6 +8,9 @@ CREATE SCHEMA bench;
 SET search_path = bench, public;
 SET bench.rows = :'rows';
 SET bench.rounds = :'rounds';
+-- off: every page reads the sources (the keyset query itself); on: pages come
+-- from the tenant's export version, made once before the timings
+SET config_guard.export_versions = :'versions';
 
 CREATE TABLE config_items (
   tenant_id bigint NOT NULL,
