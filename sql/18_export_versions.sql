@@ -157,6 +157,41 @@ COMMIT;
 RESET ROLE;
 SELECT * FROM versions;
 
+-- A transaction that wrote to the tenant's sources (or altered one) makes no
+-- version: what it has not committed is never shared, and its later writes
+-- are not hidden behind its one mark
+SET ROLE ev_owner;
+BEGIN;
+UPDATE ev.flags SET v = 7 WHERE tenant_id = 2 AND id = 2;
+SELECT count(*) FILTER (WHERE item ->> 'v' = '7') AS own_write_seen FROM config_guard.export_page('ev', 2, NULL, 100);
+UPDATE ev.flags SET v = 8 WHERE tenant_id = 2 AND id = 2;
+INSERT INTO ev.flags (tenant_id, id, v) VALUES (2, 77, 8);
+SELECT count(*) FILTER (WHERE item ->> 'v' = '8') AS later_writes_seen FROM config_guard.export_page('ev', 2, NULL, 100);
+COMMIT;
+RESET ROLE;
+SELECT * FROM versions;
+SELECT config_guard.grant_read('ev', 'ev_reader');
+SET ROLE ev_reader;
+SELECT count(*) FILTER (WHERE item ->> 'v' = '8') AS committed_writes_seen,
+       count(*) FILTER (WHERE item ->> 'v' = '7') AS never_committed_value
+  FROM config_guard.export_page('ev', 2, NULL, 100);
+RESET ROLE;
+SELECT * FROM versions;
+SET ROLE ev_owner;
+BEGIN;
+ALTER TABLE ev.rules ADD COLUMN note text DEFAULT 'new';
+SELECT count(*) FILTER (WHERE item ? 'note') AS own_ddl_seen FROM config_guard.export_page('ev', 2, NULL, 100);
+COMMIT;
+SELECT count(*) FILTER (WHERE item ? 'note') AS committed_ddl_seen FROM config_guard.export_page('ev', 2, NULL, 100);
+RESET ROLE;
+SELECT * FROM versions;
+-- walks of tenants without rows leave no version behind
+SELECT versions AS before_empty FROM versions \gset
+SET ROLE ev_owner;
+SELECT count(*) FROM generate_series(1000, 1099) g CROSS JOIN LATERAL config_guard.export_page('ev', g, NULL, 10);
+RESET ROLE;
+SELECT versions - :before_empty AS versions_of_empty_tenants FROM versions;
+
 -- A cursor of a version that is gone: 40001, start again
 SET ROLE ev_owner;
 SELECT cursor AS gone_cursor FROM config_guard.export_page('ev', 3, NULL, 2) OFFSET 1 \gset

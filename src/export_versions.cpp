@@ -30,6 +30,29 @@ namespace {
 // backend holds one batch, whatever the tenant's size.
 constexpr long kFetchBatch = 1000;
 
+// Whether this transaction made a version: it holds the tenant's export lock
+// to its end, which PREPARE TRANSACTION would carry past the session (every
+// other walk of the tenant would wait for COMMIT PREPARED).
+bool made_version = false;
+
+void RefusePrepare(XactEvent event, void*) {
+  if (event == XACT_EVENT_PRE_PREPARE && made_version)
+    ereport(ERROR,
+            (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("cannot PREPARE a transaction that made an export version"),
+             errhint("Walk exports in transactions of their own.")));
+  if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE ||
+      event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+    made_version = false;
+}
+
+// Whether this transaction wrote marks of the tenant or the whole config: its
+// writes (or DDL) are not committed, so no version it made could be shared.
+bool WroteOwnMarks(const ConfigDef& def, const TenantKey& tenant) {
+  if (!FullTransactionIdIsValid(GetTopFullTransactionIdIfAny())) return false;
+  Datum args[2] = {Int32GetDatum(def.config_id), CStringGetTextDatum(tenant.text)};
+  return RunAsOwner(Stmt::kOwnMarks, args) > 0;
+}
+
 [[noreturn]] void RefuseVersion(const ConfigDef& def, const TenantKey& tenant, int64 version) {
   ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
                   errmsg("export version %lld of tenant %s in config \"%s\" is gone", static_cast<long long>(version),
@@ -147,6 +170,10 @@ int64 Materialize(ConfigDef* def, const TenantKey& tenant) {
   writer.Close();
   MemoryContextDelete(row_cxt);
   PopActiveSnapshot();
+  // A tenant without rows is walked from the sources (an index probe per
+  // source): any tenant key a reader makes up never leaves a version behind.
+  if (seq == 0) return 0;
+  made_version = true;
 
   const double build_ms = static_cast<double>(GetCurrentTimestamp() - start) / 1000.0;
   Datum values[7] = {Int64GetDatum(version),
@@ -164,6 +191,8 @@ int64 Materialize(ConfigDef* def, const TenantKey& tenant) {
 
 }  // namespace
 
+void InitExportVersions() { RegisterXactCallback(RefusePrepare, nullptr); }
+
 bool ExportVersionsInstalled() {
   const Oid nsp = RegistryNamespace();
   return OidIsValid(nsp) && OidIsValid(get_relname_relid("export_rows", nsp));
@@ -174,6 +203,7 @@ int64 StartVersion(ConfigDef* def, const TenantKey& tenant) {
   // only a version fresh for this transaction serves.
   if (IsolationUsesXactSnapshot() || RecoveryInProgress() || XactReadOnly)
     return FreshVersion(*def, tenant, GetActiveSnapshot());
+  if (WroteOwnMarks(*def, tenant)) return 0;
 
   // One session makes the version, the others wait for its transaction to
   // end and take what it made (as get() does, under a lock of its own).
@@ -186,15 +216,13 @@ int64 StartVersion(ConfigDef* def, const TenantKey& tenant) {
         StopLeading(lock);
         return version;
       }
-      return Materialize(def, tenant);  // leading until the transaction ends
+      const int64 version = Materialize(def, tenant);  // leading until the transaction ends
+      if (version == 0) StopLeading(lock);             // (nothing stored: nothing to wait for)
+      return version;
     }
-    if (!WaitForLeader(lock, rebuild_wait_timeout_ms))
-      ereport(
-          ERROR,
-          (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-           errmsg("timed out waiting for the export version of config \"%s\" for tenant %s", def->name, tenant.display),
-           errdetail("The wait exceeded config_guard.rebuild_wait_timeout (%d ms).", rebuild_wait_timeout_ms),
-           errhint("Retry later.")));
+    // (A leader that never ends, an open or a prepared transaction, must not
+    // stop the tenant's walks: past the wait they read page by page.)
+    if (!WaitForLeader(lock, rebuild_wait_timeout_ms)) return 0;
   }
 }
 

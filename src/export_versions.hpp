@@ -15,13 +15,19 @@
 
 namespace config_guard {
 
+// Its transaction callback (a transaction that made a version is not prepared).
+void InitExportVersions();
+
 // Whether this database's config_guard has the export version tables (0.6).
 bool ExportVersionsInstalled();
 
 // The version a walk of the tenant starts from, materialized here if the
 // current one is stale or missing. 0 when no version can serve this
-// session's walk (a standby, a read-only or REPEATABLE READ transaction that
-// sees no fresh one): the walk then reads the sources page by page.
+// session's walk: a standby, a read-only or REPEATABLE READ transaction that
+// sees no fresh one; a transaction that wrote to the config's sources (no
+// version may hold what it has not committed); a tenant without rows; a wait
+// for another session's version past rebuild_wait_timeout. The walk then reads
+// the sources page by page.
 int64 StartVersion(ConfigDef* def, const TenantKey& tenant);
 
 // Appends up to `page_size` rows of `version` after `after_seq` to the result

@@ -6,6 +6,7 @@
 #include "backoff_table.hpp"
 #include "builder_identity.hpp"
 #include "builder_slots.hpp"
+#include "export_versions.hpp"
 #include "mark_append.hpp"
 #include "mark_writers.hpp"
 #include "gateway.hpp"
@@ -56,4 +57,5 @@ void _PG_init(void) {
   InitAdmission();
   InitBackground();
   InitRecentReads();
+  InitExportVersions();
 }

@@ -12,7 +12,7 @@ use Time::HiRes qw(time usleep);
 use ConfigGuard::Test;
 
 my $node = preloaded_node('export_versions', 'config_guard.cleanup_interval = 1s',
-  'config_guard.export_version_ttl = 3s');
+  'config_guard.export_version_ttl = 3s', 'max_prepared_transactions = 2');
 $node->safe_psql('postgres', q{
   CREATE EXTENSION config_guard;
   CREATE TABLE items (tenant_id int NOT NULL, id int NOT NULL, v int NOT NULL, PRIMARY KEY (tenant_id, id));
@@ -101,6 +101,31 @@ sub stop_while_making {
 }
 stop_while_making('cancel');
 stop_while_making('terminate');
+
+# -- A session that made a version and keeps its transaction open -------------------------------
+# Nobody waits for it past rebuild_wait_timeout: the others read page by page.
+$node->safe_psql('postgres', q{UPDATE items SET v = v + 1 WHERE tenant_id = 1 AND id = 1});
+my $holder = $node->background_psql('postgres', on_error_stop => 0);
+$holder->query_safe(q{BEGIN; SELECT count(*) FROM config_guard.export_page('cfg', 1, NULL, 10)});
+my $versions_held = versions();
+my $t0 = time;
+is($node->safe_psql('postgres', q{SET config_guard.rebuild_wait_timeout = '300ms';
+                                   SELECT count(*) FROM config_guard.export_page('cfg', 1, NULL, 1000)}), '100',
+  'another walk is served while a leader keeps its transaction open');
+cmp_ok(time - $t0, '<', 5, sprintf('after the wait (%.1f s)', time - $t0));
+is(versions(), $versions_held, 'from the sources, page by page (the open version is not visible)');
+# ... and it cannot be prepared, which would carry the lock past the session
+$holder->query(q{PREPARE TRANSACTION 'holds_a_version'});
+like($holder->{stderr}, qr/cannot PREPARE a transaction that made an export version/, 'PREPARE TRANSACTION is refused');
+$holder->quit;
+is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'), '0', 'nothing prepared');
+is($node->safe_psql('postgres', q{SET config_guard.rebuild_wait_timeout = 0;
+                                   SELECT count(*) FROM config_guard.export_page('cfg', 1, NULL, 1000)}), '100',
+  'and the next walk makes the version');
+# a transaction that only read a version may be prepared
+$node->safe_psql('postgres', q{BEGIN; SELECT count(*) FROM config_guard.export_page('cfg', 1, NULL, 10);
+                               PREPARE TRANSACTION 'reads_only'; COMMIT PREPARED 'reads_only'});
+pass('a transaction that read a version is prepared and committed');
 
 # -- Many walks of an unchanged tenant: one version ------------------------------------------------
 $node->safe_psql('postgres', q{UPDATE items SET v = 2 WHERE tenant_id = 2 AND id = 1});
