@@ -24,6 +24,9 @@ PG_CXXFLAGS = -std=c++17 -fno-exceptions -fno-rtti -Isrc -MMD -MP \
               -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-register \
               $(if $(WERROR),-Werror)
 SHLIB_LINK += -lstdc++
+# libpq: a standby asks the primary for rebuilds (src/standby_rebuild.cpp).
+PG_CPPFLAGS += -I$(libpq_srcdir)
+SHLIB_LINK_INTERNAL += $(libpq)
 # The bitcode rule ignores PG_CXXFLAGS; JIT inlining of this module is not
 # needed. `override` wins over the assignment in Makefile.global.
 override with_llvm = no

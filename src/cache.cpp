@@ -15,7 +15,8 @@
 // rebuild committed after it started, so get() neither waits nor stores: it
 // returns the stored document if fresh for that snapshot, else runs the
 // builder under the transaction's snapshot and returns the result. A hot
-// standby, which cannot store, answers the same way.
+// standby, which cannot store, asks the primary in READ COMMITTED (0.6,
+// standby_rebuild.hpp), and otherwise answers the same way.
 #include "core/interval.hpp"
 #include "builder.hpp"
 #include "coalesce.hpp"
@@ -28,6 +29,7 @@
 #include "mark_writers.hpp"
 #include "read_check.hpp"
 #include "recent_reads.hpp"
+#include "standby_rebuild.hpp"
 #include "warm.hpp"
 #include "store.hpp"
 
@@ -236,6 +238,40 @@ Datum GetReadCommitted(ConfigDef* def, const TenantKey& tenant, int64 max_stale_
   }
 }
 
+// A hot standby's miss in READ COMMITTED: one session of this standby asks the
+// primary for the tenant (standby_rebuild.hpp), the others wait for it, and
+// all read the document replication brings. If that cannot be done, the
+// stored document within max_stale, or a build here that is not stored.
+Datum GetOnStandby(ConfigDef* def, const TenantKey& tenant, int64 max_stale_us, const StoredDocument& stored) {
+  const LOCKTAG lock = RebuildLock(def->config_id, tenant.hash);
+  const bool stale_ok = stored.found && max_stale_us > 0 && stored.age_us <= max_stale_us;
+  if (TryLead(lock)) {
+    const bool replayed = AskPrimaryToRebuild(*def, tenant);
+    StopLeading(lock);  // (what it waited for has been replayed: the others may look)
+    if (replayed) {
+      const StoredDocument doc = LookupDocument(*def, tenant.text, FreshSnapshot());
+      if (doc.found && doc.fresh) {
+        CountEvent(def->config_id, Counter::kMiss);
+        return doc.document;
+      }
+    }
+  } else if (!stale_ok) {
+    CountEvent(def->config_id, Counter::kCoalescedWait);
+    if (WaitForLeader(lock, rebuild_wait_timeout_ms)) {
+      const StoredDocument doc = LookupDocument(*def, tenant.text, FreshSnapshot());
+      if (doc.found && doc.fresh) {
+        CountEvent(def->config_id, Counter::kMiss);
+        return doc.document;
+      }
+    }
+  }
+  if (stale_ok) {
+    CountEvent(def->config_id, Counter::kStaleHit);
+    return stored.document;
+  }
+  return GetUnderTransactionSnapshot(def, tenant, stored);
+}
+
 // A reader was answered: refresh-ahead keeps what readers read fresh, and
 // eviction keeps it. Noted after the answer, so that a rebuild it caused sees
 // the reads before it (a background document replaced unread is a wasted
@@ -290,8 +326,10 @@ CG_FUNCTION(config_guard_get) {
   }
 
   SPI_connect();
-  const Datum document = transaction_snapshot ? GetUnderTransactionSnapshot(def, tenant, stored)
-                                              : GetReadCommitted(def, tenant, max_stale_us, stored);
+  const bool standby_read_committed = RecoveryInProgress() && !IsolationUsesXactSnapshot();
+  const Datum document = standby_read_committed ? GetOnStandby(def, tenant, max_stale_us, stored)
+                         : transaction_snapshot ? GetUnderTransactionSnapshot(def, tenant, stored)
+                                                : GetReadCommitted(def, tenant, max_stale_us, stored);
   const Datum result = SPI_datumTransfer(document, false, -1);
   NoteAnswered(def->config_id, tenant.hash);
   ReleaseConfig();

@@ -14,6 +14,8 @@ int max_page_size = 10000;
 bool export_detects_changes = true;
 bool export_versions = true;
 int export_version_ttl_s = 600;
+bool standby_rebuild = true;
+char* primary_conninfo_setting = nullptr;
 int rebuild_wait_timeout_ms = 5000;
 int stale_if_error_s = 300;
 int backoff_base_ms = 1000;
@@ -47,6 +49,16 @@ void InitGucs() {
                           "How long an export version stays readable after a newer one replaced it.",
                           "A walk of a version dropped since fails with 40001 and starts again.", &export_version_ttl_s,
                           600, 0, 365 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable("config_guard.standby_rebuild",
+                           "Whether get() on a hot standby asks the primary to rebuild a stale tenant.",
+                           "One session per standby and tenant asks; the primary builds once for all and the document "
+                           "arrives by replication. Off, a standby builds without storing, for every caller.",
+                           &standby_rebuild, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomStringVariable(
+      "config_guard.primary_conninfo",
+      "Connection string a standby asks the primary's rebuilds through (empty: primary_conninfo).",
+      "Its role needs read access to the configs (grant_read) on the primary.", &primary_conninfo_setting, "",
+      PGC_SIGHUP, GUC_SUPERUSER_ONLY, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("config_guard.rebuild_wait_timeout",
                           "How long config_guard.get() waits for another session's rebuild of the same tenant.",
                           "After it, a caller that allows staleness gets the stored document; others get 55P03.",

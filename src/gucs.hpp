@@ -13,6 +13,10 @@ extern bool export_versions;
 extern int export_version_ttl_s;
 // How long get() waits for another session's rebuild (ms).
 extern int rebuild_wait_timeout_ms;
+// Whether a standby asks the primary to rebuild, and through which connection
+// string (empty: the server's primary_conninfo).
+extern bool standby_rebuild;
+extern char* primary_conninfo_setting;
 // How old a last good document may be to serve while the builder fails (s, 0 = never).
 extern int stale_if_error_s;
 // Backoff after builder failures (ms): first delay and cap.

@@ -1,7 +1,8 @@
 # A streaming replica: documents replicate with their marks; on the standby
 # get() serves fresh documents, never a stale one (the marks arrive by WAL
-# replay, and the standby cannot store, so it builds without storing); after
-# a failover the promoted node serves and stores as a primary.
+# replay; with standby_rebuild off, the standby cannot store, so it builds
+# without storing); after a failover the promoted node serves and stores as a
+# primary.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -24,6 +25,8 @@ $primary->safe_psql('postgres', q{
 $primary->backup('base');
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($primary, 'base', has_streaming => 1);
+# (building on the standby itself: asking the primary is 260_standby_rebuild.pl)
+$standby->append_conf('postgresql.conf', 'config_guard.standby_rebuild = off');
 $standby->start;
 $primary->wait_for_catchup($standby);
 

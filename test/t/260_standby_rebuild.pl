@@ -1,0 +1,99 @@
+# Rebuilds asked of the primary by hot standbys: a primary and two streaming
+# standbys; after each invalidation, 32 sessions (16 on each standby) ask for
+# the stale tenant at once, and the builder runs once in the whole cluster;
+# the document is stored on the primary and every standby reader gets it by
+# replication. With the primary gone, a standby still answers (building
+# without storing) within rebuild_wait_timeout.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+use Time::HiRes qw(time);
+
+my $primary = PostgreSQL::Test::Cluster->new('primary');
+$primary->init(allows_streaming => 1);
+$primary->append_conf('postgresql.conf', qq{shared_preload_libraries = 'config_guard'
+config_guard.refresh_ahead = off
+max_connections = 100});
+$primary->start;
+$primary->safe_psql('postgres', q{
+  CREATE EXTENSION config_guard;
+  CREATE TABLE items (tenant_id int NOT NULL, id int NOT NULL, v int NOT NULL, PRIMARY KEY (tenant_id, id));
+  INSERT INTO items SELECT t, g, 0 FROM generate_series(1, 2) t, generate_series(1, 10) g;
+  -- a builder that takes a while: the 32 readers arrive while it runs
+  CREATE FUNCTION build(tenant int) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+  BEGIN
+    PERFORM pg_sleep(0.3);
+    RETURN jsonb_build_object('v', (SELECT sum(v) FROM items WHERE tenant_id = tenant));
+  END $$;
+  SELECT config_guard.define('items', 'build(int)', ARRAY['items']::regclass[]);
+  SELECT config_guard.get('items', 1), config_guard.get('items', 2);
+});
+$primary->backup('base');
+my @standbys;
+for my $name ('standby_a', 'standby_b') {
+  my $standby = PostgreSQL::Test::Cluster->new($name);
+  $standby->init_from_backup($primary, 'base', has_streaming => 1);
+  $standby->append_conf('postgresql.conf', 'max_connections = 100');
+  $standby->start;
+  push @standbys, $standby;
+}
+$primary->wait_for_catchup($_) for @standbys;
+
+sub builder_runs {
+  $primary->safe_psql('postgres', q{SELECT builder_runs FROM config_guard.config_stats WHERE config = 'items'});
+}
+my $script = $primary->basedir . '/get.sql';
+append_to_file($script, "SELECT config_guard.get('items', 1);\n");
+
+for my $round (1 .. 3) {
+  $primary->safe_psql('postgres', qq{UPDATE items SET v = $round WHERE tenant_id = 1 AND id = 1});
+  $primary->wait_for_catchup($_) for @standbys;
+  my $before = builder_runs();
+  my @runs;
+  for my $standby (@standbys) {
+    my ($out, $err) = ('', '');
+    push @runs, [ IPC::Run::start(
+      [ 'pgbench', '-n', '-c', '16', '-j', '2', '-t', '1', '-f', $script, '-h', $standby->host,
+        '-p', $standby->port, 'postgres' ], '>', \$out, '2>', \$err), \$out, \$err ];
+  }
+  my $failed = 0;
+  for my $run (@runs) {
+    $run->[0]->finish;
+    $failed++ unless ${ $run->[1] } =~ /number of failed transactions: 0/ || ${ $run->[1] } =~ /processed: 16\/16/;
+  }
+  is($failed, 0, "round $round: 32 standby sessions (16 on each standby) asked for the stale tenant");
+  is(builder_runs() - $before, 1, "round $round: the builder ran once in the whole cluster");
+  for my $standby (@standbys) {
+    is($standby->safe_psql('postgres', q{SELECT config_guard.get('items', 1) ->> 'v'}), $round,
+      "round $round: " . $standby->name . ' serves the new document');
+  }
+}
+is($standbys[0]->safe_psql('postgres', q{SELECT count(*) FROM config_guard.invalidations WHERE tenant = '1'}), '0',
+  'the document was stored (on the primary) and its marks folded away, as replication shows');
+unlike(slurp_file($standbys[0]->logfile), qr/cannot reach the primary|the primary refused/, 'no request failed');
+
+# Export walks on a standby read the versions the primary made.
+is($primary->safe_psql('postgres', q{SELECT count(*) FROM config_guard.export_page('items', 2, NULL, 100)}), '10',
+  'a walk on the primary makes the export version');
+$primary->wait_for_catchup($_) for @standbys;
+# (a cursor of an export version names no source: its source field is all ones)
+is($standbys[1]->safe_psql('postgres', q{SELECT count(*) FILTER (WHERE position('__8B' IN cursor) > 0)
+                                          FROM config_guard.export_page('items', 2, NULL, 100)}), '10',
+  'a walk on a standby is served from it');
+
+# The primary gone: a standby answers, building without storing.
+$primary->safe_psql('postgres', q{UPDATE items SET v = 10 WHERE tenant_id = 2 AND id = 1});
+$primary->wait_for_catchup($_) for @standbys;
+$primary->stop('immediate');
+my $t0 = time;
+is($standbys[0]->safe_psql('postgres', q{SET config_guard.rebuild_wait_timeout = '1s';
+                                          SELECT config_guard.get('items', 2) ->> 'v'}), '10',
+  'without a primary, the standby builds the stale tenant itself');
+cmp_ok(time - $t0, '<', 10, sprintf('within the wait (%.1f s)', time - $t0));
+like(slurp_file($standbys[0]->logfile), qr/cannot reach the primary to ask for a rebuild/, 'and logs why');
+
+$_->stop for @standbys;
+done_testing();
