@@ -56,6 +56,6 @@ echo
 echo "Reads ${DELAY} s after a write to the tenant ($ROUNDS per mode, interleaved):"
 printf '%-22s %8s %8s %10s %16s\n' refresh_ahead reads hits hit_share avg_read_ms
 for mode in on off; do
-  printf '%-22s %8d %8d %10s %16s\n' "$mode" "${reads[$mode]}" "${hits[$mode]}" \
+  printf '%-22s %8d %8d %10.2f %16.1f\n' "$mode" "${reads[$mode]}" "${hits[$mode]}" \
     "$(calc "${hits[$mode]} / ${reads[$mode]}")" "$(calc "${wait_ms[$mode]} / ${reads[$mode]}")"
 done

@@ -5,11 +5,15 @@
 # Usage: source test/lib/common.sh
 
 CG_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-CG_PG_MAJOR=15
+# The major the suites run on: the host's 15, or another in a chroot of the
+# test matrix (test/matrix/matrix.sh), which also leaves the fuzzer out
+# (CG_FUZZ=0: src/core is the same code on every major).
+CG_PG_MAJOR=${CG_PG_MAJOR:-15}
 CG_PG_BIN=/usr/lib/postgresql/$CG_PG_MAJOR/bin
 CG_PACKAGES=(postgresql-$CG_PG_MAJOR postgresql-server-dev-$CG_PG_MAJOR postgresql-client-$CG_PG_MAJOR
-             make g++ clang libclang-rt-14-dev cmake libgtest-dev libboost-dev libipc-run-perl
+             make g++ cmake libgtest-dev libboost-dev libpq-dev libipc-run-perl
              pgbouncer gnuplot-nox python3 python3-psycopg2 python3-psycopg prometheus-sql-exporter)
+[ "${CG_FUZZ:-1}" = 1 ] && CG_PACKAGES+=(clang libclang-rt-14-dev)
 
 cg_log() { printf '== %s\n' "$*" >&2; }
 
@@ -32,7 +36,8 @@ cg_ensure_packages() {
 # Builds with warnings as errors and installs into the server's directories.
 cg_build_install() {
   cg_log "building and installing config_guard"
-  make -C "$CG_ROOT" -s -j"$(nproc)" WERROR=1 && make -C "$CG_ROOT" -s install >/dev/null
+  make -C "$CG_ROOT" -s -j"$(nproc)" WERROR=1 PG_CONFIG="$CG_PG_BIN/pg_config" &&
+    make -C "$CG_ROOT" -s install PG_CONFIG="$CG_PG_BIN/pg_config" >/dev/null
 }
 
 # Runs a command as the postgres user with the server binaries on PATH.
