@@ -83,10 +83,10 @@ fi
 export PGHOST=$WORK PGPORT=$PORT PGUSER=postgres
 PGXS_DIR=$(dirname "$(dirname "$("$CG_PG_BIN/pg_config" --pgxs)")")
 
-count_regress() {  # count_regress SUITE LOG
+count_regress() {  # count_regress SUITE LOG   (15's "test x ... ok" and 16+'s "ok 1 - x" lines)
   local ok bad
-  ok=$(grep -cE '\.\.\. ok' "$2")
-  bad=$(grep -cE '\.\.\. FAILED|\.\.\. failed' "$2")
+  ok=$(grep -cE '\.\.\. ok|^ok [0-9]+ ' "$2")
+  bad=$(grep -cE '\.\.\. FAILED|\.\.\. failed|^not ok [0-9]+ ' "$2")
   [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ] && bad=1
   record "$1" "$ok" "$bad"
 }

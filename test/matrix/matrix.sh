@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The test matrix: config_guard built with warnings as errors and its
-# pg_regress and isolation suites run against PostgreSQL 17 (Debian 13) and
-# 18 (Debian unstable), each in a chroot made from Debian's own archive with
-# debootstrap, without touching the host. The chroots are cached in
+# The test matrix: config_guard built with warnings as errors and every suite
+# of the test command (test/run_tests.sh: unit, regress, isolation, TAP) run
+# against PostgreSQL 17 (Debian 13) and 18 (Debian unstable), each in a chroot
+# made from Debian's own archive with debootstrap, without touching the host;
+# then its Debian package built, installed and checked (installcheck). The chroots are cached in
 # CG_CHROOT_DIR (default /var/cache/config_guard) and made again when missing.
 # Prints one line per major and suite; exits non-zero on any failure.
 #
@@ -15,6 +16,14 @@ failed=0
 
 suite_of() { case $1 in 17) echo trixie ;; 18) echo sid ;; *) echo "no Debian suite for PostgreSQL $1" >&2; return 1 ;; esac; }
 
+# What the test command needs on a major (test/lib/common.sh, less the
+# fuzzer's clang) and what the package build needs.
+chroot_packages() {
+  echo "postgresql-$1 postgresql-server-dev-$1 postgresql-client-$1 g++ make cmake libgtest-dev libboost-dev" \
+       "libpq-dev libipc-run-perl pgbouncer gnuplot-nox python3 python3-psycopg2 python3-psycopg" \
+       "prometheus-sql-exporter debhelper dpkg-dev postgresql-server-dev-all"
+}
+
 ensure_chroot() {  # ensure_chroot MAJOR -> the chroot's directory, ready
   local major=$1 suite dir
   suite=$(suite_of "$major") || return 1
@@ -23,12 +32,15 @@ ensure_chroot() {  # ensure_chroot MAJOR -> the chroot's directory, ready
     command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap >/dev/null
     mkdir -p "$ROOT"
     [ -d "$dir/usr" ] || debootstrap --variant=minbase "$suite" "$dir" >"$ROOT/$suite.debootstrap.log" 2>&1 || return 1
-    cp /etc/resolv.conf "$dir/etc/"
-    mount_in "$dir"
-    chroot "$dir" bash -c "apt-get -o Acquire::Check-Valid-Until=false update -qq &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-$major postgresql-server-dev-$major g++ make \
-        libboost-dev" >"$ROOT/$suite.install.log" 2>&1 || return 1
   fi
+  cp /etc/resolv.conf "$dir/etc/"
+  mount_in "$dir"
+  # (also a chroot cached by an earlier version of this script)
+  # shellcheck disable=SC2046
+  chroot "$dir" bash -c "dpkg-query -W $(chroot_packages "$major") >/dev/null 2>&1 ||
+    { apt-get -o Acquire::Check-Valid-Until=false update -qq &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(chroot_packages "$major"); }" \
+    >"$ROOT/$suite.install.log" 2>&1 || return 1
   echo "$dir"
 }
 
@@ -55,36 +67,26 @@ for major in $MAJORS; do
   else
     record "$major" build failed; tail -20 "$ROOT/build-$major.log"; continue
   fi
-  # A temporary cluster inside the chroot, stopped on the way out.
-  chroot "$dir" bash -s "$major" >"$ROOT/suites-$major.log" 2>&1 <<'INNER'
-major=$1
-B=/usr/lib/postgresql/$major/bin; PGXS=/usr/lib/postgresql/$major/lib/pgxs/src/test; D=/tmp/cg$major
-rm -rf $D && mkdir -p $D && cp -r /build $D/src && chown -R postgres: $D
-su postgres -c "$B/initdb -D $D/data -A trust -U postgres -E UTF8 --locale=C --no-sync" >/dev/null
-printf "shared_preload_libraries = 'config_guard'\nport = 554$major\nunix_socket_directories = '$D'\nfsync = off\nconfig_guard.refresh_ahead = off\n" >>$D/data/postgresql.conf
-su postgres -c "$B/pg_ctl -D $D/data -l $D/server.log -w start" >/dev/null
-trap 'su postgres -c "$B/pg_ctl -D $D/data -m fast -w stop" >/dev/null' EXIT
-cd $D/src
-su postgres -c "$PGXS/regress/pg_regress --bindir=$B --inputdir=. --outputdir=$D/regress --host=$D --port=554$major \
-  --user=postgres --dbname=cgreg --load-extension=config_guard $(ls sql/*.sql | xargs -n1 basename | sed 's/\.sql$//' | sort | tr '\n' ' ')"
-echo "regress rc=$?"
-su postgres -c "$PGXS/isolation/pg_isolation_regress --bindir=$B --inputdir=test/isolation --outputdir=$D/isolation \
-  --host=$D --port=554$major --user=postgres --dbname=cgiso --load-extension=config_guard \
-  $(ls test/isolation/specs/*.spec | xargs -n1 basename | sed 's/\.spec$//' | sort | tr '\n' ' ')"
-echo "isolation rc=$?"
-grep -E "terminated by signal|PANIC|TRAP:" $D/server.log && echo "server-log rc=1" || echo "server-log rc=0"
-INNER
-  for suite in regress isolation server-log; do
-    if grep -q "^$suite rc=0" "$ROOT/suites-$major.log"; then record "$major" "$suite" ok; else record "$major" "$suite" failed; fi
+  # Every suite of `make test` (unit, regress, isolation, TAP with PgBouncer,
+  # standbys, drivers and the exporter, the server log), run by the test
+  # command itself on this major; the fuzzer stays on the host.
+  chroot "$dir" bash -c "cd /build && CG_PG_MAJOR=$major CG_FUZZ=0 bash test/run_tests.sh" \
+    >"$ROOT/suites-$major.log" 2>&1
+  for suite in unit regress isolation tap server-log; do
+    line=$(grep -E "^== $suite: [0-9]+ passed, [0-9]+ failed" "$ROOT/suites-$major.log" | tail -1)
+    if [ -n "$line" ] && echo "$line" | grep -q ", 0 failed"; then
+      record "$major" "$suite (${line#== $suite: })" ok
+    else
+      record "$major" "$suite ${line:+(${line#== $suite: })}" failed
+    fi
   done
-  grep -E "^(not ok|ok) |tests? (passed|failed)" "$ROOT/suites-$major.log" | grep -v "^ok" | sed "s/^/  [$major] /"
+  grep -E "^test/t/.* (Dubious|Failed)|^not ok|^FAILED" "$ROOT/suites-$major.log" | sed "s/^/  [$major] /"
 
   # The Debian package (debian/, pg_buildext): built, then installed in place
   # of the build's own install (make uninstall), and the regression suite run
   # against the installed package on a cluster that preloads it.
-  rm -rf "$dir/pkg" && mkdir -p "$dir/pkg/src" && cp -r "$dir/build/." "$dir/pkg/src/"
+  rm -rf "$dir/pkg" && mkdir -p "$dir/pkg/src" && git ls-files -z | xargs -0 tar -c | tar -x -C "$dir/pkg/src"
   if chroot "$dir" bash -c "export DEBIAN_FRONTEND=noninteractive
-      apt-get install -y -qq debhelper postgresql-server-dev-all dpkg-dev >/dev/null &&
       cd /pkg/src && pg_buildext updatecontrol && dpkg-buildpackage -us -uc -b &&
       cd /build && make -s uninstall PG_CONFIG=/usr/lib/postgresql/$major/bin/pg_config &&
       test ! -e /usr/lib/postgresql/$major/lib/config_guard.so &&

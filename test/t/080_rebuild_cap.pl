@@ -32,7 +32,8 @@ for my $t (1 .. 6) {
   push @callers, $s;
 }
 $node->poll_query_until('postgres', q{SELECT count(*) = 6 FROM pg_stat_activity
-                                       WHERE query LIKE '%config_guard.get(%' AND wait_event IN ('advisory', 'Extension')})
+                                       WHERE query LIKE '%config_guard.get(%'
+                                         AND (wait_event = 'advisory' OR wait_event_type = 'Extension')})
   or die 'callers did not all start';
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%config_guard.get(%' AND wait_event = 'advisory'}),
   '2', 'two builders run (they wait for the gate inside the builder)');
