@@ -177,6 +177,15 @@ SELECT count(*) FILTER (WHERE item ->> 'v' = '8') AS committed_writes_seen,
   FROM config_guard.export_page('ev', 2, NULL, 100);
 RESET ROLE;
 SELECT * FROM versions;
+-- (also when a get() in between folded the transaction's own marks away)
+SET ROLE ev_owner;
+BEGIN;
+UPDATE ev.flags SET v = 9 WHERE tenant_id = 2 AND id = 3;
+SELECT config_guard.get('ev', 2) IS NOT NULL AS got;
+SELECT count(*) FILTER (WHERE item ->> 'v' = '9') AS own_write_seen FROM config_guard.export_page('ev', 2, NULL, 100);
+COMMIT;
+RESET ROLE;
+SELECT * FROM versions;
 SET ROLE ev_owner;
 BEGIN;
 ALTER TABLE ev.rules ADD COLUMN note text DEFAULT 'new';

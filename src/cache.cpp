@@ -190,14 +190,20 @@ Datum Rebuild(ConfigDef* def, const TenantKey& tenant, const StoredDocument& sto
   return built.document;
 }
 
-Datum GetUnderTransactionSnapshot(ConfigDef* def, const TenantKey& tenant, const StoredDocument& stored) {
-  CountEvent(def->config_id, Counter::kMiss);
+// Builds under the transaction's snapshot without storing (the miss is
+// counted by the caller).
+Datum BuildUnstored(ConfigDef* def, const TenantKey& tenant, const StoredDocument& stored) {
   BackoffState state;
   if (ActiveBackoff({MyDatabaseId, def->config_id, tenant.hash}, &state)) {
     CountEvent(def->config_id, Counter::kBackoffRefusal);
     return AnswerFailure(*def, tenant, stored, state);
   }
   return Rebuild(def, tenant, stored, false, 0);
+}
+
+Datum GetUnderTransactionSnapshot(ConfigDef* def, const TenantKey& tenant, const StoredDocument& stored) {
+  CountEvent(def->config_id, Counter::kMiss);
+  return BuildUnstored(def, tenant, stored);
 }
 
 // The miss path: `stored` is what the first look found (stale or missing).
@@ -240,36 +246,52 @@ Datum GetReadCommitted(ConfigDef* def, const TenantKey& tenant, int64 max_stale_
 
 // A hot standby's miss in READ COMMITTED: one session of this standby asks the
 // primary for the tenant (standby_rebuild.hpp), the others wait for it, and
-// all read the document replication brings. If that cannot be done, the
-// stored document within max_stale, or a build here that is not stored.
-Datum GetOnStandby(ConfigDef* def, const TenantKey& tenant, int64 max_stale_us, const StoredDocument& stored) {
+// all read the document replication brings; everything within
+// rebuild_wait_timeout, as on a primary. A config's requests from this
+// standby take builder slots (max_rebuilds_per_config): as many connections to
+// the primary at most. Only when the primary cannot be asked at all does the
+// standby build (without storing), as in REPEATABLE READ.
+Datum GetOnStandby(ConfigDef* def, const TenantKey& tenant, int64 max_stale_us, StoredDocument stored) {
   const LOCKTAG lock = RebuildLock(def->config_id, tenant.hash);
-  const bool stale_ok = stored.found && max_stale_us > 0 && stored.age_us <= max_stale_us;
-  if (TryLead(lock)) {
-    const bool replayed = AskPrimaryToRebuild(*def, tenant);
-    StopLeading(lock);  // (what it waited for has been replayed: the others may look)
-    if (replayed) {
-      const StoredDocument doc = LookupDocument(*def, tenant.text, FreshSnapshot());
-      if (doc.found && doc.fresh) {
-        CountEvent(def->config_id, Counter::kMiss);
-        return doc.document;
-      }
+  const TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Max(rebuild_wait_timeout_ms, 1));
+  const auto remaining_ms = [deadline]() {
+    const long ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+    return static_cast<int>(Min(ms, static_cast<long>(INT_MAX)));
+  };
+  CountEvent(def->config_id, Counter::kMiss);
+  for (bool first = true;; first = false) {
+    if (!first) {
+      stored = LookupDocument(*def, tenant.text, FreshSnapshot());
+      if (stored.found && stored.fresh) return stored.document;
     }
-  } else if (!stale_ok) {
+    const bool stale_ok = stored.found && max_stale_us > 0 && stored.age_us <= max_stale_us;
+    if (TryLead(lock)) {
+      PrimaryAnswer answer = PrimaryAnswer::kTimedOut;
+      if (remaining_ms() > 0 && AcquireBuilderSlot(def->config_id, remaining_ms())) {
+        answer = AskPrimaryToRebuild(*def, tenant, deadline);
+        ReleaseBuilderSlot();
+      }
+      StopLeading(lock);  // (what it waited for has been replayed: the others may look)
+      if (answer == PrimaryAnswer::kReplayed) continue;
+      if (answer == PrimaryAnswer::kUnavailable) {
+        if (stale_ok) {
+          CountEvent(def->config_id, Counter::kStaleHit);
+          return stored.document;
+        }
+        return BuildUnstored(def, tenant, stored);
+      }
+      break;
+    }
+    if (stale_ok) {
+      CountEvent(def->config_id, Counter::kStaleHit);
+      return stored.document;
+    }
     CountEvent(def->config_id, Counter::kCoalescedWait);
-    if (WaitForLeader(lock, rebuild_wait_timeout_ms)) {
-      const StoredDocument doc = LookupDocument(*def, tenant.text, FreshSnapshot());
-      if (doc.found && doc.fresh) {
-        CountEvent(def->config_id, Counter::kMiss);
-        return doc.document;
-      }
-    }
+    if (remaining_ms() <= 0 || !WaitForLeader(lock, remaining_ms())) break;
   }
-  if (stale_ok) {
-    CountEvent(def->config_id, Counter::kStaleHit);
-    return stored.document;
-  }
-  return GetUnderTransactionSnapshot(def, tenant, stored);
+  CountEvent(def->config_id, Counter::kWaitTimeout);
+  if (stored.found && max_stale_us > 0) return stored.document;
+  RefuseWaitTimeout(*def, tenant, "the primary's rebuild");
 }
 
 // A reader was answered: refresh-ahead keeps what readers read fresh, and

@@ -7,6 +7,7 @@
 #include "gateway.hpp"
 #include "gucs.hpp"
 #include "identity.hpp"
+#include "mark_append.hpp"
 #include "store.hpp"
 
 extern "C" {
@@ -30,27 +31,36 @@ namespace {
 // backend holds one batch, whatever the tenant's size.
 constexpr long kFetchBatch = 1000;
 
-// Whether this transaction made a version: it holds the tenant's export lock
-// to its end, which PREPARE TRANSACTION would carry past the session (every
-// other walk of the tenant would wait for COMMIT PREPARED).
-bool made_version = false;
+// The outermost (sub)transaction level holding a version this transaction
+// made (0: none): it holds the tenant's export lock to the end of the top
+// transaction, which PREPARE TRANSACTION would carry past the session (every
+// other walk of the tenant would wait for COMMIT PREPARED). A subtransaction
+// that aborts takes its versions and locks with it.
+int made_version_level = 0;
 
 void RefusePrepare(XactEvent event, void*) {
-  if (event == XACT_EVENT_PRE_PREPARE && made_version)
+  if (event == XACT_EVENT_PRE_PREPARE && made_version_level > 0)
     ereport(ERROR,
             (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("cannot PREPARE a transaction that made an export version"),
              errhint("Walk exports in transactions of their own.")));
   if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE ||
       event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
-    made_version = false;
+    made_version_level = 0;
+}
+
+void FollowSubtransactions(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
+  const int level = GetCurrentTransactionNestLevel();
+  if (made_version_level < level) return;
+  if (event == SUBXACT_EVENT_ABORT_SUB)
+    made_version_level = 0;
+  else if (event == SUBXACT_EVENT_COMMIT_SUB)
+    made_version_level = level - 1;
 }
 
 // Whether this transaction wrote marks of the tenant or the whole config: its
 // writes (or DDL) are not committed, so no version it made could be shared.
 bool WroteOwnMarks(const ConfigDef& def, const TenantKey& tenant) {
-  if (!FullTransactionIdIsValid(GetTopFullTransactionIdIfAny())) return false;
-  Datum args[2] = {Int32GetDatum(def.config_id), CStringGetTextDatum(tenant.text)};
-  return RunAsOwner(Stmt::kOwnMarks, args) > 0;
+  return TransactionMayHaveMarked(def.config_id, tenant.text);
 }
 
 [[noreturn]] void RefuseVersion(const ConfigDef& def, const TenantKey& tenant, int64 version) {
@@ -173,7 +183,8 @@ int64 Materialize(ConfigDef* def, const TenantKey& tenant) {
   // A tenant without rows is walked from the sources (an index probe per
   // source): any tenant key a reader makes up never leaves a version behind.
   if (seq == 0) return 0;
-  made_version = true;
+  if (made_version_level == 0 || made_version_level > GetCurrentTransactionNestLevel())
+    made_version_level = GetCurrentTransactionNestLevel();
 
   const double build_ms = static_cast<double>(GetCurrentTimestamp() - start) / 1000.0;
   Datum values[7] = {Int64GetDatum(version),
@@ -191,7 +202,10 @@ int64 Materialize(ConfigDef* def, const TenantKey& tenant) {
 
 }  // namespace
 
-void InitExportVersions() { RegisterXactCallback(RefusePrepare, nullptr); }
+void InitExportVersions() {
+  RegisterXactCallback(RefusePrepare, nullptr);
+  RegisterSubXactCallback(FollowSubtransactions, nullptr);
+}
 
 bool ExportVersionsInstalled() {
   const Oid nsp = RegistryNamespace();

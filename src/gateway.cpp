@@ -629,14 +629,6 @@ const Statement kStatements[] = {
      {INT4OID},
      false,
      SPI_OK_DELETE},
-    // kOwnMarks
-    {"SELECT 1 FROM config_guard.invalidations i"
-     " WHERE i.config_id OPERATOR(pg_catalog.=) $1 AND (i.tenant OPERATOR(pg_catalog.=) $2 OR i.tenant IS NULL)"
-     "   AND i.xid OPERATOR(pg_catalog.=) pg_catalog.pg_current_xact_id_if_assigned() LIMIT 1",
-     2,
-     {INT4OID, TEXTOID},
-     true,
-     SPI_OK_SELECT},
 };
 // clang-format on
 static_assert(sizeof(kStatements) / sizeof(kStatements[0]) == static_cast<size_t>(Stmt::kCount),

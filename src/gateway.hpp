@@ -77,7 +77,6 @@ enum class Stmt {
   kExportPage,             // $1 version, $2 after seq, $3 at most -> seq, source, item
   kExportVersionsExpired,  // $1 age, $2 versions at most -> rows deleted with the versions superseded before $1
   kForgetExportRows,       // $1 config_id (the versions cascade from the config)
-  kOwnMarks,               // $1 config_id, $2 tenant -> a row if this transaction marked the tenant or the config
   kCount
 };
 

@@ -243,6 +243,13 @@ void InsertWithExecutor(Relation rel, TupleTableSlot* slot) {
 
 }  // namespace
 
+bool TransactionMayHaveMarked(int32 config_id, const char* tenant) {
+  const TransactionId xid = GetTopTransactionIdIfAny();
+  if (!TransactionIdIsValid(xid) || written_xid != xid) return false;
+  if (!written_complete) return true;
+  return FindWritten({config_id, tenant}) || FindWritten({config_id, nullptr});
+}
+
 void AppendMarkRows(int32 config_id, ArrayType* tenants) {
   Datum* values = nullptr;
   bool* nulls = nullptr;

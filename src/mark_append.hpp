@@ -26,4 +26,9 @@ void InitMarkAppend();
 // `tenants`: text[] of canonical tenant keys, a NULL element for every tenant.
 void AppendMarkRows(int32 config_id, ArrayType* tenants);
 
+// Whether this transaction may have written a mark of the tenant or of the
+// whole config (true when in doubt: past the remembered marks). A rebuild
+// folding the transaction's own marks does not make it forget them.
+bool TransactionMayHaveMarked(int32 config_id, const char* tenant);
+
 }  // namespace config_guard

@@ -43,25 +43,27 @@ bool WaitForSocket(PGconn* conn, int io, TimestampTz deadline) {
   return true;
 }
 
-PGconn* Connect(const char* conninfo, TimestampTz deadline) {
+PGconn* StartConnection(const char* conninfo) {
   // The conninfo first, then what this request needs: later keywords win.
   const char* keywords[] = {"dbname", "dbname", "application_name", nullptr};
   const char* values[] = {conninfo, get_database_name(MyDatabaseId), "config_guard standby rebuild", nullptr};
-  PGconn* conn = PQconnectStartParams(keywords, values, 1);
-  if (conn == nullptr) return nullptr;
+  return PQconnectStartParams(keywords, values, 1);
+}
+
+// Completes the connection `conn` started. False (the reason logged) if it
+// fails or the deadline passes first.
+bool FinishConnection(PGconn* conn, TimestampTz deadline) {
   PostgresPollingStatusType status = PGRES_POLLING_WRITING;
   while (PQstatus(conn) != CONNECTION_BAD && status != PGRES_POLLING_OK && status != PGRES_POLLING_FAILED) {
     if (!WaitForSocket(conn, status == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE, deadline))
       break;
     status = PQconnectPoll(conn);
   }
-  if (PQstatus(conn) != CONNECTION_OK) {
-    ereport(LOG,
-            (errmsg("config_guard: cannot reach the primary to ask for a rebuild: %s", pchomp(PQerrorMessage(conn)))));
-    PQfinish(conn);
-    return nullptr;
-  }
-  return conn;
+  if (PQstatus(conn) == CONNECTION_OK) return true;
+  const char* reason = pchomp(PQerrorMessage(conn));
+  ereport(LOG, (errmsg("config_guard: cannot reach the primary to ask for a rebuild: %s",
+                       reason[0] != '\0' ? reason : "no answer before config_guard.rebuild_wait_timeout")));
+  return false;
 }
 
 // Runs one statement and returns its one value (palloc'd), or nullptr.
@@ -89,14 +91,19 @@ char* RunOne(PGconn* conn, const char* sql, int nparams, const char* const* para
   return ok ? value : nullptr;
 }
 
-// Asks on an open connection; the position of the primary's WAL after the
-// rebuild committed, or InvalidXLogRecPtr.
+// Asks on an open connection; the position of the asked server's WAL once
+// the rebuild committed there (its replay position if it is itself a
+// standby, which has then replayed what its primary made), or
+// InvalidXLogRecPtr.
 XLogRecPtr Ask(PGconn* conn, const ConfigDef& def, const TenantKey& tenant, TimestampTz deadline) {
   const char* params[2] = {def.name, tenant.text};
   // (autocommit: the rebuild's transaction has committed when it returns)
   if (RunOne(conn, "SELECT config_guard.get($1, $2::pg_catalog.text) IS NOT NULL", 2, params, deadline) == nullptr)
     return InvalidXLogRecPtr;
-  const char* lsn = RunOne(conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()", 0, nullptr, deadline);
+  const char* lsn = RunOne(conn,
+                           "SELECT CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()"
+                           " ELSE pg_catalog.pg_current_wal_insert_lsn() END",
+                           0, nullptr, deadline);
   if (lsn == nullptr) return InvalidXLogRecPtr;
   return DatumGetLSN(DirectFunctionCall1(pg_lsn_in, CStringGetDatum(lsn)));
 }
@@ -115,40 +122,50 @@ bool WaitForReplay(XLogRecPtr lsn, TimestampTz deadline) {
 
 const char* PrimaryConninfo() {
   if (primary_conninfo_setting != nullptr && primary_conninfo_setting[0] != '\0') return primary_conninfo_setting;
-  const char* server = GetConfigOption("primary_conninfo", true, true);
+  // (read for the caller, who need not be allowed to see it)
+  const char* server = GetConfigOption("primary_conninfo", true, false);
   return server != nullptr && server[0] != '\0' ? server : nullptr;
 }
 
-// Connects, asks, and closes the connection on every exit path (an error or a
-// cancel while waiting closes it; a FATAL ends the process, which closes it).
+// Connects, asks, and closes the connection on every exit path: the
+// connection is known here before anything can be interrupted (an error or a
+// cancel closes it; a FATAL ends the process, which closes it).
 pg_noinline XLogRecPtr AskClosing(const char* conninfo, const ConfigDef& def, const TenantKey& tenant,
-                                  TimestampTz deadline) {
-  PGconn* volatile conn = nullptr;
+                                  TimestampTz deadline, bool* reached) {
+  PGconn* volatile conn = StartConnection(conninfo);
   volatile XLogRecPtr lsn = InvalidXLogRecPtr;
+  volatile bool connected = false;
+  if (conn == nullptr) return InvalidXLogRecPtr;
   PG_TRY();
   {
-    conn = Connect(conninfo, deadline);
-    if (conn != nullptr) lsn = Ask(conn, def, tenant, deadline);
+    connected = FinishConnection(conn, deadline);
+    if (connected) lsn = Ask(conn, def, tenant, deadline);
   }
   PG_CATCH();
   {
-    if (conn != nullptr) PQfinish(conn);
+    PQfinish(conn);
     PG_RE_THROW();
   }
   PG_END_TRY();
-  if (conn != nullptr) PQfinish(conn);
+  PQfinish(conn);
+  *reached = connected;
   return lsn;
 }
 
 }  // namespace
 
-bool AskPrimaryToRebuild(const ConfigDef& def, const TenantKey& tenant) {
+PrimaryAnswer AskPrimaryToRebuild(const ConfigDef& def, const TenantKey& tenant, TimestampTz deadline) {
   const char* conninfo = PrimaryConninfo();
-  if (!standby_rebuild || conninfo == nullptr) return false;
-  const TimestampTz deadline =
-      TimestampTzPlusMilliseconds(GetCurrentTimestamp(), rebuild_wait_timeout_ms > 0 ? rebuild_wait_timeout_ms : 1);
-  const XLogRecPtr lsn = AskClosing(conninfo, def, tenant, deadline);
-  return !XLogRecPtrIsInvalid(lsn) && WaitForReplay(lsn, deadline);
+  if (!standby_rebuild || conninfo == nullptr) return PrimaryAnswer::kUnavailable;
+  bool reached = false;
+  const XLogRecPtr lsn = AskClosing(conninfo, def, tenant, deadline, &reached);
+  if (XLogRecPtrIsInvalid(lsn)) {
+    // (a primary that answered nothing in time is busy, not gone)
+    return reached && Remaining(deadline) > 0 ? PrimaryAnswer::kUnavailable
+           : reached                          ? PrimaryAnswer::kTimedOut
+                                              : PrimaryAnswer::kUnavailable;
+  }
+  return WaitForReplay(lsn, deadline) ? PrimaryAnswer::kReplayed : PrimaryAnswer::kTimedOut;
 }
 
 }  // namespace config_guard

@@ -16,12 +16,21 @@
 #include "registry.hpp"
 #include "tenant.hpp"
 
+extern "C" {
+#include "datatype/timestamp.h"
+}
+
 namespace config_guard {
 
-// Asks the primary to rebuild the tenant and waits until the standby has
-// replayed the result. False if it cannot (no conninfo, the primary refuses
-// or cannot be reached, the wait times out): the caller answers another way.
-// Interruptible; the connection is closed on every exit path.
-bool AskPrimaryToRebuild(const ConfigDef& def, const TenantKey& tenant);
+enum class PrimaryAnswer {
+  kReplayed,     // the primary rebuilt (or had) the document, and it has been replayed here
+  kUnavailable,  // no conninfo, standby_rebuild off, the primary unreachable or refusing
+  kTimedOut,     // the primary was asked, but the answer or its replay came after the deadline
+};
+
+// Asks the primary (or, cascading, the upstream standby, which asks its own)
+// for the tenant and waits until this standby has replayed the result, until
+// `deadline`. Interruptible; the connection is closed on every exit path.
+PrimaryAnswer AskPrimaryToRebuild(const ConfigDef& def, const TenantKey& tenant, TimestampTz deadline);
 
 }  // namespace config_guard

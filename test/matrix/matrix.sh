@@ -7,14 +7,15 @@
 # CG_CHROOT_DIR (default /var/cache/config_guard) and made again when missing.
 # Prints one line per major and suite; exits non-zero on any failure.
 #
-#   test/matrix/matrix.sh [MAJOR...]     (default: 17 18)
+#   test/matrix/matrix.sh [MAJOR...]     (default: 15 17 18; 15, the host's, only for its package)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=${CG_CHROOT_DIR:-/var/cache/config_guard}
-MAJORS=${*:-17 18}
+MAJORS=${*:-15 17 18}
+HOST_MAJOR=15  # its suites are `make test`'s, on the host: here only its package
 failed=0
 
-suite_of() { case $1 in 17) echo trixie ;; 18) echo sid ;; *) echo "no Debian suite for PostgreSQL $1" >&2; return 1 ;; esac; }
+suite_of() { case $1 in 15) echo bookworm ;; 17) echo trixie ;; 18) echo sid ;; *) echo "no Debian suite for PostgreSQL $1" >&2; return 1 ;; esac; }
 
 # What the test command needs on a major (test/lib/common.sh, less the
 # fuzzer's clang) and what the package build needs.
@@ -67,6 +68,9 @@ for major in $MAJORS; do
   else
     record "$major" build failed; tail -20 "$ROOT/build-$major.log"; continue
   fi
+  if [ "$major" = "$HOST_MAJOR" ]; then
+    echo "PostgreSQL $major: suites run on the host by make test"
+  else
   # Every suite of `make test` (unit, regress, isolation, TAP with PgBouncer,
   # standbys, drivers and the exporter, the server log), run by the test
   # command itself on this major; the fuzzer stays on the host.
@@ -81,6 +85,7 @@ for major in $MAJORS; do
     fi
   done
   grep -E "^test/t/.* (Dubious|Failed)|^not ok|^FAILED" "$ROOT/suites-$major.log" | sed "s/^/  [$major] /"
+  fi
 
   # The Debian package (debian/, pg_buildext): built, then installed in place
   # of the build's own install (make uninstall), and the regression suite run

@@ -115,6 +115,7 @@ is($node->safe_psql('postgres', q{SET config_guard.rebuild_wait_timeout = '300ms
 cmp_ok(time - $t0, '<', 5, sprintf('after the wait (%.1f s)', time - $t0));
 is(versions(), $versions_held, 'from the sources, page by page (the open version is not visible)');
 # ... and it cannot be prepared, which would carry the lock past the session
+my ($prc, $pout, $perr);
 $holder->query(q{PREPARE TRANSACTION 'holds_a_version'});
 like($holder->{stderr}, qr/cannot PREPARE a transaction that made an export version/, 'PREPARE TRANSACTION is refused');
 $holder->quit;
@@ -122,7 +123,16 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'), '0', 
 is($node->safe_psql('postgres', q{SET config_guard.rebuild_wait_timeout = 0;
                                    SELECT count(*) FROM config_guard.export_page('cfg', 1, NULL, 1000)}), '100',
   'and the next walk makes the version');
+# a version made in a subtransaction that rolled back leaves nothing to hold
+$node->safe_psql('postgres', q{UPDATE items SET v = v + 1 WHERE tenant_id = 1 AND id = 1});
+$node->safe_psql('postgres', q{BEGIN; SAVEPOINT s; SELECT count(*) FROM config_guard.export_page('cfg', 1, NULL, 10);
+                               ROLLBACK TO s; PREPARE TRANSACTION 'rolled_back_version'; COMMIT PREPARED 'rolled_back_version'});
+pass('a transaction whose version was rolled back with its subtransaction is prepared');
+($prc, $pout, $perr) = $node->psql('postgres', q{BEGIN; SAVEPOINT s; SELECT count(*) FROM config_guard.export_page('cfg', 1, NULL, 10);
+                                                  RELEASE s; PREPARE TRANSACTION 'kept_version'});
+like($perr, qr/cannot PREPARE a transaction that made an export version/, 'one kept by RELEASE is not');
 # a transaction that only read a version may be prepared
+$node->safe_psql('postgres', q{SELECT count(*) FROM config_guard.export_page('cfg', 1, NULL, 10)});
 $node->safe_psql('postgres', q{BEGIN; SELECT count(*) FROM config_guard.export_page('cfg', 1, NULL, 10);
                                PREPARE TRANSACTION 'reads_only'; COMMIT PREPARED 'reads_only'});
 pass('a transaction that read a version is prepared and committed');

@@ -11,6 +11,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use Time::HiRes qw(time);
+use IO::Socket::INET;
+use IO::Select;
 
 my $primary = PostgreSQL::Test::Cluster->new('primary');
 $primary->init(allows_streaming => 1);
@@ -74,6 +76,69 @@ for my $round (1 .. 3) {
 is($standbys[0]->safe_psql('postgres', q{SELECT count(*) FROM config_guard.invalidations WHERE tenant = '1'}), '0',
   'the document was stored (on the primary) and its marks folded away, as replication shows');
 unlike(slurp_file($standbys[0]->logfile), qr/cannot reach the primary|the primary refused/, 'no request failed');
+
+# An ordinary role reads on a standby (it may not see primary_conninfo; the
+# request uses it for the role it names).
+$primary->safe_psql('postgres', q{CREATE ROLE reader LOGIN; GRANT SELECT ON items TO reader;
+                                  SELECT config_guard.grant_read('items', 'reader');
+                                  UPDATE items SET v = 100 WHERE tenant_id = 1 AND id = 1});
+$primary->wait_for_catchup($_) for @standbys;
+my $runs_before = builder_runs();
+is($standbys[0]->safe_psql('postgres', q{SELECT config_guard.get('items', 1) ->> 'v'}, extra_params => [ '-U', 'reader' ]),
+  '100', 'an ordinary role on a standby gets the rebuilt document');
+is(builder_runs() - $runs_before, 1, 'built on the primary');
+
+# A builder slower than rebuild_wait_timeout: the standby's callers time out
+# (55P03) as on a primary; none builds on the standby.
+$primary->safe_psql('postgres', q{
+  INSERT INTO items VALUES (9, 1, 0);
+  CREATE OR REPLACE FUNCTION build(tenant int) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+  BEGIN
+    PERFORM pg_sleep(CASE WHEN tenant = 9 THEN 3 ELSE 0.3 END);
+    RETURN jsonb_build_object('v', (SELECT sum(v) FROM items WHERE tenant_id = tenant));
+  END $$;});
+$primary->wait_for_catchup($_) for @standbys;
+my $slow = $primary->basedir . '/slow.sql';
+append_to_file($slow, "SET config_guard.rebuild_wait_timeout = '1s';
+SELECT config_guard.get('items', 9);
+");
+my $local_runs = q{SELECT builder_runs FROM config_guard.config_stats WHERE config = 'items'};
+my $standby_runs_before = $standbys[0]->safe_psql('postgres', $local_runs);
+my ($pb_out, $pb_err) = ('', '');
+IPC::Run::run([ 'pgbench', '-n', '-c', '8', '-j', '2', '-t', '1', '-f', $slow, '-h', $standbys[0]->host,
+  '-p', $standbys[0]->port, 'postgres' ], '>', \$pb_out, '2>', \$pb_err);
+like($pb_err, qr/timed out waiting for the primary's rebuild/, 'callers time out while the primary builds');
+is($standbys[0]->safe_psql('postgres', $local_runs), $standby_runs_before, 'and nobody builds on the standby');
+$primary->poll_query_until('postgres', q{SELECT count(*) = 1 FROM config_guard.documents WHERE tenant = '9'})
+  or die 'the primary did not store tenant 9';
+$primary->wait_for_catchup($_) for @standbys;
+is($standbys[0]->safe_psql('postgres', q{SELECT config_guard.get('items', 9) ->> 'v'}), '0',
+  'the primary finished the build: the next read is a hit');
+
+# A primary that never answers the connection: the caller is cancelled while
+# connecting, and the connection is closed (a listener sees its end).
+my $listener = IO::Socket::INET->new(Listen => 5, LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp')
+  or die "no listener: $!";
+$standbys[0]->append_conf('postgresql.conf',
+  "config_guard.primary_conninfo = 'host=127.0.0.1 port=" . $listener->sockport . " sslmode=disable connect_timeout=30'");
+$standbys[0]->reload;
+$primary->safe_psql('postgres', q{UPDATE items SET v = v + 1 WHERE tenant_id = 2 AND id = 1});
+$primary->wait_for_catchup($standbys[0]);
+my ($rc, $out, $err) = $standbys[0]->psql('postgres',
+  q{SET statement_timeout = '500ms'; SET config_guard.rebuild_wait_timeout = '20s'; SELECT config_guard.get('items', 2)});
+like($err, qr/canceling statement due to statement timeout/, 'the caller is cancelled while connecting');
+my $peer = $listener->accept;
+my $sel = IO::Select->new($peer);
+my ($buf, $closed) = ('', 0);
+my $until = time + 5;
+while (time < $until && $sel->can_read(1)) {
+  my $n = sysread($peer, $buf, 8192);
+  if (!$n) { $closed = 1; last; }
+}
+ok($closed, 'the standby closed its connection to the unanswering primary');
+close $peer;
+$standbys[0]->append_conf('postgresql.conf', "config_guard.primary_conninfo = ''");
+$standbys[0]->reload;
 
 # Export walks on a standby read the versions the primary made.
 is($primary->safe_psql('postgres', q{SELECT count(*) FROM config_guard.export_page('items', 2, NULL, 100)}), '10',
