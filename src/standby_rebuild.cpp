@@ -50,20 +50,20 @@ PGconn* StartConnection(const char* conninfo) {
   return PQconnectStartParams(keywords, values, 1);
 }
 
-// Completes the connection `conn` started. False (the reason logged) if it
-// fails or the deadline passes first.
-bool FinishConnection(PGconn* conn, TimestampTz deadline) {
+// Completes the connection `conn` started: whether it is open, or failed (the
+// reason logged), or the deadline came first.
+enum class Connection { kOpen, kFailed, kTimedOut };
+Connection FinishConnection(PGconn* conn, TimestampTz deadline) {
   PostgresPollingStatusType status = PGRES_POLLING_WRITING;
   while (PQstatus(conn) != CONNECTION_BAD && status != PGRES_POLLING_OK && status != PGRES_POLLING_FAILED) {
     if (!WaitForSocket(conn, status == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE, deadline))
-      break;
+      return Connection::kTimedOut;
     status = PQconnectPoll(conn);
   }
-  if (PQstatus(conn) == CONNECTION_OK) return true;
-  const char* reason = pchomp(PQerrorMessage(conn));
-  ereport(LOG, (errmsg("config_guard: cannot reach the primary to ask for a rebuild: %s",
-                       reason[0] != '\0' ? reason : "no answer before config_guard.rebuild_wait_timeout")));
-  return false;
+  if (PQstatus(conn) == CONNECTION_OK) return Connection::kOpen;
+  ereport(LOG,
+          (errmsg("config_guard: cannot reach the primary to ask for a rebuild: %s", pchomp(PQerrorMessage(conn)))));
+  return Connection::kFailed;
 }
 
 // Runs one statement and returns its one value (palloc'd), or nullptr.
@@ -131,15 +131,18 @@ const char* PrimaryConninfo() {
 // connection is known here before anything can be interrupted (an error or a
 // cancel closes it; a FATAL ends the process, which closes it).
 pg_noinline XLogRecPtr AskClosing(const char* conninfo, const ConfigDef& def, const TenantKey& tenant,
-                                  TimestampTz deadline, bool* reached) {
+                                  TimestampTz deadline, PrimaryAnswer* failure) {
   PGconn* volatile conn = StartConnection(conninfo);
   volatile XLogRecPtr lsn = InvalidXLogRecPtr;
-  volatile bool connected = false;
-  if (conn == nullptr) return InvalidXLogRecPtr;
+  volatile Connection connection = Connection::kFailed;
+  if (conn == nullptr) {
+    *failure = PrimaryAnswer::kUnavailable;
+    return InvalidXLogRecPtr;
+  }
   PG_TRY();
   {
-    connected = FinishConnection(conn, deadline);
-    if (connected) lsn = Ask(conn, def, tenant, deadline);
+    connection = FinishConnection(conn, deadline);
+    if (connection == Connection::kOpen) lsn = Ask(conn, def, tenant, deadline);
   }
   PG_CATCH();
   {
@@ -148,7 +151,11 @@ pg_noinline XLogRecPtr AskClosing(const char* conninfo, const ConfigDef& def, co
   }
   PG_END_TRY();
   PQfinish(conn);
-  *reached = connected;
+  // A primary that refused or failed before the deadline cannot be asked; one
+  // that did not answer in time (while connecting too) is busy.
+  *failure = connection == Connection::kFailed || (connection == Connection::kOpen && Remaining(deadline) > 0)
+                 ? PrimaryAnswer::kUnavailable
+                 : PrimaryAnswer::kTimedOut;
   return lsn;
 }
 
@@ -157,14 +164,9 @@ pg_noinline XLogRecPtr AskClosing(const char* conninfo, const ConfigDef& def, co
 PrimaryAnswer AskPrimaryToRebuild(const ConfigDef& def, const TenantKey& tenant, TimestampTz deadline) {
   const char* conninfo = PrimaryConninfo();
   if (!standby_rebuild || conninfo == nullptr) return PrimaryAnswer::kUnavailable;
-  bool reached = false;
-  const XLogRecPtr lsn = AskClosing(conninfo, def, tenant, deadline, &reached);
-  if (XLogRecPtrIsInvalid(lsn)) {
-    // (a primary that answered nothing in time is busy, not gone)
-    return reached && Remaining(deadline) > 0 ? PrimaryAnswer::kUnavailable
-           : reached                          ? PrimaryAnswer::kTimedOut
-                                              : PrimaryAnswer::kUnavailable;
-  }
+  PrimaryAnswer failure = PrimaryAnswer::kUnavailable;
+  const XLogRecPtr lsn = AskClosing(conninfo, def, tenant, deadline, &failure);
+  if (XLogRecPtrIsInvalid(lsn)) return failure;
   return WaitForReplay(lsn, deadline) ? PrimaryAnswer::kReplayed : PrimaryAnswer::kTimedOut;
 }
 

@@ -24,8 +24,8 @@ namespace config_guard {
 
 enum class PrimaryAnswer {
   kReplayed,     // the primary rebuilt (or had) the document, and it has been replayed here
-  kUnavailable,  // no conninfo, standby_rebuild off, the primary unreachable or refusing
-  kTimedOut,     // the primary was asked, but the answer or its replay came after the deadline
+  kUnavailable,  // no conninfo, standby_rebuild off, the primary refusing or failing (before the deadline)
+  kTimedOut,     // no answer, connection or replay before the deadline: the primary is busy
 };
 
 // Asks the primary (or, cascading, the upstream standby, which asks its own)
