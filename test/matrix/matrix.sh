@@ -22,7 +22,7 @@ suite_of() { case $1 in 15) echo bookworm ;; 17) echo trixie ;; 18) echo sid ;; 
 chroot_packages() {
   echo "postgresql-$1 postgresql-server-dev-$1 postgresql-client-$1 g++ make cmake libgtest-dev libboost-dev" \
        "libpq-dev libipc-run-perl pgbouncer gnuplot-nox python3 python3-psycopg2 python3-psycopg" \
-       "prometheus-sql-exporter debhelper dpkg-dev postgresql-server-dev-all"
+       "prometheus-sql-exporter build-essential debhelper dpkg-dev postgresql-server-dev-all"
 }
 
 ensure_chroot() {  # ensure_chroot MAJOR -> the chroot's directory, ready

@@ -3,7 +3,7 @@
 # the stale tenant at once, and the builder runs once in the whole cluster;
 # the document is stored on the primary and every standby reader gets it by
 # replication. With the primary gone, a standby still answers (building
-# without storing) within rebuild_wait_timeout.
+# without storing) within rebuild_wait_timeout; promoted, it stores.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -159,6 +159,15 @@ is($standbys[0]->safe_psql('postgres', q{SET config_guard.rebuild_wait_timeout =
   'without a primary, the standby builds the stale tenant itself');
 cmp_ok(time - $t0, '<', 10, sprintf('within the wait (%.1f s)', time - $t0));
 like(slurp_file($standbys[0]->logfile), qr/cannot reach the primary to ask for a rebuild/, 'and logs why');
+
+# Promotion: standby_b becomes the primary and stores its own rebuilds.
+$standbys[1]->promote;
+$standbys[1]->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()') or die 'promotion failed';
+$standbys[1]->safe_psql('postgres', q{UPDATE items SET v = 42 WHERE tenant_id = 2 AND id = 1});
+is($standbys[1]->safe_psql('postgres', q{SELECT config_guard.get('items', 2) ->> 'v'}), '42',
+  'the promoted standby rebuilds as a primary');
+is($standbys[1]->safe_psql('postgres', q{SELECT count(*) FROM config_guard.invalidations WHERE tenant = '2'}), '0',
+  'and stores the document');
 
 $_->stop for @standbys;
 done_testing();
