@@ -259,13 +259,16 @@ Datum GetOnStandby(ConfigDef* def, const TenantKey& tenant, int64 max_stale_us, 
     return static_cast<int>(Min(ms, static_cast<long>(INT_MAX)));
   };
   CountEvent(def->config_id, Counter::kMiss);
+  bool asked = false;  // (once per call: a primary that answered without storing is not asked again)
   for (bool first = true;; first = false) {
     if (!first) {
       stored = LookupDocument(*def, tenant.text, FreshSnapshot());
       if (stored.found && stored.fresh) return stored.document;
     }
     const bool stale_ok = stored.found && max_stale_us > 0 && stored.age_us <= max_stale_us;
+    if (asked) return BuildUnstored(def, tenant, stored);
     if (TryLead(lock)) {
+      asked = true;
       PrimaryAnswer answer = PrimaryAnswer::kTimedOut;
       if (remaining_ms() > 0 && AcquireBuilderSlot(def->config_id, remaining_ms())) {
         answer = AskPrimaryToRebuild(*def, tenant, deadline);
@@ -289,6 +292,9 @@ Datum GetOnStandby(ConfigDef* def, const TenantKey& tenant, int64 max_stale_us, 
     CountEvent(def->config_id, Counter::kCoalescedWait);
     if (remaining_ms() <= 0 || !WaitForLeader(lock, remaining_ms())) break;
   }
+  // (a last look: what was waited for may have arrived just now)
+  stored = LookupDocument(*def, tenant.text, FreshSnapshot());
+  if (stored.found && stored.fresh) return stored.document;
   CountEvent(def->config_id, Counter::kWaitTimeout);
   if (stored.found && max_stale_us > 0) return stored.document;
   RefuseWaitTimeout(*def, tenant, "the primary's rebuild");

@@ -57,7 +57,7 @@ bool TryLead(const LOCKTAG& tag) { return LockAcquire(&tag, ExclusiveLock, false
 
 void StopLeading(const LOCKTAG& tag) { LockRelease(&tag, ExclusiveLock, false); }
 
-bool WaitForLeader(const LOCKTAG& tag, int timeout_ms) {
+bool WaitForLeader(const LOCKTAG& tag, int timeout_ms, bool deadlock_ends_wait) {
   if (timeout_ms <= 0) {
     if (LockAcquire(&tag, ShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL) return false;
     LockRelease(&tag, ShareLock, false);
@@ -70,7 +70,9 @@ bool WaitForLeader(const LOCKTAG& tag, int timeout_ms) {
   TimedWait wait = {&tag, timeout_ms};
   ErrorData* error = RunInSubtransaction(WaitInShareMode, &wait);
   LockTimeout = saved_timeout;
-  if (error != nullptr && error->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE) ReThrowError(error);
+  if (error != nullptr && error->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE &&
+      !(deadlock_ends_wait && error->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED))
+    ReThrowError(error);
   return error == nullptr;
 }
 

@@ -28,6 +28,8 @@ bool TryLead(const LOCKTAG& tag);
 void StopLeading(const LOCKTAG& tag);
 
 // Waits until the current leader's transaction has ended. False on timeout.
-bool WaitForLeader(const LOCKTAG& tag, int timeout_ms);
+// With `deadlock_ends_wait`, a deadlock found while waiting ends the wait
+// too (false) instead of failing the statement.
+bool WaitForLeader(const LOCKTAG& tag, int timeout_ms, bool deadlock_ends_wait = false);
 
 }  // namespace config_guard

@@ -236,7 +236,8 @@ int64 StartVersion(ConfigDef* def, const TenantKey& tenant) {
     }
     // (A leader that never ends, an open or a prepared transaction, must not
     // stop the tenant's walks: past the wait they read page by page.)
-    if (!WaitForLeader(lock, rebuild_wait_timeout_ms)) return 0;
+    // (and so must two walks waiting for each other's versions: a deadlock)
+    if (!WaitForLeader(lock, rebuild_wait_timeout_ms, true)) return 0;
   }
 }
 

@@ -88,6 +88,32 @@ is($standbys[0]->safe_psql('postgres', q{SELECT config_guard.get('items', 1) ->>
   '100', 'an ordinary role on a standby gets the rebuilt document');
 is(builder_runs() - $runs_before, 1, 'built on the primary');
 
+# Tenants whose key is an image of their bytes (a date, an enum) reach the
+# primary as their text under pinned settings, whatever the caller's.
+$primary->safe_psql('postgres', q{
+  CREATE TYPE plan AS ENUM ('free', 'pro');
+  CREATE TABLE dated (day date NOT NULL, id int NOT NULL, v int NOT NULL, PRIMARY KEY (day, id));
+  CREATE TABLE planned (plan plan NOT NULL, id int NOT NULL, v int NOT NULL, PRIMARY KEY (plan, id));
+  INSERT INTO dated VALUES ('2026-11-30', 1, 1);
+  INSERT INTO planned VALUES ('pro', 1, 1);
+  CREATE FUNCTION build_dated(d date) RETURNS jsonb LANGUAGE sql STABLE
+    AS $$ SELECT jsonb_build_object('v', (SELECT sum(v) FROM dated WHERE day = d)) $$;
+  CREATE FUNCTION build_planned(p plan) RETURNS jsonb LANGUAGE sql STABLE
+    AS $$ SELECT jsonb_build_object('v', (SELECT sum(v) FROM planned WHERE plan = p)) $$;
+  SELECT config_guard.define('dated', 'build_dated(date)', ARRAY['dated']::regclass[], 'day');
+  SELECT config_guard.define('planned', 'build_planned(plan)', ARRAY['planned']::regclass[], 'plan');
+  UPDATE dated SET v = 2; UPDATE planned SET v = 2;});
+$primary->wait_for_catchup($_) for @standbys;
+my $all_runs = q{SELECT COALESCE(sum(builder_runs), 0) FROM config_guard.config_stats WHERE config IN ('dated', 'planned')};
+my $primary_before = $primary->safe_psql('postgres', $all_runs);
+my $standby_before = $standbys[0]->safe_psql('postgres', $all_runs);
+is($standbys[0]->safe_psql('postgres', q{SET DateStyle = 'SQL, DMY'; SET TimeZone = 'Pacific/Kiritimati';
+                                          SELECT (config_guard.get('dated', '2026-11-30'::date) ->> 'v')
+                                                 || ',' || (config_guard.get('planned', 'pro'::plan) ->> 'v')}),
+  '2,2', 'a date and an enum tenant are asked of the primary');
+is($primary->safe_psql('postgres', $all_runs) - $primary_before, 2, 'which built them');
+is($standbys[0]->safe_psql('postgres', $all_runs), $standby_before, 'and the standby did not');
+
 # A builder slower than rebuild_wait_timeout: the standby's callers time out
 # (55P03) as on a primary; none builds on the standby.
 $primary->safe_psql('postgres', q{
