@@ -10,7 +10,7 @@ use PostgreSQL::Test::Utils;
 use IPC::Run;
 use Time::HiRes qw(time);
 
-my ($rounds, $readers) = @ARGV;
+my ($rounds, $readers, $report) = @ARGV;
 $rounds ||= 5;
 $readers ||= 16;
 
@@ -70,10 +70,13 @@ for my $mode ('on', 'off') {
   }
   $result{$mode} = [ $runs / $rounds, $seconds / $rounds ];
 }
-printf "\nBuilder runs per invalidation, %d readers on each of 2 standbys at once (%d rounds, 200 ms builder):\n",
+# (PostgreSQL::Test::Utils sends stdout to its log: the table goes to $report)
+open(my $fh, '>', $report) or die "cannot write $report: $!";
+printf $fh "\nBuilder runs per invalidation, %d readers on each of 2 standbys at once (%d rounds, 200 ms builder):\n",
   $readers, $rounds;
-printf "%-22s %28s %22s\n", 'standby_rebuild', 'builder runs per invalidation', 'seconds per round';
-printf "%-22s %28.1f %22.2f\n", $_, @{ $result{$_} } for ('on', 'off');
-printf "%-22s %28.1f\n", 'off / on', $result{off}[0] / ($result{on}[0] || 1);
+printf $fh "%-22s %28s %22s\n", 'standby_rebuild', 'builder runs per invalidation', 'seconds per round';
+printf $fh "%-22s %28.1f %22.2f\n", $_, @{ $result{$_} } for ('on', 'off');
+printf $fh "%-22s %28.1f\n", 'off / on', $result{off}[0] / ($result{on}[0] || 1);
+close $fh;
 $_->stop for @standbys;
 $primary->stop;

@@ -14,4 +14,5 @@ cp "$CG_ROOT/test/bench/standby_bench.pl" "$WORK/" && chown -R postgres: "$WORK"
 PGXS_DIR=$(dirname "$(dirname "$("$CG_PG_BIN/pg_config" --pgxs)")")
 cd "$WORK"
 cg_as_postgres env TESTDIR="$WORK" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
-  perl -I "$PGXS_DIR/test/perl" "$WORK/standby_bench.pl" "${1:-5}" "${2:-16}" 2>&1 | grep -v '^#'
+  perl -I "$PGXS_DIR/test/perl" "$WORK/standby_bench.pl" "${1:-5}" "${2:-16}" "$WORK/report.txt"
+cat "$WORK/report.txt"
