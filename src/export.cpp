@@ -100,6 +100,17 @@ StartPosition DecodeStart(text* after, const ConfigDef& def, const TenantKey& te
   return start;
 }
 
+// The text of a cursor with these fields, authenticated for the config.
+Datum CursorText(const core::CursorFields& fields, const ConfigDef& def) {
+  auto* scratch = static_cast<unsigned char*>(palloc(core::CursorBinarySize(fields)));
+  const size_t len = core::CursorTextSize(fields);
+  text* result = static_cast<text*>(palloc(VARHDRSZ + len));
+  SET_VARSIZE(result, VARHDRSZ + len);
+  Binding binding;
+  core::EncodeCursor(fields, AuthFor(def, &binding), scratch, VARDATA(result));
+  return PointerGetDatum(result);
+}
+
 Datum RowCursor(SourceDef* src, int source_index, const ConfigDef& def, const TenantKey& tenant, uint64 generation,
                 HeapTuple row, TupleDesc desc) {
   core::CursorFields fields;
@@ -114,13 +125,7 @@ Datum RowCursor(SourceDef* src, int source_index, const ConfigDef& def, const Te
     const KeyImage image = ImageOf(src->keys[k], key);
     fields.keys[k] = {image.data, image.len};
   }
-  auto* scratch = static_cast<unsigned char*>(palloc(core::CursorBinarySize(fields)));
-  const size_t len = core::CursorTextSize(fields);
-  text* result = static_cast<text*>(palloc(VARHDRSZ + len));
-  SET_VARSIZE(result, VARHDRSZ + len);
-  Binding binding;
-  core::EncodeCursor(fields, AuthFor(def, &binding), scratch, VARDATA(result));
-  return PointerGetDatum(result);
+  return CursorText(fields, def);
 }
 
 // The cursor of a version's row.
@@ -132,13 +137,7 @@ Datum VersionCursor(const ConfigDef& def, const TenantKey& tenant, int64 version
   fields.source_index = kVersionCursor;
   fields.nkeys = 1;
   fields.keys[0] = {reinterpret_cast<const char*>(&seq), sizeof seq};
-  auto* scratch = static_cast<unsigned char*>(palloc(core::CursorBinarySize(fields)));
-  const size_t len = core::CursorTextSize(fields);
-  text* result = static_cast<text*>(palloc(VARHDRSZ + len));
-  SET_VARSIZE(result, VARHDRSZ + len);
-  Binding binding;
-  core::EncodeCursor(fields, AuthFor(def, &binding), scratch, VARDATA(result));
-  return PointerGetDatum(result);
+  return CursorText(fields, def);
 }
 
 // Whether the caller may read every exported row as the version holds it:
