@@ -36,12 +36,14 @@ ensure_chroot() {  # ensure_chroot MAJOR -> the chroot's directory, ready
   fi
   cp /etc/resolv.conf "$dir/etc/"
   mount_in "$dir"
-  # (also a chroot cached by an earlier version of this script)
+  # What is missing (not merely unknown: also known to dpkg but not
+  # installed), also in a chroot cached by an earlier version of this script.
   # shellcheck disable=SC2046
-  chroot "$dir" bash -c "dpkg-query -W $(chroot_packages "$major") >/dev/null 2>&1 ||
-    { apt-get -o Acquire::Check-Valid-Until=false update -qq &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(chroot_packages "$major"); }" \
-    >"$ROOT/$suite.install.log" 2>&1 || return 1
+  if chroot "$dir" dpkg-query -W -f='${db:Status-Abbrev}\n' $(chroot_packages "$major") 2>&1 | grep -qv '^ii'; then
+    chroot "$dir" bash -c "apt-get -o Acquire::Check-Valid-Until=false update -qq &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(chroot_packages "$major")" \
+      >"$ROOT/$suite.install.log" 2>&1 || return 1
+  fi
   echo "$dir"
 }
 
