@@ -5,8 +5,11 @@
 // unlimited, so condition variables and pointers stay valid) and the
 // per-backend array. limits_version is an atomic bumped after every change
 // to the limits, so backends whose role is unlimited check it without a lock.
-// Waiters sleep on their role's condition variable; every release, limit
-// change or departure from the queue broadcasts on it.
+// A slot is handed over, not competed for: whoever frees one (a statement
+// ending, a limit raised or dropped) gives it to the oldest waiter under the
+// lock and sets that backend's latch. One release wakes one waiter: a queue
+// of hundreds costs no more CPU than a queue of one (a broadcast woke every
+// waiter on every release, and a long queue kept the cores busy waking).
 #include "core/admission.hpp"  // first: core headers precede postgres.h
 #include "admission_queue.hpp"
 #include "pg_compat.hpp"
@@ -17,7 +20,8 @@
 extern "C" {
 #include "access/twophase.h"
 #include "port/atomics.h"
-#include "storage/condition_variable.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
@@ -46,7 +50,6 @@ struct RoleLimit {
   uint64 ran_after_wait;
   double total_wait_ms;
   double max_wait_ms;
-  ConditionVariable cv;
 };
 
 namespace {
@@ -120,7 +123,6 @@ RoleLimit* EnterRole(Oid role) {
     e->next_ticket = 0;
     e->admitted = e->ever_queued = e->wait_timeouts = e->queue_full = e->ran_after_wait = 0;
     e->total_wait_ms = e->max_wait_ms = 0;
-    ConditionVariableInit(&e->cv);
   }
   return e;
 }
@@ -153,12 +155,31 @@ void LoadLimitsFile() {
   FreeFile(f);
 }
 
-bool IsOldestWaiter(const RoleLimit* e, const BackendSlot* me) {
+// The oldest waiter of the role, or -1. Caller holds the lock.
+int OldestWaiter(const RoleLimit* e) {
+  int oldest = -1;
   for (int i = 0, n = SlotCount(); i < n; ++i) {
     const BackendSlot& other = shared->backends[i];
-    if (other.waiting && other.role == e->role && other.ticket < me->ticket) return false;
+    if (other.waiting && other.role == e->role && (oldest < 0 || other.ticket < shared->backends[oldest].ticket))
+      oldest = i;
   }
-  return true;
+  return oldest;
+}
+
+// Hands the free slots of the role (all of them once its limit is dropped)
+// to its oldest waiters and sets their latches (as SyncRepWakeQueue does,
+// under the lock). Caller holds the lock exclusively.
+void HandOverFreeSlots(RoleLimit* e) {
+  while (e->queued > 0 && (!e->limited || core::MayLeaveQueue(e->active, e->max_active, true))) {
+    const int next = OldestWaiter(e);
+    if (next < 0) break;
+    BackendSlot& waiter = shared->backends[next];
+    waiter.waiting = false;
+    waiter.holding = true;
+    e->queued--;
+    e->active++;
+    SetLatch(&GetPGProcByNumber(next)->procLatch);
+  }
 }
 
 struct Counts {
@@ -241,7 +262,7 @@ RoleLimit* LimitForThisSession() {
   return my_limit != nullptr && my_limit->limited ? my_limit : nullptr;
 }
 
-// Leaves the queue or gives the slot back; broadcasts so the next may go.
+// Leaves the queue, or gives the slot back to the oldest waiter.
 void ReleaseSlot() {
   BackendSlot* me = MySlot();
   if (!me->waiting && !me->holding) return;
@@ -249,11 +270,13 @@ void ReleaseSlot() {
   auto* e = static_cast<RoleLimit*>(hash_search(roles, &me->role, HASH_FIND, nullptr));
   if (e != nullptr) {
     if (me->waiting) e->queued--;
-    if (me->holding) e->active--;
+    if (me->holding) {
+      e->active--;
+      HandOverFreeSlots(e);
+    }
   }
   me->waiting = me->holding = false;
   LWLockRelease(lock);
-  if (e != nullptr) ConditionVariableBroadcast(&e->cv);
 }
 
 void AcquireSlot(RoleLimit* e) {
@@ -291,22 +314,22 @@ void AcquireSlot(RoleLimit* e) {
   e->ever_queued++;
   LWLockRelease(lock);
 
+  // Sleeps until a releasing backend hands this one a slot (holding set,
+  // then the latch), the queue timeout passes, or an interrupt: a cancel or
+  // terminate raised here leaves through ReleaseSlot, which gives back a slot
+  // handed over in the meantime.
   const TimestampTz start = GetCurrentTimestamp();
-  ConditionVariablePrepareToSleep(&e->cv);
+  static uint32 queued_event = 0;
   for (;;) {
     LWLockAcquire(lock, LW_EXCLUSIVE);
     const double waited_ms = static_cast<double>(GetCurrentTimestamp() - start) / 1000.0;
-    if (!e->limited || core::MayLeaveQueue(e->active, e->max_active, IsOldestWaiter(e, me))) {
-      e->queued--;
-      e->active++;
+    if (me->holding) {
       e->admitted++;
       e->ran_after_wait++;
       e->total_wait_ms += waited_ms;
       if (waited_ms > e->max_wait_ms) e->max_wait_ms = waited_ms;
-      me->waiting = false;
-      me->holding = true;
       LWLockRelease(lock);
-      break;
+      return;
     }
     const long remaining = e->queue_timeout_ms - static_cast<long>(waited_ms);
     if (remaining <= 0) {
@@ -315,16 +338,14 @@ void AcquireSlot(RoleLimit* e) {
       me->waiting = false;
       const Counts c = CopyCounts(e);
       LWLockRelease(lock);
-      ConditionVariableCancelSleep();
-      ConditionVariableBroadcast(&e->cv);  // the next waiter may now be the oldest
       RefuseTimeout(e, c, waited_ms);
     }
     LWLockRelease(lock);
-    static uint32 queued_event = 0;
-    ConditionVariableTimedSleep(&e->cv, remaining, compat::WaitEvent(&queued_event, "ConfigGuardAdmissionQueue"));
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, remaining,
+                    compat::WaitEvent(&queued_event, "ConfigGuardAdmissionQueue"));
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
   }
-  ConditionVariableCancelSleep();
-  ConditionVariableBroadcast(&e->cv);
 }
 
 namespace {
@@ -348,13 +369,10 @@ bool ApplyLimitChanges(const LimitChange* changes, int n) {
     e->max_active = changes[i].max_active;
     e->max_queued = changes[i].max_queued;
     e->queue_timeout_ms = changes[i].queue_timeout_ms;
+    HandOverFreeSlots(e);  // a raised or dropped limit frees slots at once
   }
   LWLockRelease(lock);
   pg_atomic_fetch_add_u64(&shared->limits_version, 1);
-  for (int i = 0; i < n; ++i) {
-    auto* e = static_cast<RoleLimit*>(hash_search(roles, &changes[i].role, HASH_FIND, nullptr));
-    if (e != nullptr) ConditionVariableBroadcast(&e->cv);
-  }
   SaveLimitsFile();
   return !full;
 }

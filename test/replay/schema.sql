@@ -58,7 +58,9 @@ SELECT config_guard.define('customer_config', 'app.build_config(bigint)',
 
 CREATE ROLE rebuild_svc LOGIN;
 CREATE ROLE login_app LOGIN;
-GRANT USAGE ON SCHEMA app TO rebuild_svc, login_app;
+CREATE ROLE backoffice LOGIN;
+GRANT USAGE ON SCHEMA app TO rebuild_svc, login_app, backoffice;
+GRANT SELECT, UPDATE ON app.feature_flags TO backoffice;
 GRANT SELECT ON ALL TABLES IN SCHEMA app TO rebuild_svc;
 GRANT SELECT ON app.users TO login_app;
 SELECT config_guard.grant_read('customer_config', 'rebuild_svc');

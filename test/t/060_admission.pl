@@ -103,6 +103,53 @@ $q3->query_safe('SELECT 1');
 wait_for(q{SELECT active = 0 AND queued = 0 FROM config_guard.role_stats WHERE role = 'svc'::regrole}, 'all released');
 is($stats->(), '0/0', 'no slot leaked after errors, cancels, timeouts and a terminate');
 
+# A long queue costs no CPU while it waits: each slot is handed to the oldest
+# waiter, whose latch alone is set. 30 statements queue behind one slot and
+# drain one by one; a waiter must wake about once (the grant), not once per
+# statement ahead of it (a broadcast woke every waiter on every release:
+# the last one 30 times).
+SKIP: {
+  skip 'no /proc', 3 unless -r '/proc/self/status';
+  $node->safe_psql('postgres', q{CREATE ROLE svc_herd LOGIN;
+                                 SELECT config_guard.set_role_limit('svc_herd', 1, 40, '60s')});
+  $admin->query_safe('SELECT pg_advisory_lock(10)');
+  my @herd;
+  push @herd, $node->background_psql('postgres', on_error_stop => 0, extra_params => [ '-U', 'svc_herd' ]);
+  $herd[0]->query_until(qr/sent/, "\\echo sent\nSELECT pg_advisory_xact_lock_shared(10) IS NULL;\n");
+  wait_for(q{SELECT active = 1 FROM config_guard.role_stats WHERE role = 'svc_herd'::regrole}, 'the holder runs');
+  for my $i (1 .. 30) {
+    my $s = $node->background_psql('postgres', on_error_stop => 0, extra_params => [ '-U', 'svc_herd' ]);
+    $s->query_until(qr/sent/, "\\echo sent\nSELECT pg_sleep(0.02);\n");
+    push @herd, $s;
+    wait_for("SELECT queued = $i FROM config_guard.role_stats WHERE role = 'svc_herd'::regrole", "waiter $i queued");
+  }
+  my @pids = split /\n/, $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity
+                                                         WHERE usename = 'svc_herd' AND wait_event_type = 'Extension'});
+  is(scalar @pids, 30, '30 statements wait for one slot');
+  my $switches = sub {
+    my %n;
+    for my $pid (@pids) {
+      open my $f, '<', "/proc/$pid/status" or next;
+      while (<$f>) { $n{$pid} = $1 if /^voluntary_ctxt_switches:\s+(\d+)/ }
+      close $f;
+    }
+    return \%n;
+  };
+  my $before = $switches->();
+  $admin->query_safe('SELECT pg_advisory_unlock(10)');
+  wait_for(q{SELECT active = 0 AND queued = 0 FROM config_guard.role_stats WHERE role = 'svc_herd'::regrole},
+    'the queue drained');
+  my $after = $switches->();
+  my $most = 0;
+  for my $pid (@pids) { my $d = $after->{$pid} - $before->{$pid}; $most = $d if $d > $most }
+  cmp_ok($most, '<', 12, "a waiter woke about once while 30 statements drained one by one (most: $most)");
+  is($node->safe_psql('postgres', q{SELECT admitted || '/' || ever_queued || '/' || wait_timeouts
+                                     FROM config_guard.role_stats WHERE role = 'svc_herd'::regrole}),
+     '31/30/0', 'the holder and all 30 waiters ran, none timed out');
+  $_->quit for @herd;
+  $node->safe_psql('postgres', q{SELECT config_guard.drop_role_limit('svc_herd')});
+}
+
 # a crash: kill -9 of a backend holding a slot; shared memory is reset and the
 # limits come back from their file
 $admin->query_safe('SELECT pg_advisory_lock(5)');
