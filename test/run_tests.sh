@@ -2,8 +2,9 @@
 # The test command (`make test`): installs what is missing, builds, runs the
 # unit tests and the fuzzer, starts a temporary cluster with config_guard
 # preloaded, runs the pg_regress, isolation and TAP suites against it, checks
-# the server log for crashes, stops the cluster (also on failure) and prints
-# "N passed, N failed". Exits non-zero on any failure.
+# the server log for crashes, stops the cluster (also on failure), replays the
+# incident in its short mode (test/replay/replay.sh --short, its own cluster)
+# and prints "N passed, N failed". Exits non-zero on any failure.
 #
 # FUZZ_SECONDS (default 30) bounds the fuzzer run.
 set -uo pipefail
@@ -125,6 +126,16 @@ if [ -n "$crashes" ]; then
   record server-log 0 1
 else
   record server-log 1 0
+fi
+
+# -- the mission: the incident's replay, short (its own cluster) ---------------------------
+cg_log "replay (short): with config_guard no login fails, one build per invalidation"
+if bash test/replay/replay.sh --short >"$WORK/replay.log" 2>&1; then
+  grep -E "^CHECK" "$WORK/replay.log"
+  record replay 1 0
+else
+  tail -n 40 "$WORK/replay.log"
+  record replay 0 1
 fi
 
 [ ${#FAILURES[@]} -gt 0 ] && printf 'FAILED: %s\n' "${FAILURES[@]}"

@@ -56,7 +56,7 @@ def conninfo(args, user):
 
 def error_kind(exc):
     if isinstance(exc, RequestTimeout):
-        return "request timeout (%s)" % exc.args[0]
+        return "request timeout, %s" % exc.args[0]
     code = getattr(exc, "sqlstate", None)
     if code:
         return {"57014": "57014 canceled", "55P03": "55P03 wait timeout", "53400": "53400 queue full",
@@ -139,31 +139,60 @@ class Instance:
     def now(self):
         return time.time() - self.start
 
-    async def attempt(self, sql, params):
-        """One request: a connection from the pool and one statement, within the time limit.
-        Past the limit the statement is abandoned, not cancelled: it runs on, and its
-        connection comes back to the pool when it ends."""
+    async def request(self, tenant):
+        """One request for a tenant's configuration: a connection from the pool and
+        every page of the configuration on it, within the time limit. Past the limit
+        the request is abandoned, not cancelled (the backend behind the service does
+        not know the caller gave up): its pages go on to the end, and its connection
+        comes back to the pool then."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.args.request_timeout
         try:
             conn = await asyncio.wait_for(self.pool.get(), self.args.request_timeout)
         except asyncio.TimeoutError:
-            raise RequestTimeout("connecting") from None
-        task = asyncio.ensure_future(self.execute(conn, sql, params))
+            raise RequestTimeout("waiting for a connection") from None
+        fetch = self.fetch_guarded if self.guarded else self.fetch_offset
+        task = asyncio.ensure_future(self.on(conn, fetch, tenant))
         done, _ = await asyncio.wait({task}, timeout=max(0.0, deadline - loop.time()))
         if not done:
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
-            raise RequestTimeout(sql.split()[1].split("(")[0])
-        return task.result()
+            raise RequestTimeout("reading")
+        task.result()
 
-    async def execute(self, conn, sql, params):
+    async def on(self, conn, fetch, tenant):
         try:
-            cur = await conn.execute(sql, params)
-            return await cur.fetchall()
+            return await fetch(conn, tenant)
         finally:
             await self.pool.put(conn)
 
-    async def request(self, sql, params, give_up=()):
+    async def fetch_offset(self, conn, tenant):
+        """Every source, page by page with OFFSET: each page reads every row before it."""
+        for table, key in SOURCES:
+            offset = 0
+            while True:
+                cur = await conn.execute("SELECT to_jsonb(s)::text FROM %s s WHERE tenant_id = %%s ORDER BY %s "
+                                         "OFFSET %%s LIMIT %%s" % (table, key), (tenant, offset, self.args.page))
+                got = len(await cur.fetchall())
+                offset += got
+                if got < self.args.page:
+                    break
+
+    async def fetch_guarded(self, conn, tenant):
+        """get(), or for the largest tenants keyset pages of one pinned export version."""
+        if self.sizes[tenant] <= self.args.export_above:
+            cur = await conn.execute("SELECT config_guard.get(%s, %s)::text", (CONFIG, tenant))
+            await cur.fetchall()
+            return
+        after = None
+        while True:
+            cur = await conn.execute("SELECT item::text, cursor FROM config_guard.export_page(%s, %s, %s, %s)",
+                                     (CONFIG, tenant, after, self.args.export_page))
+            page = await cur.fetchall()
+            if not page:
+                return
+            after = page[-1][1]
+
+    async def fetch(self, tenant):
         """A request retried at once, however it failed: the amplification loop."""
         retry = False
         while not self.stop.is_set():
@@ -171,46 +200,18 @@ class Instance:
             if retry:
                 self.counts["retries"] += 1
             try:
-                return await self.attempt(sql, params)
+                return await self.request(tenant)
             except (RequestTimeout, psycopg.Error) as exc:
                 kind = error_kind(exc)
                 self.errors[kind] = self.errors.get(kind, 0) + 1
-                if getattr(exc, "sqlstate", None) in give_up:
-                    raise
                 retry = True
         raise asyncio.CancelledError()
-
-    async def fetch_offset(self, tenant):
-        for table, key in SOURCES:
-            offset = 0
-            while True:
-                rows = await self.request("SELECT to_jsonb(s)::text FROM %s s WHERE tenant_id = %%s ORDER BY %s "
-                                          "OFFSET %%s LIMIT %%s" % (table, key), (tenant, offset, self.args.page))
-                offset += len(rows)
-                if len(rows) < self.args.page:
-                    break
-
-    async def fetch_guarded(self, tenant):
-        if self.sizes[tenant] <= self.args.export_above:
-            await self.request("SELECT config_guard.get(%s, %s)::text", (CONFIG, tenant))
-            return
-        after = None
-        while True:  # keyset pages of one pinned version; a version gone restarts the walk
-            try:
-                page = await self.request("SELECT item::text, cursor FROM config_guard.export_page(%s, %s, %s, 1000)",
-                                          (CONFIG, tenant, after), give_up=("40001",))
-            except psycopg.Error:
-                after = None
-                continue
-            if not page:
-                return
-            after = page[-1][1]
 
     async def worker(self):
         while True:
             tenant = await self.queue.get()
             self.counts["assemblies"] += 1
-            await (self.fetch_guarded if self.guarded else self.fetch_offset)(tenant)
+            await self.fetch(tenant)
             self.delivered.append((tenant, self.now()))
 
     async def follow_changes(self):
@@ -535,7 +536,8 @@ def run_phase(args, name, guarded, tenants, sizes):
         # one invalidation per tenant at the incident, then one per back-office write
         phase.invalidations = len(tenants) + phase.writes_after
     else:
-        phase.builder_runs = phase.assemblies  # each whole configuration read by an instance
+        # every request reads a whole configuration (an abandoned one too: it reads on)
+        phase.builder_runs = phase.requests
         phase.invalidations = len(tenants) + phase.writes_after
     phase.restart_at = restart_at
     mon.close()
@@ -664,8 +666,9 @@ OPTIONS = [
     ("workers", int, 16, "concurrent requests per instance"),
     ("pool-size", int, 32, "connections per instance at most"),
     ("page", int, 100, "the service's OFFSET page size"),
-    ("request-timeout", float, 2.0, "seconds"),
-    ("export-above", int, 5000, "tenants larger than this are exported"),
+    ("request-timeout", float, 5.0, "seconds for a configuration request, every page included"),
+    ("export-above", int, 5000, "with: tenants larger than this are exported"),
+    ("export-page", int, 10000, "with: rows per export page"),
     ("login-rate", int, 20, "logins per second"),
     ("login-budget", float, 1.0, "seconds"),
     ("login-pool", int, 8, "the login endpoint's connections at most"),
@@ -673,9 +676,9 @@ OPTIONS = [
     ("write-rate", float, 2.0, "back-office writes per second"),
     ("baseline", float, 10.0, "seconds before the incident"),
     ("duration", float, 130.0, "seconds per phase, the baseline included"),
-    ("role-limit", int, 2, "with: statements of the rebuild role at once"),
+    ("role-limit", int, 4, "with: statements of the rebuild role at once"),
     ("role-queue", int, 128, "with: statements of the rebuild role queued"),
-    ("wait-ms", int, 500, "with: the rebuild role's queue timeout and rebuild_wait_timeout"),
+    ("wait-ms", int, 1000, "with: the rebuild role's queue timeout and rebuild_wait_timeout"),
     ("progress", float, 10.0, "seconds between progress lines"),
 ]
 
