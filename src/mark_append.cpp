@@ -299,9 +299,16 @@ void AppendMarkRows(int32 config_id, ArrayType* tenants) {
       InsertWithExecutor(rel, slot);
       continue;
     }
+    // No uniqueness check in the index: the key holds this transaction's own
+    // id, which no other backend writes marks under, and the lines above
+    // have already made sure this transaction holds no live mark of it.
+    // Checked, a unique insertion starts at the first leaf of the (config,
+    // tenant) prefix and steps right across every mark of the tenant, dead
+    // ones included; unchecked, it descends straight to its place, as the
+    // newest xid of the prefix.
     Datum key_values[3] = {Int32GetDatum(config_id), values[i], FullTransactionIdGetDatum(xid)};
     bool key_nulls[3] = {false, nulls[i], false};
-    index_insert(key_index, key_values, key_nulls, &slot->tts_tid, rel, UNIQUE_CHECK_YES, false, key_info);
+    index_insert(key_index, key_values, key_nulls, &slot->tts_tid, rel, UNIQUE_CHECK_NO, false, key_info);
     if (nulls[i])
       index_insert(wide_index, key_values, key_nulls, &slot->tts_tid, rel, UNIQUE_CHECK_NO, false, wide_info);
   }
