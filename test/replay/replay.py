@@ -254,7 +254,14 @@ def orphaned():
     return os.getppid() != PARENT
 
 
+def as_child():
+    """An interrupt is the parent's to handle: it stops every child it started."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def instance_process(*a):
+    as_child()
     asyncio.run(Instance(*a).main())
 
 
@@ -311,6 +318,7 @@ async def logins(args, events, start, stop):
 
 
 def login_process(args, events, start, stop):
+    as_child()
     # The login endpoint stands for another machine too: its clock must not
     # wait for the database's cores (a root run raises its priority).
     try:
@@ -324,6 +332,7 @@ def login_process(args, events, start, stop):
 
 def writer_process(args, tenants, changes, events, start, stop):
     """Edits a random customer's feature flag, then tells the service instances."""
+    as_child()
     rng = random.Random(11)
     conn = None
     n = 0
@@ -687,7 +696,10 @@ PARENT = os.getpid()
 
 def main():
     mp.set_start_method("fork")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the finally blocks stop every client
+    # the finally blocks stop every client (an interrupt too, even when the
+    # shell that started the replay in the background ignores it)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--host", required=True)
     ap.add_argument("--port", type=int, required=True)
