@@ -2,14 +2,12 @@
 //
 // Locking contract. One LWLock ("config_guard admission") protects the role
 // table (entries are created, never removed: a dropped limit is marked
-// unlimited, so condition variables and pointers stay valid) and the
-// per-backend array. limits_version is an atomic bumped after every change
-// to the limits, so backends whose role is unlimited check it without a lock.
-// A slot is handed over, not competed for: whoever frees one (a statement
-// ending, a limit raised or dropped) gives it to the oldest waiter under the
-// lock and sets that backend's latch. One release wakes one waiter: a queue
-// of hundreds costs no more CPU than a queue of one (a broadcast woke every
-// waiter on every release, and a long queue kept the cores busy waking).
+// unlimited, so pointers stay valid) and the per-backend array, whose slots
+// other backends write too (a hand-over): read them under the lock. limits_version is an atomic bumped after every
+// change to the limits, so backends whose role is unlimited check it without a lock. A slot is handed over, not
+// competed for: whoever frees one (a statement ending, a limit raised or dropped) gives it to the oldest waiter under
+// the lock and sets that backend's latch. One release wakes one waiter: a queue of hundreds costs no more CPU than a
+// queue of one (a broadcast woke every waiter on every release, and a long queue kept the cores busy waking).
 #include "core/admission.hpp"  // first: core headers precede postgres.h
 #include "admission_queue.hpp"
 #include "pg_compat.hpp"
@@ -80,6 +78,10 @@ HTAB* roles = nullptr;
 // This backend: whether its exit callback is registered, and which limit
 // applies to it (cached until limits_version moves).
 bool exit_callback_registered = false;
+// Whether this backend is queued or holds a slot (its own record: the shared
+// slot may be written by a backend handing it a slot, so it is read under
+// the lock only).
+bool my_slot_taken = false;
 RoleLimit* my_limit = nullptr;
 uint64 my_limit_version = UINT64_MAX;
 
@@ -264,8 +266,9 @@ RoleLimit* LimitForThisSession() {
 
 // Leaves the queue, or gives the slot back to the oldest waiter.
 void ReleaseSlot() {
+  if (!my_slot_taken) return;
+  my_slot_taken = false;
   BackendSlot* me = MySlot();
-  if (!me->waiting && !me->holding) return;
   LWLockAcquire(lock, LW_EXCLUSIVE);
   auto* e = static_cast<RoleLimit*>(hash_search(roles, &me->role, HASH_FIND, nullptr));
   if (e != nullptr) {
@@ -298,6 +301,7 @@ void AcquireSlot(RoleLimit* e) {
     e->admitted++;
     me->role = e->role;
     me->holding = true;
+    my_slot_taken = true;
     LWLockRelease(lock);
     return;
   }
@@ -310,6 +314,7 @@ void AcquireSlot(RoleLimit* e) {
   me->role = e->role;
   me->ticket = e->next_ticket++;
   me->waiting = true;
+  my_slot_taken = true;
   e->queued++;
   e->ever_queued++;
   LWLockRelease(lock);
@@ -336,6 +341,7 @@ void AcquireSlot(RoleLimit* e) {
       e->queued--;
       e->wait_timeouts++;
       me->waiting = false;
+      my_slot_taken = false;
       const Counts c = CopyCounts(e);
       LWLockRelease(lock);
       RefuseTimeout(e, c, waited_ms);
@@ -369,7 +375,18 @@ bool ApplyLimitChanges(const LimitChange* changes, int n) {
     e->max_active = changes[i].max_active;
     e->max_queued = changes[i].max_queued;
     e->queue_timeout_ms = changes[i].queue_timeout_ms;
-    HandOverFreeSlots(e);  // a raised or dropped limit frees slots at once
+  }
+  // Once every change is in (the last of a role's wins): a raised or dropped
+  // limit frees slots at once, and every waiter of a changed role wakes to
+  // read its queue timeout again.
+  for (int i = 0; i < n; ++i) {
+    auto* e = static_cast<RoleLimit*>(hash_search(roles, &changes[i].role, HASH_FIND, nullptr));
+    if (e == nullptr) continue;
+    HandOverFreeSlots(e);
+    for (int b = 0, slots = SlotCount(); b < slots; ++b) {
+      if (shared->backends[b].waiting && shared->backends[b].role == e->role)
+        SetLatch(&GetPGProcByNumber(b)->procLatch);
+    }
   }
   LWLockRelease(lock);
   pg_atomic_fetch_add_u64(&shared->limits_version, 1);

@@ -150,6 +150,45 @@ SKIP: {
   $node->safe_psql('postgres', q{SELECT config_guard.drop_role_limit('svc_herd')});
 }
 
+# Limit changes committed together apply as one: a raise then a lower in one
+# transaction admits nobody beyond the lower limit; and a shorter queue
+# timeout reaches the statements already queued.
+$node->safe_psql('postgres', q{CREATE ROLE svc_t LOGIN;
+                               SELECT config_guard.set_role_limit('svc_t', 1, 10, '60s')});
+$admin->query_safe('SELECT pg_advisory_lock(20)');
+my @t_sessions;
+for my $i (0 .. 3) {
+  my $s = $node->background_psql('postgres', on_error_stop => 0, extra_params => [ '-U', 'svc_t' ]);
+  $s->query_until(qr/sent/, "\\echo sent\nSELECT pg_advisory_xact_lock_shared(20) IS NULL;\n");
+  push @t_sessions, $s;
+  wait_for("SELECT active + queued = @{[$i + 1]} FROM config_guard.role_stats WHERE role = 'svc_t'::regrole",
+    "svc_t session $i in");
+}
+$node->safe_psql('postgres', q{BEGIN;
+  SELECT config_guard.set_role_limit('svc_t', 10, 10, '60s');
+  SELECT config_guard.set_role_limit('svc_t', 1, 10, '60s');
+  COMMIT});
+sleep(1);
+is($node->safe_psql('postgres', q{SELECT active || '/' || queued FROM config_guard.role_stats WHERE role = 'svc_t'::regrole}),
+   '1/3', 'a raise and a lower committed together admit nobody beyond the lower limit');
+$node->safe_psql('postgres', q{BEGIN;
+  SELECT config_guard.drop_role_limit('svc_t');
+  SELECT config_guard.set_role_limit('svc_t', 1, 10, '60s');
+  COMMIT});
+sleep(1);
+is($node->safe_psql('postgres', q{SELECT active || '/' || queued FROM config_guard.role_stats WHERE role = 'svc_t'::regrole}),
+   '1/3', 'a drop and a set committed together: the same');
+my $t0 = time;
+$node->safe_psql('postgres', q{SELECT config_guard.set_role_limit('svc_t', 1, 10, '1s')});
+wait_for(q{SELECT queued = 0 AND wait_timeouts = 3 FROM config_guard.role_stats WHERE role = 'svc_t'::regrole},
+  'the queued statements time out');
+cmp_ok(time - $t0, '<', 30, 'a shorter queue timeout reaches statements already queued (55P03 within seconds, not 60 s)');
+$admin->query_safe('SELECT pg_advisory_unlock(20)');
+wait_for(q{SELECT active = 0 AND queued = 0 FROM config_guard.role_stats WHERE role = 'svc_t'::regrole},
+  'svc_t idle');
+$_->quit for @t_sessions;
+$node->safe_psql('postgres', q{SELECT config_guard.drop_role_limit('svc_t')});
+
 # a crash: kill -9 of a backend holding a slot; shared memory is reset and the
 # limits come back from their file
 $admin->query_safe('SELECT pg_advisory_lock(5)');
