@@ -4,13 +4,16 @@
 budget_ms = 1000
 set terminal pngcairo size 1200,900 font ",10" noenhanced
 set output out."/replay.png"
-set multiplot layout 3,1 title "The incident replayed: ".tenants." tenants, the service's instances start cold (Debian 12, 2 cores)"
+set multiplot layout 3,1 title "The incident replayed: ".tenants." tenants, the service's instances start cold (".machine.")"
 set grid
 set key top right opaque box
 set xrange [0:*]
 events = real(system("head -1 ".out."/events.dat | cut -d\" \" -f1"))
+warm = real(system("grep warm-up ".out."/events.dat | cut -d\" \" -f1"))
 set arrow 1 from events, graph 0 to events, graph 1 nohead dt 2 lc rgb "#444444"
-set label 1 "cache loss, restart (with: warm-up)" at events, graph 0.06 offset 0.5,0
+set label 1 "cache loss, restart" at events, graph 0.06 right offset -0.5,0
+set arrow 2 from warm, graph 0 to warm, graph 1 nohead dt 3 lc rgb "#1f77b4"
+set label 2 "with: warm-up" at warm, graph 0.06 offset 0.5,0
 set ylabel "login latency (ms, log)"
 set logscale y
 set yrange [0.1:3000]
@@ -30,6 +33,7 @@ set xlabel "seconds into the phase"
 plot out."/series_without.dat" using 1:3 with lines lc rgb "#d62728" title "without: requests/s", \
      out."/series_without.dat" using 1:4 with lines dt 3 lc rgb "#d62728" title "without: retries/s", \
      out."/series_with.dat" using 1:3 with lines lc rgb "#1f77b4" title "with: requests/s", \
+     out."/series_with.dat" using 1:4 with lines dt 3 lc rgb "#1f77b4" title "with: retries/s", \
      out."/series_without.dat" using 1:5 axes x1y2 with lines lw 2 lc rgb "#ff7f0e" title "without: connections", \
      out."/series_with.dat" using 1:5 axes x1y2 with lines lw 2 lc rgb "#2ca02c" title "with: connections"
 unset multiplot

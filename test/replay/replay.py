@@ -40,6 +40,7 @@ import platform
 import queue
 import random
 import signal
+import subprocess
 import sys
 import time
 
@@ -83,7 +84,6 @@ class Pool:
         self.dsn, self.max_size, self.lifetime = dsn, max_size, lifetime
         self.idle, self.size = [], 0
         self.born = {}
-        self.freed = asyncio.Condition()
 
     async def get(self):
         while True:
@@ -104,8 +104,7 @@ class Pool:
                     raise
                 self.born[id(conn)] = time.time()
                 return conn
-            async with self.freed:
-                await self.freed.wait()
+            await asyncio.sleep(0.005)  # (polled: a waiter cancelled by its timeout loses nothing)
 
     async def discard(self, conn):
         self.born.pop(id(conn), None)
@@ -114,16 +113,12 @@ class Pool:
             await conn.close()
         except Exception:
             pass
-        async with self.freed:
-            self.freed.notify()
 
     async def put(self, conn):
         if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             await self.discard(conn)
             return
         self.idle.append(conn)
-        async with self.freed:
-            self.freed.notify()
 
 
 class Instance:
@@ -132,7 +127,7 @@ class Instance:
     def __init__(self, args, index, guarded, sizes, changes, events, start, stop):
         self.args, self.index, self.guarded, self.sizes = args, index, guarded, sizes
         self.changes, self.events, self.start, self.stop = changes, events, start, stop
-        self.counts = {"requests": 0, "retries": 0, "assemblies": 0}
+        self.counts = {"requests": 0, "retries": 0, "assemblies": 0, "reads": 0, "abandoned": 0}
         self.errors = {}
         self.delivered = []
 
@@ -152,12 +147,20 @@ class Instance:
         except asyncio.TimeoutError:
             raise RequestTimeout("waiting for a connection") from None
         fetch = self.fetch_guarded if self.guarded else self.fetch_offset
+        self.counts["reads"] += 1  # a read of the configuration reaches the database
         task = asyncio.ensure_future(self.on(conn, fetch, tenant))
         done, _ = await asyncio.wait({task}, timeout=max(0.0, deadline - loop.time()))
         if not done:
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self.counts["abandoned"] += 1
+            task.add_done_callback(self.after_abandoned)
             raise RequestTimeout("reading")
         task.result()
+
+    def after_abandoned(self, task):
+        """An abandoned read ends on its own; its failure is counted all the same."""
+        if not task.cancelled() and task.exception() is not None:
+            kind = "abandoned read: " + error_kind(task.exception())
+            self.errors[kind] = self.errors.get(kind, 0) + 1
 
     async def on(self, conn, fetch, tenant):
         try:
@@ -244,6 +247,7 @@ class Instance:
             self.report()
             for t in tasks:
                 if t.done() and not t.cancelled() and t.exception():
+                    self.events.put(("crashed", self.index, repr(t.exception())))
                     raise t.exception()
         for t in tasks:
             t.cancel()
@@ -278,21 +282,26 @@ async def logins(args, events, start, stop):
     pending = set()
 
     async def one(at):
-        t0 = time.time()
-        ok, kind = True, None
+        # timed from when the user asked (the schedule), not from when the
+        # endpoint got round to it
+        t0 = start + at
+        ok, kind, stage = True, None, "getting a connection"
         conn = None
         try:
-            async with asyncio.timeout(args.login_budget):
+            async with asyncio.timeout(max(0.0, t0 + args.login_budget - time.time())):
                 conn = await pool.get()
+                stage = "looking the user up"
                 cur = await conn.execute("SELECT user_id, password_hash FROM app.users WHERE email = %s",
                                          ("user%d@example.com" % rng.randint(1, 200000),))
                 await cur.fetchall()
-                await pool.put(conn)
-                conn = None
+                done, conn = conn, None
+                await pool.put(done)
         except TimeoutError:
-            ok, kind = False, "over budget"
+            ok, kind = False, "over budget " + stage
         except psycopg.Error as exc:
             ok, kind = False, error_kind(exc)
+        except Exception as exc:  # counted, never lost
+            ok, kind = False, "client error: %r" % exc
         if conn is not None:  # cut off mid-lookup: the connection's state is unknown
             await pool.discard(conn)
         ms = (time.time() - t0) * 1000
@@ -368,7 +377,9 @@ class Phase:
     def __init__(self, name, guarded, tenants):
         self.name, self.guarded, self.tenants = name, guarded, tenants
         self.logins = []           # (t, ms, ok, kind)
-        self.requests = self.retries = self.assemblies = 0
+        self.requests = self.retries = self.assemblies = self.reads = self.abandoned = 0
+        self.first_delivery = {}   # (tenant, instance) -> seconds into the phase
+        self.crashed = []
         self.errors = {}
         self.writes = []           # (t, tenant)
         self.write_errors = {}
@@ -388,26 +399,45 @@ class Phase:
             self.requests += counts["requests"]
             self.retries += counts["retries"]
             self.assemblies += counts["assemblies"]
+            self.reads += counts["reads"]
+            self.abandoned += counts["abandoned"]
             self.traffic.append((t, counts["requests"], counts["retries"]))
             for k, v in errors.items():
                 self.errors[k] = self.errors.get(k, 0) + v
             for tenant, at in delivered:
                 self.deliveries += 1
-                holders = self.holders.setdefault(tenant, set())
-                holders.add(index)
-                if (len(holders) == instances and self.all_rebuilt_at is None
-                        and self.rebuilt() == len(self.tenants)):
-                    self.all_rebuilt_at = at - restart_at
+                self.holders.setdefault(tenant, set()).add(index)
+                self.first_delivery.setdefault((tenant, index), at)
             self.pool_peak[index] = max(self.pool_peak.get(index, 0), pool_size)
         elif kind == "login":
             self.logins.extend(ev[1])
         elif kind == "write":
             self.writes.append((ev[1], ev[2]))
+        elif kind == "crashed":
+            self.crashed.append("instance %d: %s" % (ev[1], ev[2]))
         elif kind == "write failed":
             self.write_errors[ev[2]] = self.write_errors.get(ev[2], 0) + 1
 
     def rebuilt(self):
         return sum(1 for h in self.holders.values() if len(h) == self.instances)
+
+    def finish(self):
+        """What is worked out once the phase is over."""
+        # every configuration on every instance: the last of the first deliveries
+        if self.rebuilt() == len(self.tenants):
+            self.all_rebuilt_at = max(self.first_delivery.values()) - self.restart_at
+        first_any = {}
+        for (tenant, _), at in self.first_delivery.items():
+            first_any[tenant] = min(at, first_any.get(tenant, at))
+        self.rebuilt_any = len(first_any)
+        # A write invalidates a configuration only once it has been rebuilt
+        # (one still stale from the incident needs no second build).
+        effective = [t for at, t in self.writes if at >= self.restart_at and first_any.get(t, at + 1) < at]
+        self.invalidations = len(self.tenants) + len(effective)
+        # (an export version is made when a walk starts, before the tenant is
+        # delivered: every write to an exported tenant counts)
+        big = {t for t in self.tenants if self.sizes[t] > self.export_above}
+        self.export_invalidations = len(big) + sum(1 for at, t in self.writes if at >= self.restart_at and t in big)
 
     def failed_logins(self):
         return sum(1 for s in self.logins if not s[2])
@@ -453,8 +483,11 @@ def stop_clients(mon):
 
 
 def run_phase(args, name, guarded, tenants, sizes):
+    if args.restart_cmd:  # both phases start on a freshly started server (cold shared buffers)
+        subprocess.run(args.restart_cmd, shell=True, check=True)
     phase = Phase(name, guarded, tenants)
     phase.instances = args.instances
+    phase.sizes, phase.export_above = sizes, args.export_above
     mon = psycopg.connect(conninfo(args, "postgres"), autocommit=True)
     if guarded:
         # The DBA's part: the rebuild role runs at most role_limit statements at
@@ -489,7 +522,9 @@ def run_phase(args, name, guarded, tenants, sizes):
             drain(events, phase, args, restart_at)
             if not restarted and t >= restart_at:
                 restarted = True
+                phase.restart_at = t
                 before = rows_read(mon)
+                restart_ts = mon.execute("SELECT now()").fetchone()[0]
                 if guarded:
                     mon.execute("SELECT config_guard.reset_stats()")
                     mon.execute("SELECT config_guard.invalidate_all(%s)", (CONFIG,))
@@ -539,16 +574,19 @@ def run_phase(args, name, guarded, tenants, sizes):
     time.sleep(1.5)  # the background worker reports its statistics
     phase.rows = rows_read(mon) - before
     phase.writes_after = len(phase.writes) - writes_before
+    phase.finish()
     if guarded:
         phase.builder_runs = mon.execute("SELECT builder_runs FROM config_guard.config_stats WHERE config = %s",
                                          (CONFIG,)).fetchone()[0]
-        # one invalidation per tenant at the incident, then one per back-office write
-        phase.invalidations = len(tenants) + phase.writes_after
+        # the largest tenants are read whole into export versions, not built
+        phase.export_versions = mon.execute(
+            "SELECT count(*) FROM config_guard.export_versions v JOIN config_guard.configs c USING (config_id) "
+            "WHERE c.name = %s AND v.built_at >= %s", (CONFIG, restart_ts)).fetchone()[0]
     else:
-        # every request reads a whole configuration (an abandoned one too: it reads on)
-        phase.builder_runs = phase.requests
-        phase.invalidations = len(tenants) + phase.writes_after
-    phase.restart_at = restart_at
+        # the service is the builder: every read of a whole configuration that
+        # reached the database (an abandoned one reads on, until the phase ends)
+        phase.builder_runs = phase.reads
+        phase.export_versions = None
     mon.close()
     return phase
 
@@ -559,6 +597,8 @@ def summary_of(p, args):
     after = [s for s in p.logins if s[0] >= p.restart_at]
     lat = [s[1] for s in after]
     rebuilt = p.rebuilt()
+    def per(x, y):
+        return round(x / y, 3) if y else None
     return {
         "login_attempts": len(after),
         "login_errors": sum(1 for s in after if not s[2]),
@@ -573,9 +613,17 @@ def summary_of(p, args):
         "seconds_to_all_rebuilt": round(p.all_rebuilt_at, 1) if p.all_rebuilt_at is not None else None,
         # beyond the required fields
         "invalidations": p.invalidations,
-        "builder_runs_per_invalidation": round(p.builder_runs / p.invalidations, 3) if p.invalidations else None,
+        "builder_runs_per_invalidation": per(p.builder_runs, p.invalidations),
+        "export_versions_made": p.export_versions,
+        "export_invalidations": p.export_invalidations,
+        "export_versions_per_invalidation": per(p.export_versions, p.export_invalidations)
+                                            if p.export_versions is not None else None,
+        "reads_started": p.reads,
+        "reads_abandoned": p.abandoned,
+        "configs_rebuilt_anywhere": p.rebuilt_any,
+        "source_rows_per_rebuilt_config": round(p.rows / p.rebuilt_any, 1) if p.rebuilt_any else None,
         "configs_delivered": p.deliveries,
-        "source_rows_per_delivered_config": round(p.rows / p.deliveries, 1) if p.deliveries else None,
+        "instance_crashes": p.crashed,
         "login_errors_by_kind": count_kinds(after),
         "request_errors_by_kind": p.errors,
         "peak_rebuild_connections": max([c[1] for c in p.connections], default=0),
@@ -600,7 +648,7 @@ def table(summary):
         if v is None:
             return "-"
         if isinstance(v, float):
-            return "%.1f%s" % (v, unit)
+            return ("%.3f%s" if unit == "/" else "%.1f%s") % (v, "" if unit == "/" else unit)
         return "{:,}{}".format(v, unit)
     rows = [
         ("login attempts (after the incident)", "login_attempts", ""),
@@ -609,13 +657,18 @@ def table(summary):
         ("login p99 (a failure counts as 1 s)", "login_p99_ms", " ms"),
         ("rebuild requests", "rebuild_requests", ""),
         ("  of which immediate retries", "retries", ""),
-        ("builder runs", "builder_runs", ""),
+        ("  abandoned reads (over the timeout)", "reads_abandoned", ""),
+        ("builder runs (without: whole reads)", "builder_runs", ""),
         ("invalidations (incident + writes)", "invalidations", ""),
+        ("builder runs per invalidation", "builder_runs_per_invalidation", "/"),
+        ("export versions made (largest tenants)", "export_versions_made", ""),
+        ("  per invalidation of those tenants", "export_versions_per_invalidation", "/"),
         ("source rows read", "source_rows_read", ""),
         ("configs rebuilt on every instance", "configs_rebuilt", ""),
         ("seconds until all were rebuilt", "seconds_to_all_rebuilt", " s"),
+        ("configs rebuilt on any instance", "configs_rebuilt_anywhere", ""),
+        ("source rows per rebuilt config", "source_rows_per_rebuilt_config", ""),
         ("configs delivered to instances", "configs_delivered", ""),
-        ("source rows per delivered config", "source_rows_per_delivered_config", ""),
         ("peak connections of the service", "peak_rebuild_connections", ""),
     ]
     width = 40
@@ -628,6 +681,8 @@ def table(summary):
     lines.append("ratios, without / with config_guard:")
     for label, key in summary["ratios"].items():
         lines.append("  %-34s %s" % (label, "-" if key is None else ("%.1f" % key)))
+    lines.append("  (a login that fails counts as its 1 s budget, so the login p99 ratio is capped;")
+    lines.append("   '-': nothing to divide by, e.g. no failed login or no configuration rebuilt)")
     return "\n".join(lines)
 
 
@@ -639,8 +694,8 @@ def ratios(a, b):
         "login p99": r(a["login_p99_ms"], b["login_p99_ms"]),
         "rebuild requests": r(a["rebuild_requests"], b["rebuild_requests"]),
         "source rows read": r(a["source_rows_read"], b["source_rows_read"]),
-        "source rows per delivered config": r(a["source_rows_per_delivered_config"],
-                                              b["source_rows_per_delivered_config"]),
+        "source rows per rebuilt config": r(a["source_rows_per_rebuilt_config"],
+                                            b["source_rows_per_rebuilt_config"]),
     }
 
 
@@ -681,7 +736,7 @@ OPTIONS = [
     ("login-rate", int, 20, "logins per second"),
     ("login-budget", float, 1.0, "seconds"),
     ("login-pool", int, 8, "the login endpoint's connections at most"),
-    ("login-lifetime", float, 5.0, "seconds before the login pool replaces a connection"),
+    ("login-lifetime", float, 30.0, "seconds before the login pool replaces a connection"),
     ("write-rate", float, 2.0, "back-office writes per second"),
     ("baseline", float, 10.0, "seconds before the incident"),
     ("duration", float, 130.0, "seconds per phase, the baseline included"),
@@ -707,11 +762,14 @@ def main():
     for name, kind, default, text in OPTIONS:
         ap.add_argument("--" + name, type=kind, default=default, help=text)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--restart-cmd", help="a shell command that restarts the server, run before each phase")
     ap.add_argument("--only", choices=("with",), help=argparse.SUPPRESS)
     ap.add_argument("--no-warm", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--check", action="store_true",
                     help="exit 1 unless config_guard protected login (the short run in make test)")
     args = ap.parse_args()
+    if args.duration <= args.baseline + 5:
+        ap.error("--duration must exceed --baseline by more than 5 s")
 
     rows = admin(args, "SELECT tenant_id, size FROM app.tenants ORDER BY tenant_id")
     tenants = [r[0] for r in rows]
@@ -761,11 +819,21 @@ def main():
             problems.append("%d logins failed with config_guard" % b["login_errors"])
         if b["builder_runs_per_invalidation"] is None or b["builder_runs_per_invalidation"] > 1.0:
             problems.append("builder runs per invalidation %s > 1" % b["builder_runs_per_invalidation"])
+        if b["export_versions_per_invalidation"] is not None and b["export_versions_per_invalidation"] > 1.0:
+            problems.append("export versions per invalidation %s > 1" % b["export_versions_per_invalidation"])
         if b["configs_rebuilt"] != b["configs_total"]:
             problems.append("with config_guard %d of %d configs rebuilt" % (b["configs_rebuilt"], b["configs_total"]))
-        ratio = summary["ratios"]["source rows per delivered config"]
-        if ratio is None or ratio < 10:
-            problems.append("source rows per config only %s times fewer" % ratio)
+        expected = args.login_rate * (args.duration - args.baseline)
+        for name, p in (("without", w), ("with", b)):
+            if p["login_attempts"] < 0.9 * expected:
+                problems.append("%s: %d login attempts, %d expected" % (name, p["login_attempts"], expected))
+            if p["instance_crashes"]:
+                problems.append("%s: %s" % (name, p["instance_crashes"]))
+        # (without rebuilding anything, "without" read its rows for nothing: as many times fewer as can be)
+        per_without = w["source_rows_per_rebuilt_config"] or float("inf")
+        ratio = per_without / b["source_rows_per_rebuilt_config"] if b["source_rows_per_rebuilt_config"] else 0
+        if ratio < 10:
+            problems.append("source rows per rebuilt config only %.1f times fewer" % ratio)
         for p in problems:
             print("CHECK FAILED: " + p)
         if problems:

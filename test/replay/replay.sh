@@ -28,7 +28,10 @@ fi
 
 cg_temp_cluster replay "shared_buffers = '256MB'" "max_connections = 100" "log_min_messages = warning" \
   "config_guard.background_build_rate = 50"
-if [ $SHORT = 1 ]; then OUT=${REPLAY_OUT:-$WORK/out}; else OUT=${REPLAY_OUT:-$CG_ROOT/doc/replay}; fi
+# The run writes into the work directory; a full run that succeeds is then
+# copied to doc/replay (a failed one leaves the last good figures alone).
+OUT=$WORK/out
+if [ $SHORT = 1 ]; then DEST=${REPLAY_OUT:-}; else DEST=${REPLAY_OUT:-$CG_ROOT/doc/replay}; fi
 cp "$CG_ROOT/test/replay/schema.sql" "$WORK/" && chmod 644 "$WORK/schema.sql"
 
 cg_log "creating $TENANTS tenants (log-normal sizes, the largest $LARGEST rows) and a login table"
@@ -38,10 +41,18 @@ cg_as_postgres psql -X -q -h "$WORK" -p "$PORT" -d postgres -c 'CREATE EXTENSION
 mkdir -p "$OUT"
 rc=0
 # shellcheck disable=SC2086
-/usr/bin/python3 "$CG_ROOT/test/replay/replay.py" --host "$WORK" --port "$PORT" --out "$OUT" $ARGS || rc=$?
+RESTART="bash -c 'source $CG_ROOT/test/lib/common.sh; cg_as_postgres pg_ctl -D $WORK/data -l $WORK/server.log -m fast -w restart >/dev/null'"
+/usr/bin/python3 "$CG_ROOT/test/replay/replay.py" --host "$WORK" --port "$PORT" --out "$OUT" --restart-cmd "$RESTART" $ARGS ||
+  rc=$?
 [ -f "$OUT/events.dat" ] || exit "$rc"
 
-gnuplot -e "out='$OUT'; tenants=$TENANTS" "$CG_ROOT/test/replay/plot.gp"
+MACHINE="$(. /etc/os-release && echo "$PRETTY_NAME"), $(nproc) cores, PostgreSQL $CG_PG_MAJOR"
+gnuplot -e "out='$OUT'; tenants=$TENANTS; machine='$MACHINE'" "$CG_ROOT/test/replay/plot.gp"
+if [ -n "$DEST" ] && [ "$rc" = 0 ]; then
+  mkdir -p "$DEST"
+  cp "$OUT"/summary.json "$OUT"/replay_table.txt "$OUT"/replay.png "$OUT"/*.dat "$DEST"/
+  OUT=$DEST
+fi
 cg_log "summary: $OUT/summary.json, table: $OUT/replay_table.txt, plot: $OUT/replay.png"
 crashes=$(cg_crashes_in_log "$WORK/server.log")
 if [ -n "$crashes" ]; then
