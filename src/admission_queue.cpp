@@ -3,11 +3,15 @@
 // Locking contract. One LWLock ("config_guard admission") protects the role
 // table (entries are created, never removed: a dropped limit is marked
 // unlimited, so pointers stay valid) and the per-backend array, whose slots
-// other backends write too (a hand-over): read them under the lock. limits_version is an atomic bumped after every
-// change to the limits, so backends whose role is unlimited check it without a lock. A slot is handed over, not
-// competed for: whoever frees one (a statement ending, a limit raised or dropped) gives it to the oldest waiter under
-// the lock and sets that backend's latch. One release wakes one waiter: a queue of hundreds costs no more CPU than a
-// queue of one (a broadcast woke every waiter on every release, and a long queue kept the cores busy waking).
+// other backends write too (a hand-over): they are read under the lock.
+// limits_version is an atomic bumped after every change to the limits, so
+// backends whose role is unlimited check it without a lock.
+//
+// A slot is handed over, not competed for: whoever frees one (a statement
+// ending, a limit raised or dropped) gives it to the oldest waiter under the
+// lock and sets that backend's latch. One release wakes one waiter, so a
+// queue of hundreds costs no more CPU than a queue of one (a broadcast woke
+// every waiter on every release, and a long queue kept the cores busy).
 #include "core/admission.hpp"  // first: core headers precede postgres.h
 #include "admission_queue.hpp"
 #include "pg_compat.hpp"

@@ -74,11 +74,12 @@ for major in $MAJORS; do
     echo "PostgreSQL $major: suites run on the host by make test"
   else
   # Every suite of `make test` (unit, regress, isolation, TAP with PgBouncer,
-  # standbys, drivers and the exporter, the server log), run by the test
-  # command itself on this major; the fuzzer stays on the host.
+  # standbys, drivers and the exporter, the server log, the replay's short
+  # check), run by the test command itself on this major; the fuzzer stays on
+  # the host.
   chroot "$dir" bash -c "cd /build && CG_PG_MAJOR=$major CG_FUZZ=0 bash test/run_tests.sh" \
     >"$ROOT/suites-$major.log" 2>&1
-  for suite in unit regress isolation tap server-log; do
+  for suite in unit regress isolation tap server-log replay; do
     line=$(grep -E "^== $suite: [0-9]+ passed, [0-9]+ failed" "$ROOT/suites-$major.log" | tail -1)
     if [ -n "$line" ] && echo "$line" | grep -q ", 0 failed"; then
       record "$major" "$suite (${line#== $suite: })" ok
