@@ -59,17 +59,35 @@ UPDATE rules SET tenant_id = 3 WHERE rule_id = 21;
 SELECT config_guard.get('shop', 2) -> 'rules' AS tenant2_rules, config_guard.get('shop', 3) -> 'rules' AS tenant3_rules;
 SELECT runs() - :runs_before_move AS rebuilds_after_move;
 
--- a bulk statement marks each distinct tenant once, not each row
-INSERT INTO flags SELECT 1 + g % 3, 100 + g, 'bulk' FROM generate_series(1, 3000) g;
+-- a bulk statement marks each distinct tenant once, not each row (the marks
+-- are written when the transaction commits)
+SELECT config_guard.get('shop', t) IS NOT NULL AS read FROM generate_series(1, 3) t;
 BEGIN;
-UPDATE flags SET name = name || '!' WHERE flag_id > 100;
-SELECT count(*) AS marks, count(DISTINCT tenant) AS tenants
-  FROM config_guard.invalidations WHERE xid = pg_current_xact_id();
+SELECT pg_current_xact_id() AS bulk_xid \gset
+INSERT INTO flags SELECT 1 + g % 3, 100 + g, 'bulk' FROM generate_series(1, 3000) g;
 -- two statements of one transaction leave one mark per tenant
-UPDATE flags SET name = name || '?' WHERE flag_id > 100;
-SELECT count(*) AS marks_after_second_statement
-  FROM config_guard.invalidations WHERE xid = pg_current_xact_id();
+UPDATE flags SET name = name || '!' WHERE flag_id > 100;
+SELECT count(*) AS marks_before_commit FROM config_guard.invalidations WHERE xid = :'bulk_xid';
+-- (the transaction's own reads see its writes meanwhile; this one stores
+-- tenant 2's document with them, which folds tenant 2's mark)
+SELECT config_guard.get('shop', 2) -> 'flags' = build(2) -> 'flags' AS own_writes_seen;
 COMMIT;
+SELECT count(*) AS marks, count(DISTINCT tenant) AS tenants FROM config_guard.invalidations WHERE xid = :'bulk_xid';
+-- a write to tenants already stale through a mark no build has folded since
+-- adds none: their documents are stale either way (tenants 1 and 3; tenant
+-- 2's document was built since)
+BEGIN;
+SELECT pg_current_xact_id() AS covered_xid \gset
+UPDATE flags SET name = name || '?' WHERE flag_id > 100;
+COMMIT;
+SELECT count(*) AS marks_of_covered_writes FROM config_guard.invalidations WHERE xid = :'covered_xid';
+SELECT bool_and(config_guard.get('shop', t) -> 'flags' = build(t) -> 'flags') AS fresh FROM generate_series(1, 3) t;
+-- the builds folded the marks: the next write marks again
+BEGIN;
+SELECT pg_current_xact_id() AS after_build_xid \gset
+UPDATE flags SET name = name || '+' WHERE flag_id > 100;
+COMMIT;
+SELECT count(*) AS marks_after_builds FROM config_guard.invalidations WHERE xid = :'after_build_xid';
 
 -- TRUNCATE invalidates every tenant of the config
 SELECT config_guard.get('shop', 1) IS NOT NULL AS warm, config_guard.get('shop', 2) IS NOT NULL AS warm;
@@ -209,7 +227,10 @@ SELECT pg_reload_conf();
 -- marks of tenants that were written but never read are pruned once old
 INSERT INTO flags SELECT 77, g, 'never read' FROM generate_series(1, 5) g;
 UPDATE flags SET name = 'again' WHERE tenant_id = 77;
+-- (the second write is covered by the first one's mark)
 SELECT count(*) AS marks_of_unread_tenant FROM config_guard.invalidations WHERE tenant = '77';
+-- (invalidate() writes its mark whatever covers the tenant)
+SELECT config_guard.invalidate('shop', 77);
 -- (too young to prune; its two marks fold into one: 1 row less)
 SELECT config_guard.prune_invalidations('1 hour') AS pruned_young;
 SELECT config_guard.prune_invalidations('0') AS pruned;

@@ -26,6 +26,7 @@
 #include "backoff_table.hpp"
 #include "builder_slots.hpp"
 #include "config_counters.hpp"
+#include "mark_skip.hpp"
 #include "mark_writers.hpp"
 #include "read_check.hpp"
 #include "recent_reads.hpp"
@@ -149,6 +150,10 @@ Datum Rebuild(ConfigDef* def, const TenantKey& tenant, const StoredDocument& sto
     if (stored.found && max_stale_us > 0) return stored.document;
     RefuseWaitTimeout(*def, tenant, "a builder slot");
   }
+  // Before the builder's snapshot: writes covered by a mark this build may
+  // fold are in it (mark_skip.hpp); a fence that cannot complete stores
+  // nothing.
+  if (store && !FenceSkippers(def->config_id, tenant.text)) store = false;
   if (store) HoldPruneFence();  // before the builder's snapshot (prune.hpp)
   BuildResult built = RunBuilder(def, tenant);
   ReleaseBuilderSlot();

@@ -2,6 +2,7 @@
 // across the config's sources in order, and config_guard.export_sql(), the
 // queries it runs.
 #include "core/cursor_codec.hpp"
+#include "mark_skip.hpp"
 #include "cursor_secret.hpp"
 #include "export_query.hpp"
 #include "export_versions.hpp"
@@ -18,6 +19,7 @@ extern "C" {
 #include "utils/syscache.h"
 #include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
+#include "utils/snapmgr.h"
 }
 
 namespace config_guard {
@@ -215,6 +217,33 @@ char* ConfigArgument(FunctionCallInfo fcinfo) {
   return text_to_cstring(PG_GETARG_TEXT_PP(0));
 }
 
+// The first page of a walk that detects changes: fenced, so that no write of
+// the tenant from now on goes without moving its generation, and read under a
+// snapshot that sees the writes that went without before. In READ COMMITTED
+// that is a snapshot taken now (pushed: true); under the transaction's
+// snapshot, taken earlier, a covered write it may not see is a serialization
+// failure.
+bool FenceForWalk(const ConfigDef& def, const TenantKey& tenant) {
+  if (!FenceSkippers(def.config_id, tenant.text))
+    ereport(ERROR,
+            (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+             errmsg("timed out waiting for writes to tenant %s of config \"%s\" to end", tenant.display, def.name),
+             errdetail("A walk that detects changes starts once the writes in progress have ended."),
+             errhint("Retry the first page.")));
+  if (!IsolationUsesXactSnapshot()) {
+    PushActiveSnapshot(GetTransactionSnapshot());
+    return true;
+  }
+  if (CoveredWriteMayBeUnseen(def.config_id, tenant.text, GetActiveSnapshot()))
+    ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                    errmsg("configuration of tenant %s in config \"%s\" was being written when this transaction "
+                           "began",
+                           tenant.display, def.name),
+                    errdetail("A walk that detects changes cannot start from a snapshot that may miss a write."),
+                    errhint("Retry the transaction.")));
+  return false;
+}
+
 }  // namespace
 
 CG_FUNCTION(config_guard_export_page) {
@@ -249,6 +278,9 @@ CG_FUNCTION(config_guard_export_page) {
     return static_cast<Datum>(0);
   }
   const bool detect = export_detects_changes;
+  // A walk that detects changes starts from a snapshot in which every write
+  // of the tenant moved the generation or is seen (mark_skip.hpp).
+  const bool fresh_snapshot = detect && PG_ARGISNULL(2) && FenceForWalk(*def, tenant);
   const uint64 generation = detect ? static_cast<uint64>(TenantGeneration(*def, tenant.text)) : 0;
   if (PG_ARGISNULL(2)) {
     start.generation = generation;
@@ -261,6 +293,7 @@ CG_FUNCTION(config_guard_export_page) {
                       errhint("Restart the export from the first page, with after => NULL.")));
   }
   WritePage(def, tenant, start, page_size, rsinfo);
+  if (fresh_snapshot) PopActiveSnapshot();
   ReleaseConfig();
   SPI_finish();
   return static_cast<Datum>(0);

@@ -252,6 +252,12 @@ void AppendMarks(int32 config_id, ArrayType* tenants) {
   AppendMarkRows(config_id, tenants);
 }
 
+// invalidate(): the mark is written now, even where another would cover it.
+void AppendMarksNow(int32 config_id, ArrayType* tenants) {
+  NoteMarkWriter(config_id);
+  AppendMarkRowsNow(config_id, tenants);
+}
+
 // A row trigger: the tenants of the old and new row.
 void MarkRowTenants(const TriggerData* data, int32 config_id, const char* tenant_column) {
   Relation rel = data->tg_relation;
@@ -519,7 +525,7 @@ static void InvalidateFromSql(FunctionCallInfo fcinfo, bool one_tenant) {
     Datum key = CStringGetTextDatum(TenantFromArgument(fcinfo, 1, *def).text);
     tenants = construct_array(&key, 1, TEXTOID, -1, false, TYPALIGN_INT);
   }
-  AppendMarks(def->config_id, tenants);
+  AppendMarksNow(def->config_id, tenants);
   ReleaseConfig();
   SPI_finish();
 }

@@ -3,6 +3,9 @@
 
 #include "pg_compat.hpp"
 
+#include "mark_skip.hpp"
+
+#include <algorithm>
 #include "registry.hpp"
 
 extern "C" {
@@ -58,22 +61,20 @@ bool AlreadyMarked(Relation heap, Relation index, int32 config_id, Datum tenant,
   return found;
 }
 
-// The marks this backend wrote in the current transaction. Every mark of a
-// transaction is written here (the transaction id is its own), so a mark not
-// in the set is known absent and needs no probe; one in the set is probed (a
-// rebuild may have folded it, or a subtransaction abort removed it). Beyond
-// kMaxRemembered marks the set stops growing and every mark is probed.
+// Sets of (config, tenant) keys of the current transaction, in
+// TopTransactionContext: the first few in an array (most write transactions
+// touch a tenant or two), a hash past them.
 struct WrittenKey {
   int32 config_id;
   const char* tenant;  // nullptr: every tenant
 };
 struct Written {
   WrittenKey key;
+  // (pending marks) the subtransaction whose build stored the tenant's
+  // document since the write, folding it: 0 if none did.
+  SubTransactionId folded_in;
 };
 constexpr long kMaxRemembered = 10000;
-HTAB* written = nullptr;  // in TopTransactionContext
-bool written_complete = true;
-TransactionId written_xid = InvalidTransactionId;
 
 uint32 HashWritten(const void* key, Size) {
   const auto* k = static_cast<const WrittenKey*>(key);
@@ -90,63 +91,123 @@ int MatchWritten(const void* a, const void* b, Size) {
   return strcmp(x->tenant, y->tenant);
 }
 
-// The first marks of a transaction are kept in a small array (most write
-// transactions touch a tenant or two); the hash is made past them.
-constexpr int kInline = 8;
-WrittenKey inline_written[kInline];
-int inline_count = 0;
+class KeySet {
+ public:
+  void Reset() {
+    hash_ = nullptr;  // (the memory goes with TopTransactionContext)
+    inline_count_ = 0;
+  }
+  long size() const { return inline_count_ + (hash_ != nullptr ? hash_get_num_entries(hash_) : 0); }
+  bool Contains(const WrittenKey& key) { return Find(key) != nullptr; }
+  Written* Find(const WrittenKey& key) {
+    for (int i = 0; i < inline_count_; ++i) {
+      if (MatchWritten(&inline_[i].key, &key, sizeof key) == 0) return &inline_[i];
+    }
+    return hash_ != nullptr ? static_cast<Written*>(hash_search(hash_, &key, HASH_FIND, nullptr)) : nullptr;
+  }
+  // Enters a copy of the key (not already in the set).
+  void Add(WrittenKey key) {
+    key.tenant = key.tenant == nullptr ? nullptr : MemoryContextStrdup(TopTransactionContext, key.tenant);
+    if (inline_count_ < kInline) {
+      inline_[inline_count_++] = {key, InvalidSubTransactionId};
+      return;
+    }
+    if (hash_ == nullptr) {
+      HASHCTL ctl = {};
+      ctl.keysize = sizeof(WrittenKey);
+      ctl.entrysize = sizeof(Written);
+      ctl.hash = HashWritten;
+      ctl.match = MatchWritten;
+      ctl.hcxt = TopTransactionContext;
+      hash_ = hash_create("config_guard marks of the transaction", 64, &ctl,
+                          HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+    }
+    static_cast<Written*>(hash_search(hash_, &key, HASH_ENTER, nullptr))->folded_in = InvalidSubTransactionId;
+  }
+  // Calls fn(Written*) on each entry.
+  template <typename Fn>
+  void ForEach(Fn fn) {
+    for (int i = 0; i < inline_count_; ++i) fn(&inline_[i]);
+    if (hash_ != nullptr) {
+      HASH_SEQ_STATUS status;
+      hash_seq_init(&status, hash_);
+      while (auto* entry = static_cast<Written*>(hash_seq_search(&status))) fn(entry);
+    }
+  }
+
+ private:
+  static constexpr int kInline = 8;
+  HTAB* hash_ = nullptr;
+  Written inline_[kInline];
+  int inline_count_ = 0;
+};
+
+// The marks this backend wrote in the current transaction. Every mark of a
+// transaction is written here (the transaction id is its own), so a mark not
+// in the set is known absent and needs no probe; one in the set is probed (a
+// rebuild may have folded it, or a subtransaction abort removed it). Beyond
+// kMaxRemembered marks the set stops growing and every mark is probed.
+KeySet written;
+bool written_complete = true;
+// The marks of the triggers, written when the transaction commits (or
+// prepares) unless another covers them then (mark_skip.hpp). Past
+// kMaxRemembered tenants, marks are written as the triggers ask.
+KeySet pending;
+TransactionId written_xid = InvalidTransactionId;
 
 void StartWritten(TransactionId xid) {
-  written = nullptr;
-  inline_count = 0;
+  written.Reset();
+  pending.Reset();
   written_complete = true;
   written_xid = xid;
-}
-
-bool FindWritten(const WrittenKey& key) {
-  for (int i = 0; i < inline_count; ++i) {
-    if (MatchWritten(&inline_written[i], &key, sizeof key) == 0) return true;
-  }
-  return written != nullptr && hash_search(written, &key, HASH_FIND, nullptr) != nullptr;
-}
-
-void EnterWritten(const WrittenKey& key) {
-  if (inline_count < kInline) {
-    inline_written[inline_count++] = key;
-    return;
-  }
-  if (written == nullptr) {
-    HASHCTL ctl = {};
-    ctl.keysize = sizeof(WrittenKey);
-    ctl.entrysize = sizeof(Written);
-    ctl.hash = HashWritten;
-    ctl.match = MatchWritten;
-    ctl.hcxt = TopTransactionContext;
-    written =
-        hash_create("config_guard marks written", 64, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-  }
-  hash_search(written, &key, HASH_ENTER, nullptr);
 }
 
 // Whether the mark may exist already (it must be probed); remembers it.
 bool MayBeWritten(int32 config_id, const char* tenant, TransactionId xid) {
   if (written_xid != xid) StartWritten(xid);
   WrittenKey key = {config_id, tenant};
-  if (FindWritten(key)) return true;
-  const long remembered = inline_count + (written != nullptr ? hash_get_num_entries(written) : 0);
-  if (remembered >= kMaxRemembered) {
+  if (written.Contains(key)) return true;
+  if (written.size() >= kMaxRemembered) {
     written_complete = false;
     return true;
   }
-  key.tenant = tenant == nullptr ? nullptr : MemoryContextStrdup(TopTransactionContext, tenant);
-  EnterWritten(key);
+  written.Add(key);
   return !written_complete;
 }
 
-void ForgetWritten(XactEvent event, void*) {
+// Whether the trigger's mark of the tenant waits for the commit (entered in
+// `pending`, or there already).
+bool Defer(int32 config_id, const char* tenant, TransactionId xid) {
+  if (written_xid != xid) StartWritten(xid);
+  const WrittenKey key = {config_id, tenant};
+  if (Written* w = pending.Find(key)) {
+    w->folded_in = InvalidSubTransactionId;  // written after a store that folded it: due again
+    return true;
+  }
+  if (pending.size() >= kMaxRemembered) return false;
+  pending.Add(key);
+  return true;
+}
+
+void FlushPending(bool may_skip);
+
+// A subtransaction's rollback undoes the stores made in it and in those
+// started after it (their ids are larger): the marks they folded are due again.
+void AtSubTransactionAbort(SubXactEvent event, SubTransactionId subxact, SubTransactionId, void*) {
+  if (event != SUBXACT_EVENT_ABORT_SUB) return;
+  pending.ForEach([subxact](Written* w) {
+    if (w->folded_in >= subxact) w->folded_in = InvalidSubTransactionId;
+  });
+}
+
+void AtTransactionEnd(XactEvent event, void*) {
+  if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE) {
+    FlushPending(event == XACT_EVENT_PRE_COMMIT);
+    return;
+  }
   if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE ||
       event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
-    StartWritten(InvalidTransactionId);  // (the memory goes with TopTransactionContext)
+    StartWritten(InvalidTransactionId);
 }
 
 // The table's columns by name, in case it ever gains or drops one.
@@ -223,7 +284,8 @@ void ForgetLayout(Datum, Oid) {
 }  // namespace
 
 void InitMarkAppend() {
-  RegisterXactCallback(ForgetWritten, nullptr);
+  RegisterXactCallback(AtTransactionEnd, nullptr);
+  RegisterSubXactCallback(AtSubTransactionAbort, nullptr);
   CacheRegisterRelcacheCallback(ForgetLayout, 0);
 }
 
@@ -243,19 +305,58 @@ void InsertWithExecutor(Relation rel, TupleTableSlot* slot) {
 
 }  // namespace
 
+void FoldPendingMark(int32 config_id, const char* tenant) {
+  const TransactionId xid = GetTopTransactionIdIfAny();
+  if (!TransactionIdIsValid(xid) || written_xid != xid) return;
+  Written* w = pending.Find({config_id, tenant});
+  if (w != nullptr && w->folded_in == InvalidSubTransactionId) w->folded_in = GetCurrentSubTransactionId();
+}
+
+bool MarkPending(int32 config_id, const char* tenant) {
+  const TransactionId xid = GetTopTransactionIdIfAny();
+  if (!TransactionIdIsValid(xid) || written_xid != xid) return false;
+  const Written* w = pending.Find({config_id, tenant});
+  return w != nullptr && w->folded_in == InvalidSubTransactionId;
+}
+
 bool TransactionMayHaveMarked(int32 config_id, const char* tenant) {
   const TransactionId xid = GetTopTransactionIdIfAny();
   if (!TransactionIdIsValid(xid) || written_xid != xid) return false;
   if (!written_complete) return true;
-  return FindWritten({config_id, tenant}) || FindWritten({config_id, nullptr});
+  return written.Contains({config_id, tenant}) || written.Contains({config_id, nullptr}) ||
+         pending.Contains({config_id, tenant});
 }
 
-void AppendMarkRows(int32 config_id, ArrayType* tenants) {
+namespace {
+
+enum class Write { kAtCommit, kNow };
+
+void AppendMarks(int32 config_id, ArrayType* tenants, Write when) {
   Datum* values = nullptr;
   bool* nulls = nullptr;
   int n = 0;
   deconstruct_array(tenants, TEXTOID, -1, false, TYPALIGN_INT, &values, &nulls, &n);
   if (n == 0) return;
+  const FullTransactionId xid = GetTopFullTransactionId();
+
+  // A tenant's mark waits for the commit, without opening the table: by
+  // then another may cover it (mark_skip.hpp). Config-wide marks, marks
+  // past kMaxRemembered tenants and those asked for by invalidate() are
+  // written now. `probe`: the transaction may hold the mark already.
+  const char** names = static_cast<const char**>(palloc(sizeof(char*) * n));
+  bool* probe = static_cast<bool*>(palloc(sizeof(bool) * n));
+  int remaining = 0;
+  for (int i = 0; i < n; ++i) {
+    names[i] = nulls[i] ? nullptr : TextDatumGetCString(values[i]);
+    probe[i] = false;
+    if (when == Write::kAtCommit && names[i] != nullptr && Defer(config_id, names[i], XidFromFullTransactionId(xid))) {
+      values[i] = static_cast<Datum>(0);
+      continue;
+    }
+    probe[i] = MayBeWritten(config_id, names[i], XidFromFullTransactionId(xid));
+    ++remaining;
+  }
+  if (remaining == 0) return;
 
   const CacheRelations tables = CacheTables();
   Relation rel = table_open(tables.invalidations, RowExclusiveLock);
@@ -267,7 +368,6 @@ void AppendMarkRows(int32 config_id, ArrayType* tenants) {
   const bool direct = cols.nindexes == 2;
   IndexInfo* key_info = InfoOf(key_index, &key_index_info, cols, true);
   IndexInfo* wide_info = InfoOf(wide_index, &wide_index_info, cols, false);
-  const FullTransactionId xid = GetTopFullTransactionId();
   const TimestampTz at = GetCurrentTransactionStartTimestamp();
 
   TupleTableSlot* slot = table_slot_create(rel, nullptr);
@@ -275,10 +375,9 @@ void AppendMarkRows(int32 config_id, ArrayType* tenants) {
 
   for (int i = 0; i < n; ++i) {
     CHECK_FOR_INTERRUPTS();
-    const char* tenant = nulls[i] ? nullptr : TextDatumGetCString(values[i]);
-    if (MayBeWritten(config_id, tenant, XidFromFullTransactionId(xid)) &&
-        AlreadyMarked(rel, key_index, config_id, values[i], nulls[i], xid))
-      continue;
+    if (!nulls[i] && values[i] == static_cast<Datum>(0)) continue;  // left out above
+    const char* tenant = names[i];
+    if (probe[i] && AlreadyMarked(rel, key_index, config_id, values[i], nulls[i], xid)) continue;
     ExecClearTuple(slot);
     for (int a = 0; a < slot->tts_tupleDescriptor->natts; ++a) slot->tts_isnull[a] = true;
     slot->tts_values[cols.config_id - 1] = Int32GetDatum(config_id);
@@ -295,6 +394,7 @@ void AppendMarkRows(int32 config_id, ArrayType* tenants) {
     }
     ExecStoreVirtualTuple(slot);
     table_tuple_insert(rel, slot, cid, 0, nullptr);
+    if (tenant != nullptr) NoteDurableMark(config_id, tenant);
     if (!direct) {
       InsertWithExecutor(rel, slot);
       continue;
@@ -318,5 +418,38 @@ void AppendMarkRows(int32 config_id, ArrayType* tenants) {
   index_close(key_index, NoLock);
   table_close(rel, NoLock);
 }
+
+// The deferred marks, at PRE_COMMIT (`may_skip`) or PRE_PREPARE: each one
+// that nothing covers now is written, grouped by config.
+void FlushPending(bool may_skip) {
+  const TransactionId xid = GetTopTransactionIdIfAny();
+  if (pending.size() == 0 || !TransactionIdIsValid(xid) || written_xid != xid) return;
+  // (Those a build of this transaction folded are in its document.)
+  auto* keys = static_cast<WrittenKey*>(palloc(sizeof(WrittenKey) * pending.size()));
+  long n = 0;
+  pending.ForEach([&](Written* w) {
+    if (w->folded_in == InvalidSubTransactionId) keys[n++] = w->key;
+  });
+  pending.Reset();  // (written from here on as the triggers' are past the limit)
+  std::sort(keys, keys + n, [](const WrittenKey& a, const WrittenKey& b) { return a.config_id < b.config_id; });
+  Datum* texts = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+  for (long start = 0; start < n;) {
+    const int32 config_id = keys[start].config_id;
+    int count = 0;
+    long end = start;
+    for (; end < n && keys[end].config_id == config_id; ++end) {
+      if (may_skip && TrySkipMark(config_id, keys[end].tenant)) continue;
+      texts[count++] = CStringGetTextDatum(keys[end].tenant);
+    }
+    if (count > 0) AppendMarks(config_id, construct_array(texts, count, TEXTOID, -1, false, TYPALIGN_INT), Write::kNow);
+    start = end;
+  }
+}
+
+}  // namespace
+
+void AppendMarkRows(int32 config_id, ArrayType* tenants) { AppendMarks(config_id, tenants, Write::kAtCommit); }
+
+void AppendMarkRowsNow(int32 config_id, ArrayType* tenants) { AppendMarks(config_id, tenants, Write::kNow); }
 
 }  // namespace config_guard

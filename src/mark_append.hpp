@@ -24,7 +24,20 @@ namespace config_guard {
 void InitMarkAppend();
 
 // `tenants`: text[] of canonical tenant keys, a NULL element for every tenant.
+// A trigger's marks of tenants are written when the transaction commits,
+// unless another mark covers them then (mark_skip.hpp), or when it prepares.
 void AppendMarkRows(int32 config_id, ArrayType* tenants);
+// A build of this transaction stored the tenant's document, folding the
+// transaction's marks of it (its writes are in the document): a trigger's
+// mark of it waiting for the commit is not written unless a later write asks
+// again, or the subtransaction of the store rolls back.
+void FoldPendingMark(int32 config_id, const char* tenant);
+// Whether a trigger's mark of the tenant waits for this transaction's commit
+// (no store of this transaction folded it since): its stored document is
+// stale to this transaction, as if the mark were in the table.
+bool MarkPending(int32 config_id, const char* tenant);
+// Written now, covered or not (invalidate()).
+void AppendMarkRowsNow(int32 config_id, ArrayType* tenants);
 
 // Whether this transaction may have written a mark of the tenant or of the
 // whole config (true when in doubt: past the remembered marks). A rebuild

@@ -8,6 +8,7 @@
 #include "builder_slots.hpp"
 #include "export_versions.hpp"
 #include "mark_append.hpp"
+#include "mark_skip.hpp"
 #include "mark_writers.hpp"
 #include "gateway.hpp"
 #include "read_check.hpp"
@@ -45,6 +46,7 @@ void _PG_init(void) {
   InitBackoffTable();
   InitBuilderSlots();
   InitMarkWriters();
+  InitMarkSkip();
   InitRegistryCache();
   InitDependencies();
   InitBuilderIdentity();

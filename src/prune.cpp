@@ -1,4 +1,5 @@
 #include "prune.hpp"
+#include "mark_skip.hpp"
 #include "pg_compat.hpp"
 
 #include "gateway.hpp"
@@ -89,12 +90,14 @@ int64 UnderFence(Stmt stmt, Datum* values, const char* nulls) {
 }  // namespace
 
 int64 PruneMarks(Datum older_than, int64 batch) {
+  FenceAllCoverings();  // (mark_skip.hpp)
   Datum values[2] = {older_than, Int64GetDatum(batch)};
   const char nulls[2] = {' ', batch > 0 ? ' ' : 'n'};
   return UnderFence(Stmt::kPrune, values, nulls);
 }
 
 int64 CompactMarks(int64 groups) {
+  FenceAllCoverings();
   Datum values[1] = {Int64GetDatum(groups)};
   return UnderFence(Stmt::kCompact, values, nullptr);
 }

@@ -1,4 +1,6 @@
 #include "store.hpp"
+#include "mark_append.hpp"
+#include "mark_skip.hpp"
 
 #include "export_versions.hpp"
 #include "gateway.hpp"
@@ -58,6 +60,9 @@ StoredDocument LookupDocument(const ConfigDef& def, const char* tenant, Snapshot
   systable_endscan(scan);
   table_close(documents, AccessShareLock);
   if (!doc.found) return doc;
+  // This transaction's own writes of the tenant whose marks wait for its
+  // commit (mark_append.hpp).
+  if (MarkPending(def.config_id, tenant)) return doc;
   if (known_fresh != nullptr && ItemPointerEquals(&doc.version.tid, const_cast<ItemPointerData*>(&known_fresh->tid)) &&
       doc.version.xmin == known_fresh->xmin) {
     doc.fresh = true;
@@ -98,6 +103,9 @@ bool StoreDocument(const ConfigDef& def, const char* tenant, Datum document, Dat
       Float8GetDatum(build_ms),     BoolGetDatum(background)};
   RunAsOwner(Stmt::kStoreDocument, values);
   if (SPI_processed == 0) return false;
+  // The statement folded the transaction's own marks of the tenant; those
+  // still waiting for the commit go with them.
+  FoldPendingMark(def.config_id, tenant);
   bool isnull = false;
   const bool replaced_background =
       DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -116,6 +124,7 @@ int64 TenantGeneration(const ConfigDef& def, const char* tenant) {
 void ForgetConfig(int32 config_id) {
   // Its documents go with the registry row (ON DELETE CASCADE); marks have no key to cascade from.
   Datum values[1] = {Int32GetDatum(config_id)};
+  FenceAllCoverings();  // (mark_skip.hpp)
   RunAsOwner(Stmt::kForgetMarks, values);
   ForgetExportVersions(config_id);
 }

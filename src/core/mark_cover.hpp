@@ -1,0 +1,70 @@
+// When a write may go without its invalidation mark.
+//
+// A tenant's stored document is stale as soon as one committed mark exists
+// that its build did not see. Once such a mark is in, a later write of the
+// tenant adds nothing a reader needs, as long as no build has folded that
+// mark since: the write is "covered". Covering is kept per bucket of
+// (database, config, tenant) keys in shared memory (mark_skip.hpp has the
+// whole argument):
+//
+// - a durable mark, at its transaction's commit, covers its key if no build
+//   of the bucket ran at any time since the mark was written (`seq`
+//   unchanged, no build in progress) and no bulk deletion of marks did either
+//   (the global epoch unchanged, none in progress);
+// - a committing writer of a covered key registers as a skipper until its
+//   commit is visible, and writes no mark;
+// - a build that will store what it reads fences the bucket before its
+//   snapshot (covering ends, and it waits for the skippers registered before)
+//   and again when it ends.
+//
+// Pure C++: no Postgres header may be included before this file.
+#pragma once
+#ifdef PG_VERSION_NUM
+#error "src/core is Postgres-free: include core headers before postgres.h"
+#endif
+
+#include <cstdint>
+
+namespace config_guard::core {
+
+struct CoverBucket {
+  bool covering = false;
+  std::uint64_t key = 0;           // the key that is covered
+  std::uint64_t epoch = 0;         // the global epoch it was covered under
+  std::uint64_t seq = 0;           // moved by every fence
+  std::uint32_t builders = 0;      // builds between their two fences
+  std::uint32_t skippers = 0;      // writers committing without a mark
+  std::uint64_t last_skipper = 0;  // the newest transaction id that did, 0: none yet
+};
+
+// Whether a writer of `key` may skip its mark, the global epoch being `epoch`.
+inline bool MaySkip(const CoverBucket& b, std::uint64_t key, std::uint64_t epoch) {
+  return b.covering && b.key == key && b.epoch == epoch && b.builders == 0;
+}
+
+// At the commit of a durable mark of `key`, written when the bucket's
+// sequence was `seq_at_write` and the global epoch `epoch_at_write`: covers
+// the key if nothing moved since and nothing is moving (`bulk`: bulk
+// deletions in progress). Returns whether it does.
+inline bool CoverAtCommit(CoverBucket* b, std::uint64_t key, std::uint64_t seq_at_write, std::uint64_t epoch_at_write,
+                          std::uint64_t epoch_now, std::uint32_t bulk) {
+  if (b->seq != seq_at_write || epoch_at_write != epoch_now || b->builders != 0 || bulk != 0) return false;
+  b->covering = true;
+  b->key = key;
+  b->epoch = epoch_now;
+  return true;
+}
+
+// A build's fence before its snapshot, and at its end.
+inline void StartBuild(CoverBucket* b) {
+  ++b->seq;
+  ++b->builders;
+  b->covering = false;
+}
+inline void EndBuild(CoverBucket* b) {
+  ++b->seq;
+  if (b->builders > 0) --b->builders;
+  b->covering = false;
+}
+
+}  // namespace config_guard::core
