@@ -154,6 +154,9 @@ bool written_complete = true;
 // kMaxRemembered tenants, marks are written as the triggers ask.
 KeySet pending;
 TransactionId written_xid = InvalidTransactionId;
+// Only with the transaction callback, registered when the library is
+// preloaded: otherwise every mark is written as the trigger asks.
+bool defer_to_commit = false;
 
 void StartWritten(TransactionId xid) {
   written.Reset();
@@ -284,6 +287,7 @@ void ForgetLayout(Datum, Oid) {
 }  // namespace
 
 void InitMarkAppend() {
+  defer_to_commit = true;
   RegisterXactCallback(AtTransactionEnd, nullptr);
   RegisterSubXactCallback(AtSubTransactionAbort, nullptr);
   CacheRegisterRelcacheCallback(ForgetLayout, 0);
@@ -349,7 +353,8 @@ void AppendMarks(int32 config_id, ArrayType* tenants, Write when) {
   for (int i = 0; i < n; ++i) {
     names[i] = nulls[i] ? nullptr : TextDatumGetCString(values[i]);
     probe[i] = false;
-    if (when == Write::kAtCommit && names[i] != nullptr && Defer(config_id, names[i], XidFromFullTransactionId(xid))) {
+    if (when == Write::kAtCommit && defer_to_commit && names[i] != nullptr &&
+        Defer(config_id, names[i], XidFromFullTransactionId(xid))) {
       values[i] = static_cast<Datum>(0);
       continue;
     }

@@ -38,6 +38,21 @@ $node->safe_psql('postgres', q{UPDATE items SET v = 'newer' WHERE tenant_id = 1}
 is($reader->query_safe($get), 'newer', 'a later write is seen');
 $reader->quit;
 
+# A prepared transaction writes its marks even where another mark covers them
+# (mark_skip.hpp): the covering lives in shared memory, which a restart
+# clears, while the prepared transaction lives on.
+$node->safe_psql('postgres', q{
+  SELECT config_guard.get('items', 1);
+  UPDATE items SET v = 'covering' WHERE tenant_id = 1;
+  BEGIN;
+  UPDATE items SET v = 'prepared' WHERE tenant_id = 1;
+  PREPARE TRANSACTION 'cg_covered';
+});
+$node->restart;
+is($node->safe_psql('postgres', $get), 'covering', 'a rebuild after the restart folds the covering mark');
+$node->safe_psql('postgres', q{COMMIT PREPARED 'cg_covered'});
+is($node->safe_psql('postgres', $get), 'prepared', 'the prepared write, covered when it was made, is seen after COMMIT PREPARED');
+
 $node->stop;
 unlike(slurp_file($node->logfile), qr/terminated by signal|PANIC/, 'no crash in the server log');
 done_testing();

@@ -1,6 +1,7 @@
 # Compaction with the default settings: 30,000 write transactions on tenants
 # nobody reads (one without a document, one whose stored document is stale)
-# leave a few rows in the extension's tables within 30 s, the stale document
+# leave a few marks (most writes are covered) and a few rows in the
+# extension's tables within 30 s, the stale document
 # stays stale until rebuilt, and an export walk that spans the compaction goes
 # of another tenant on without a restart.
 use strict;
@@ -38,9 +39,15 @@ for (;;) {
 my $took = time - $start;
 cmp_ok($rows, '<=', 2000, "marks left: $rows");
 cmp_ok($took, '<=', 30, sprintf('within %.0f s of the last write', $took));
-is($node->safe_psql('postgres', q{SELECT sum(weight) FROM config_guard.invalidations WHERE tenant IN ('1', '2')}),
-  $node->safe_psql('postgres', q{SELECT 30000 - (SELECT compacted FROM config_guard.documents WHERE tenant = '2')}),
-  'the rows left stand for every write transaction');
+# Once a tenant's document is stale (or it has none), the writes that follow
+# are covered by its mark and add none (mark_skip.hpp): the marks, and the
+# rows left, stand for invalidations, not write transactions. (The cleanup's
+# prunes and compactions end every covering: the next write marks again.)
+my $marks = $node->safe_psql('postgres', q{
+  SELECT (SELECT sum(weight) FROM config_guard.invalidations WHERE tenant IN ('1', '2'))
+       + (SELECT compacted FROM config_guard.documents WHERE tenant = '2')});
+cmp_ok($marks, '>=', 2, 'each written tenant has a mark');
+cmp_ok($marks, '<=', 1000, "$marks marks for 30,000 write transactions");
 
 # the walk goes on: the compaction moved nothing it counts
 my ($rc, $out, $err) = $node->psql('postgres',
