@@ -25,9 +25,9 @@ extern "C" {
 namespace config_guard {
 namespace {
 
-// Keys hash into this many buckets; tenants that share one share its
-// covering (one key at a time) and its fences, which only costs marks.
-constexpr uint32 kBuckets = 8192;
+// Keys hash into this many buckets of a few covered keys each (1.5 MB);
+// tenants that share one share its fences, which only costs marks.
+constexpr uint32 kBuckets = 16384;
 // How long a fence waits for the skippers registered before it (each is
 // between its PRE_COMMIT and the end of its commit).
 constexpr long kFenceWaitMs = 1000;

@@ -28,9 +28,16 @@
 namespace config_guard::core {
 
 struct CoverBucket {
-  bool covering = false;
-  std::uint64_t key = 0;           // the key that is covered
-  std::uint64_t epoch = 0;         // the global epoch it was covered under
+  // Keys covered, each with the global epoch it was covered under; a few,
+  // so that tenants sharing the bucket do not take turns.
+  static constexpr int kKeys = 4;
+  struct Covered {
+    bool valid = false;
+    std::uint64_t key = 0;
+    std::uint64_t epoch = 0;
+  };
+  Covered covered[kKeys];
+  std::uint32_t next = 0;          // the slot a new key replaces when all are taken
   std::uint64_t seq = 0;           // moved by every fence
   std::uint32_t builders = 0;      // builds between their two fences
   std::uint32_t skippers = 0;      // writers committing without a mark
@@ -39,7 +46,11 @@ struct CoverBucket {
 
 // Whether a writer of `key` may skip its mark, the global epoch being `epoch`.
 inline bool MaySkip(const CoverBucket& b, std::uint64_t key, std::uint64_t epoch) {
-  return b.covering && b.key == key && b.epoch == epoch && b.builders == 0;
+  if (b.builders != 0) return false;
+  for (const CoverBucket::Covered& c : b.covered) {
+    if (c.valid && c.key == key && c.epoch == epoch) return true;
+  }
+  return false;
 }
 
 // At the commit of a durable mark of `key`, written when the bucket's
@@ -49,22 +60,31 @@ inline bool MaySkip(const CoverBucket& b, std::uint64_t key, std::uint64_t epoch
 inline bool CoverAtCommit(CoverBucket* b, std::uint64_t key, std::uint64_t seq_at_write, std::uint64_t epoch_at_write,
                           std::uint64_t epoch_now, std::uint32_t bulk) {
   if (b->seq != seq_at_write || epoch_at_write != epoch_now || b->builders != 0 || bulk != 0) return false;
-  b->covering = true;
-  b->key = key;
-  b->epoch = epoch_now;
+  CoverBucket::Covered* slot = nullptr;
+  for (CoverBucket::Covered& c : b->covered) {
+    if (c.valid && c.key == key) slot = &c;
+  }
+  for (CoverBucket::Covered& c : b->covered) {
+    if (slot == nullptr && !c.valid) slot = &c;
+  }
+  if (slot == nullptr) {
+    slot = &b->covered[b->next];
+    b->next = (b->next + 1) % CoverBucket::kKeys;
+  }
+  *slot = {true, key, epoch_now};
   return true;
 }
 
-// A build's fence before its snapshot, and at its end.
+// A build's fence before its snapshot, and at its end: the whole bucket.
 inline void StartBuild(CoverBucket* b) {
   ++b->seq;
   ++b->builders;
-  b->covering = false;
+  for (CoverBucket::Covered& c : b->covered) c.valid = false;
 }
 inline void EndBuild(CoverBucket* b) {
   ++b->seq;
   if (b->builders > 0) --b->builders;
-  b->covering = false;
+  for (CoverBucket::Covered& c : b->covered) c.valid = false;
 }
 
 }  // namespace config_guard::core

@@ -63,3 +63,17 @@ TEST(MarkCover, BuildsOfOneBucketNest) {
   EndBuild(&b);
   EXPECT_TRUE(CoverAtCommit(&b, 7, b.seq, 0, 0, 0));
 }
+
+TEST(MarkCover, TenantsSharingABucketAreCoveredTogether) {
+  CoverBucket b;
+  for (std::uint64_t key = 1; key <= CoverBucket::kKeys; ++key) ASSERT_TRUE(CoverAtCommit(&b, key, b.seq, 0, 0, 0));
+  for (std::uint64_t key = 1; key <= CoverBucket::kKeys; ++key) EXPECT_TRUE(MaySkip(b, key, 0));
+  // One more replaces the oldest.
+  ASSERT_TRUE(CoverAtCommit(&b, 99, b.seq, 0, 0, 0));
+  EXPECT_TRUE(MaySkip(b, 99, 0));
+  EXPECT_FALSE(MaySkip(b, 1, 0));
+  EXPECT_TRUE(MaySkip(b, 2, 0));
+  // Covering a key again keeps one slot for it.
+  ASSERT_TRUE(CoverAtCommit(&b, 2, b.seq, 0, 0, 0));
+  EXPECT_TRUE(MaySkip(b, 3, 0));
+}
