@@ -66,7 +66,7 @@ echo "SELECT config_guard.get('bench', 2);" >"$WORK/stampede.sql"
 chmod 644 "$WORK"/*.sql
 cg_runs=0; naive_runs=0
 for round in 1 2 3 4 5; do
-  cg_psql -c "SELECT config_guard.invalidate('bench', 2)"
+  cg_psql -c "SELECT config_guard.invalidate('bench', 2)" >/dev/null
   before=$(cg_psql -At -c "SELECT last_value FROM builder_runs")
   cg_as_postgres pgbench -n -h "$WORK" -p "$PORT" -c 64 -j 4 -t 1 -f "$WORK/stampede.sql" postgres >/dev/null 2>&1
   after=$(cg_psql -At -c "SELECT last_value FROM builder_runs")
@@ -120,7 +120,8 @@ UPDATE one SET v = v + 1 WHERE tenant_id = :t AND id = 1;
 PGB
   sed 's/UPDATE one /UPDATE one_plain /' "$WORK/one_cfg.sql" >"$WORK/one_plain.sql"
   chmod 644 "$WORK"/one_*.sql
-  cg_psql -v tenants="$2" -v store="$3" <<'SQL'
+  cg_psql -v tenants="$2" -v store="$3" >/dev/null <<'SQL'
+SET client_min_messages = error;
 SELECT config_guard.undefine('one') FROM config_guard.configs WHERE name = 'one';
 DROP TABLE IF EXISTS one, one_plain;
 CREATE TABLE one (tenant_id int NOT NULL, id int NOT NULL, v int NOT NULL, PRIMARY KEY (tenant_id, id));
