@@ -6,6 +6,7 @@
 #include "mark_skip.hpp"
 
 #include "module.hpp"
+#include "pg_compat.hpp"
 
 extern "C" {
 #include "access/transam.h"
@@ -220,7 +221,9 @@ bool FenceSkippers(int32 config_id, const char* tenant) {
     SpinLockRelease(&b.mutex);
     if (others == 0) return true;
     if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), kFenceWaitMs)) return false;
-    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1, PG_WAIT_EXTENSION);
+    static uint32 fence_event = 0;
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1,
+                    compat::WaitEvent(&fence_event, "ConfigGuardCoveredWrites"));
     ResetLatch(MyLatch);
     CHECK_FOR_INTERRUPTS();
   }
