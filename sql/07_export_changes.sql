@@ -35,6 +35,23 @@ SELECT count(*) FROM config_guard.export_page('chg', 1, :'c', 3);
 -- restarting from the first page walks the new configuration
 SELECT count(*) FROM config_guard.export_page('chg', 1, NULL, 100);
 
+-- a write covered by a mark no rebuild has folded (the tenant is stale since
+-- the invalidations above) still ends the walk: its first page fenced the
+-- tenant, so the write after it writes a mark
+SELECT cursor AS c FROM config_guard.export_page('chg', 1, NULL, 3) OFFSET 2 \gset
+UPDATE flags SET id = 101 WHERE tenant_id = 1 AND id = 100;
+SELECT count(*) FROM config_guard.export_page('chg', 1, :'c', 3);
+\echo :LAST_ERROR_SQLSTATE
+-- a walk begun in a transaction that wrote the tenant counts that write
+-- (0.6: its mark, otherwise written at the commit, is written at once):
+-- rolled back, the walk's next page is refused
+BEGIN;
+INSERT INTO flags VALUES (1, 0);
+SELECT cursor AS c FROM config_guard.export_page('chg', 1, NULL, 3) OFFSET 2 \gset
+ROLLBACK;
+SELECT count(*) FROM config_guard.export_page('chg', 1, :'c', 3);
+\echo :LAST_ERROR_SQLSTATE
+
 SELECT config_guard.undefine('chg');
 DROP SCHEMA chg CASCADE;
 RESET client_min_messages;

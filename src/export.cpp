@@ -224,6 +224,22 @@ char* ConfigArgument(FunctionCallInfo fcinfo) {
 // snapshot, taken earlier, a covered write it may not see is a serialization
 // failure.
 bool FenceForWalk(const ConfigDef& def, const TenantKey& tenant) {
+  // A standby cannot fence the primary: a write the primary covers moves no
+  // generation it could see. Covering needs a mark of the tenant in the
+  // table, so a walk starts only where there is none under its snapshot.
+  if (RecoveryInProgress() && covered_writes) {
+    PushActiveSnapshot(GetTransactionSnapshot());
+    if (TenantHasMarks(def, tenant.text, GetActiveSnapshot()))
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                      errmsg("cannot start an export walk of tenant %s of config \"%s\" that detects changes on a "
+                             "hot standby while the tenant is stale",
+                             tenant.display, def.name),
+                      errdetail("Writes to a stale tenant may leave no mark (config_guard.covered_writes), and a "
+                                "standby cannot tell them apart."),
+                      errhint("Call config_guard.get() on the tenant first (its rebuild clears the marks), walk on the "
+                              "primary, or set config_guard.export_detects_changes to off.")));
+    return true;
+  }
   if (!FenceSkippers(def.config_id, tenant.text))
     ereport(ERROR,
             (errcode(ERRCODE_LOCK_NOT_AVAILABLE),

@@ -219,9 +219,10 @@ bool ExportVersionsInstalled() {
 int64 StartVersion(ConfigDef* def, const TenantKey& tenant) {
   // Where nothing can be stored, or a version committed later is invisible,
   // only a version fresh for this transaction serves.
+  // (No version holds what this transaction wrote and has not committed.)
+  if (WroteOwnMarks(*def, tenant)) return 0;
   if (IsolationUsesXactSnapshot() || RecoveryInProgress() || XactReadOnly)
     return FreshVersion(*def, tenant, GetActiveSnapshot());
-  if (WroteOwnMarks(*def, tenant)) return 0;
 
   // One session makes the version, the others wait for its transaction to
   // end and take what it made (as get() does, under a lock of its own).

@@ -15,6 +15,7 @@ bool export_detects_changes = true;
 bool export_versions = true;
 int export_version_ttl_s = 600;
 bool standby_rebuild = true;
+bool covered_writes = true;
 char* primary_conninfo_setting = nullptr;
 int rebuild_wait_timeout_ms = 5000;
 int stale_if_error_s = 300;
@@ -49,6 +50,12 @@ void InitGucs() {
                           "How long an export version stays readable after a newer one replaced it.",
                           "A walk of a version dropped since fails with 40001 and starts again.", &export_version_ttl_s,
                           600, 0, 365 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable(
+      "config_guard.covered_writes",
+      "Whether a write to a tenant already stale through an unfolded mark writes no mark of its own.",
+      "Set it alike on a primary and its hot standbys: there, an export walk page by page that "
+      "detects changes refuses to start on a stale tenant while it is on.",
+      &covered_writes, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomBoolVariable("config_guard.standby_rebuild",
                            "Whether get() on a hot standby asks the primary to rebuild a stale tenant.",
                            "One session per standby and tenant asks; the primary builds once for all and the document "

@@ -7,6 +7,7 @@ namespace config_guard {
 extern int max_page_size;
 // Whether export_page refuses (40001) to continue a walk across a change.
 extern bool export_detects_changes;
+extern bool covered_writes;
 // Whether export_page serves readers of the config from stored versions.
 extern bool export_versions;
 // How long a superseded export version stays readable (s).

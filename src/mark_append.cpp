@@ -73,6 +73,9 @@ struct Written {
   // (pending marks) the subtransaction whose build stored the tenant's
   // document since the write, folding it: 0 if none did.
   SubTransactionId folded_in;
+  // (pending marks) the subtransaction that wrote it before the commit,
+  // for a reader of the generation: 0 if none did.
+  SubTransactionId flushed_in;
 };
 constexpr long kMaxRemembered = 10000;
 
@@ -109,7 +112,7 @@ class KeySet {
   void Add(WrittenKey key) {
     key.tenant = key.tenant == nullptr ? nullptr : MemoryContextStrdup(TopTransactionContext, key.tenant);
     if (inline_count_ < kInline) {
-      inline_[inline_count_++] = {key, InvalidSubTransactionId};
+      inline_[inline_count_++] = {key, InvalidSubTransactionId, InvalidSubTransactionId};
       return;
     }
     if (hash_ == nullptr) {
@@ -122,7 +125,9 @@ class KeySet {
       hash_ = hash_create("config_guard marks of the transaction", 64, &ctl,
                           HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
     }
-    static_cast<Written*>(hash_search(hash_, &key, HASH_ENTER, nullptr))->folded_in = InvalidSubTransactionId;
+    auto* entry = static_cast<Written*>(hash_search(hash_, &key, HASH_ENTER, nullptr));
+    entry->folded_in = InvalidSubTransactionId;
+    entry->flushed_in = InvalidSubTransactionId;
   }
   // Calls fn(Written*) on each entry.
   template <typename Fn>
@@ -157,6 +162,9 @@ TransactionId written_xid = InvalidTransactionId;
 // Only with the transaction callback, registered when the library is
 // preloaded: otherwise every mark is written as the trigger asks.
 bool defer_to_commit = false;
+// From PRE_COMMIT (or PRE_PREPARE) on, the deferred marks are written: a
+// trigger fired later (another extension's callback) writes its own at once.
+bool committing = false;
 
 void StartWritten(TransactionId xid) {
   written.Reset();
@@ -181,10 +189,13 @@ bool MayBeWritten(int32 config_id, const char* tenant, TransactionId xid) {
 // Whether the trigger's mark of the tenant waits for the commit (entered in
 // `pending`, or there already).
 bool Defer(int32 config_id, const char* tenant, TransactionId xid) {
+  if (committing) return false;
   if (written_xid != xid) StartWritten(xid);
   const WrittenKey key = {config_id, tenant};
   if (Written* w = pending.Find(key)) {
-    w->folded_in = InvalidSubTransactionId;  // written after a store that folded it: due again
+    // Written after a store that folded it: due again. (Written already for
+    // a reader of the generation: the row stands for this write too.)
+    w->folded_in = InvalidSubTransactionId;
     return true;
   }
   if (pending.size() >= kMaxRemembered) return false;
@@ -200,17 +211,21 @@ void AtSubTransactionAbort(SubXactEvent event, SubTransactionId subxact, SubTran
   if (event != SUBXACT_EVENT_ABORT_SUB) return;
   pending.ForEach([subxact](Written* w) {
     if (w->folded_in >= subxact) w->folded_in = InvalidSubTransactionId;
+    if (w->flushed_in >= subxact) w->flushed_in = InvalidSubTransactionId;
   });
 }
 
 void AtTransactionEnd(XactEvent event, void*) {
   if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE) {
+    committing = true;
     FlushPending(event == XACT_EVENT_PRE_COMMIT);
     return;
   }
   if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE ||
-      event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+      event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT) {
+    committing = false;
     StartWritten(InvalidTransactionId);
+  }
 }
 
 // The table's columns by name, in case it ever gains or drops one.
@@ -320,7 +335,7 @@ bool MarkPending(int32 config_id, const char* tenant) {
   const TransactionId xid = GetTopTransactionIdIfAny();
   if (!TransactionIdIsValid(xid) || written_xid != xid) return false;
   const Written* w = pending.Find({config_id, tenant});
-  return w != nullptr && w->folded_in == InvalidSubTransactionId;
+  return w != nullptr && w->folded_in == InvalidSubTransactionId && w->flushed_in == InvalidSubTransactionId;
 }
 
 bool TransactionMayHaveMarked(int32 config_id, const char* tenant) {
@@ -429,11 +444,14 @@ void AppendMarks(int32 config_id, ArrayType* tenants, Write when) {
 void FlushPending(bool may_skip) {
   const TransactionId xid = GetTopTransactionIdIfAny();
   if (pending.size() == 0 || !TransactionIdIsValid(xid) || written_xid != xid) return;
+  // DROP EXTENSION in this transaction took the table (and the triggers)
+  // with it: nothing left to mark.
+  if (!CacheTablesPresent()) return;
   // (Those a build of this transaction folded are in its document.)
   auto* keys = static_cast<WrittenKey*>(palloc(sizeof(WrittenKey) * pending.size()));
   long n = 0;
   pending.ForEach([&](Written* w) {
-    if (w->folded_in == InvalidSubTransactionId) keys[n++] = w->key;
+    if (w->folded_in == InvalidSubTransactionId && w->flushed_in == InvalidSubTransactionId) keys[n++] = w->key;
   });
   pending.Reset();  // (written from here on as the triggers' are past the limit)
   std::sort(keys, keys + n, [](const WrittenKey& a, const WrittenKey& b) { return a.config_id < b.config_id; });
@@ -456,5 +474,13 @@ void FlushPending(bool may_skip) {
 void AppendMarkRows(int32 config_id, ArrayType* tenants) { AppendMarks(config_id, tenants, Write::kAtCommit); }
 
 void AppendMarkRowsNow(int32 config_id, ArrayType* tenants) { AppendMarks(config_id, tenants, Write::kNow); }
+
+bool WritePendingMark(int32 config_id, const char* tenant) {
+  if (!MarkPending(config_id, tenant)) return false;
+  Datum text = CStringGetTextDatum(tenant);
+  AppendMarks(config_id, construct_array(&text, 1, TEXTOID, -1, false, TYPALIGN_INT), Write::kNow);
+  pending.Find({config_id, tenant})->flushed_in = GetCurrentSubTransactionId();
+  return true;
+}
 
 }  // namespace config_guard

@@ -36,6 +36,11 @@ void FoldPendingMark(int32 config_id, const char* tenant);
 // (no store of this transaction folded it since): its stored document is
 // stale to this transaction, as if the mark were in the table.
 bool MarkPending(int32 config_id, const char* tenant);
+// Writes the transaction's pending mark of the tenant now, if any: a reader
+// of the tenant's generation (export walks and versions) counts it, as it
+// counts the marks in the table.
+// Returns whether it wrote one (not yet visible to the current command).
+bool WritePendingMark(int32 config_id, const char* tenant);
 // Written now, covered or not (invalidate()).
 void AppendMarkRowsNow(int32 config_id, ArrayType* tenants);
 

@@ -1,17 +1,19 @@
 // Covered writes (see mark_skip.hpp and core/mark_cover.hpp).
 #include "core/mark_cover.hpp"  // first: core headers come before postgres.h
+#include "core/siphash.hpp"
 
 #include <algorithm>
 
 #include "mark_skip.hpp"
 
+#include "gucs.hpp"
 #include "module.hpp"
 #include "pg_compat.hpp"
 
 extern "C" {
+#include "access/parallel.h"
 #include "access/transam.h"
 #include "access/xact.h"
-#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/ipc.h"
@@ -19,6 +21,7 @@ extern "C" {
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 }
@@ -26,11 +29,11 @@ extern "C" {
 namespace config_guard {
 namespace {
 
-// Keys hash into this many buckets of a few covered keys each (1.5 MB);
-// tenants that share one share its fences, which only costs marks.
-constexpr uint32 kBuckets = 16384;
-// How long a fence waits for the skippers registered before it (each is
-// between its PRE_COMMIT and the end of its commit).
+// Keys hash into this many buckets of a few covered keys each (2.7 MB).
+// Tenants that share one share its fences, which only costs marks.
+constexpr uint32 kBuckets = 8192;
+// How long a fence waits for the skippers of its key registered before it
+// (each is between its PRE_COMMIT and the end of its commit).
 constexpr long kFenceWaitMs = 1000;
 
 struct Bucket {
@@ -40,6 +43,9 @@ struct Bucket {
 struct SkipState {
   pg_atomic_uint64 epoch;  // moved at the start and at the end of every bulk deletion of marks
   pg_atomic_uint32 bulk;   // bulk deletions in progress
+  // The keys of the tenant digests, drawn at start: no role can choose a
+  // tenant name whose digest is another's.
+  uint8 digest_keys[2][core::kSipKeySize];
   Bucket buckets[kBuckets];
 };
 SkipState* state = nullptr;
@@ -60,6 +66,8 @@ void ShmemStartup() {
   if (!found) {
     pg_atomic_init_u64(&state->epoch, 0);
     pg_atomic_init_u32(&state->bulk, 0);
+    if (!pg_strong_random(state->digest_keys, sizeof state->digest_keys))
+      ereport(FATAL, (errmsg("config_guard could not generate random keys for covered writes")));
     for (Bucket& b : state->buckets) {
       SpinLockInit(&b.mutex);
       b.cover = core::CoverBucket();
@@ -68,41 +76,59 @@ void ShmemStartup() {
   LWLockRelease(AddinShmemInitLock);
 }
 
-bool Active() { return loaded_at_startup && state != nullptr; }
+bool Active() { return loaded_at_startup && state != nullptr && !IsParallelWorker(); }
 
-uint64 KeyOf(int32 config_id, const char* tenant) {
-  const uint64 seed = (static_cast<uint64>(MyDatabaseId) << 32) | static_cast<uint32>(config_id);
-  return hash_bytes_extended(reinterpret_cast<const unsigned char*>(tenant), static_cast<int>(strlen(tenant)), seed);
+core::CoverKey KeyOf(int32 config_id, const char* tenant) {
+  core::CoverKey key;
+  key.database = MyDatabaseId;
+  key.config = config_id;
+  for (int i = 0; i < 2; ++i) {
+    core::SipHash24 h(state->digest_keys[i]);
+    h.Update(tenant, strlen(tenant));
+    key.digest[i] = h.Final();
+  }
+  return key;
 }
 
-Bucket& BucketOf(uint64 key) { return state->buckets[key % kBuckets]; }
+Bucket& BucketOf(const core::CoverKey& key) { return state->buckets[key.digest[0] % kBuckets]; }
 
-// What this transaction did, completed or undone when it ends. Past the
-// room a write does not skip, a durable mark covers nothing, and a build
-// fences every bucket (the epoch, as a bulk deletion).
-constexpr int kRoom = 64;
+// A list of this backend's, in TopMemoryContext, emptied when its
+// transaction ends (it keeps its room).
+template <typename T>
+struct List {
+  T* items = nullptr;
+  int count = 0;
+  int room = 0;
+  void Add(const T& item) {
+    if (count == room) {
+      const int grown = room == 0 ? 16 : room * 2;
+      items = static_cast<T*>(items == nullptr ? MemoryContextAlloc(TopMemoryContext, sizeof(T) * grown)
+                                               : repalloc(items, sizeof(T) * grown));
+      room = grown;
+    }
+    items[count++] = item;
+  }
+};
+
 struct Durable {
-  uint64 key;
+  core::CoverKey key;
   uint64 seq;
   uint64 epoch;
   SubTransactionId subxact;  // a rollback to before it takes the mark away
 };
-uint64 skipped[kRoom];
-int nskipped = 0;
-Durable durable[kRoom];
-int ndurable = 0;
-uint64 building[kRoom];
-int nbuilding = 0;
-int bulk_held = 0;  // bulk deletions (and builds past the room) of this transaction
+List<core::CoverKey> skipped;
+List<Durable> durable;
+List<core::CoverKey> building;
+int bulk_held = 0;  // bulk deletions of this transaction
 
 // The transaction's durable marks cover their keys, now that they are visible.
 void Cover() {
-  const uint64 epoch_now = pg_atomic_read_u64(&state->epoch);
-  const uint32 bulk = pg_atomic_read_u32(&state->bulk);
-  for (int i = 0; i < ndurable; ++i) {
-    Bucket& b = BucketOf(durable[i].key);
+  for (int i = 0; i < durable.count; ++i) {
+    const Durable& d = durable.items[i];
+    Bucket& b = BucketOf(d.key);
     SpinLockAcquire(&b.mutex);
-    core::CoverAtCommit(&b.cover, durable[i].key, durable[i].seq, durable[i].epoch, epoch_now, bulk);
+    core::CoverAtCommit(&b.cover, d.key, d.seq, d.epoch, pg_atomic_read_u64(&state->epoch),
+                        pg_atomic_read_u32(&state->bulk));
     SpinLockRelease(&b.mutex);
   }
 }
@@ -111,22 +137,21 @@ void EndTransaction(bool committed) {
   // Covering first: a build of this transaction that folded one of its own
   // marks ends it right after.
   if (committed) Cover();
-  ndurable = 0;
-  for (int i = 0; i < nskipped; ++i) {
-    Bucket& b = BucketOf(skipped[i]);
+  durable.count = 0;
+  for (int i = 0; i < skipped.count; ++i) {
+    Bucket& b = BucketOf(skipped.items[i]);
     SpinLockAcquire(&b.mutex);
-    Assert(b.cover.skippers > 0);
-    if (b.cover.skippers > 0) --b.cover.skippers;
+    core::EndSkip(&b.cover, skipped.items[i]);
     SpinLockRelease(&b.mutex);
   }
-  nskipped = 0;
-  for (int i = 0; i < nbuilding; ++i) {
-    Bucket& b = BucketOf(building[i]);
+  skipped.count = 0;
+  for (int i = 0; i < building.count; ++i) {
+    Bucket& b = BucketOf(building.items[i]);
     SpinLockAcquire(&b.mutex);
     core::EndBuild(&b.cover);
     SpinLockRelease(&b.mutex);
   }
-  nbuilding = 0;
+  building.count = 0;
   for (; bulk_held > 0; --bulk_held) {
     pg_atomic_fetch_add_u64(&state->epoch, 1);
     pg_atomic_fetch_sub_u32(&state->bulk, 1);
@@ -137,7 +162,8 @@ void XactCallback(XactEvent event, void*) {
   if (state == nullptr) return;
   if (event == XACT_EVENT_COMMIT)
     EndTransaction(true);
-  else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
+  else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_COMMIT ||
+           event == XACT_EVENT_PARALLEL_ABORT)
     EndTransaction(false);  // (a prepared transaction wrote every mark: it covers nothing)
 }
 
@@ -147,16 +173,10 @@ void XactCallback(XactEvent event, void*) {
 void SubXactCallback(SubXactEvent event, SubTransactionId subxact, SubTransactionId, void*) {
   if (event != SUBXACT_EVENT_ABORT_SUB) return;
   int kept = 0;
-  for (int i = 0; i < ndurable; ++i) {
-    if (durable[i].subxact < subxact) durable[kept++] = durable[i];
+  for (int i = 0; i < durable.count; ++i) {
+    if (durable.items[i].subxact < subxact) durable.items[kept++] = durable.items[i];
   }
-  ndurable = kept;
-}
-
-void HoldBulk() {
-  ++bulk_held;
-  pg_atomic_fetch_add_u32(&state->bulk, 1);
-  pg_atomic_fetch_add_u64(&state->epoch, 1);
+  durable.count = kept;
 }
 
 }  // namespace
@@ -171,53 +191,57 @@ void InitMarkSkip() {
 }
 
 bool TrySkipMark(int32 config_id, const char* tenant) {
-  if (!Active() || nskipped == kRoom) return false;
-  const uint64 key = KeyOf(config_id, tenant);
-  const uint64 epoch = pg_atomic_read_u64(&state->epoch);
+  // Under SERIALIZABLE the mark is also the read-write dependency a
+  // reader of the document takes part in: always written.
+  if (!Active() || !covered_writes || IsolationIsSerializable()) return false;
+  const core::CoverKey key = KeyOf(config_id, tenant);
   const uint64 xid = U64FromFullTransactionId(GetTopFullTransactionId());
+  skipped.Add(key);  // (room first: nothing may fail once counted)
+  --skipped.count;
   Bucket& b = BucketOf(key);
   SpinLockAcquire(&b.mutex);
-  const bool skip = core::MaySkip(b.cover, key, epoch);
+  // (The epoch read under the lock: a fence of the bucket, or a bulk
+  // deletion that moved it before, is seen.)
+  const bool skip = core::TrySkip(&b.cover, key, pg_atomic_read_u64(&state->epoch));
   if (skip) {
-    ++b.cover.skippers;
     b.cover.last_skipper = std::max(b.cover.last_skipper, xid);
-    skipped[nskipped++] = key;
+    ++skipped.count;
   }
   SpinLockRelease(&b.mutex);
   return skip;
 }
 
 void NoteDurableMark(int32 config_id, const char* tenant) {
-  if (!Active() || ndurable == kRoom) return;
-  const uint64 key = KeyOf(config_id, tenant);
-  Durable d = {key, 0, pg_atomic_read_u64(&state->epoch), GetCurrentSubTransactionId()};
+  if (!Active()) return;
+  const core::CoverKey key = KeyOf(config_id, tenant);
+  Durable d = {key, 0, 0, GetCurrentSubTransactionId()};
   Bucket& b = BucketOf(key);
   SpinLockAcquire(&b.mutex);
   d.seq = b.cover.seq;
+  d.epoch = pg_atomic_read_u64(&state->epoch);
   SpinLockRelease(&b.mutex);
-  durable[ndurable++] = d;
+  durable.Add(d);
 }
 
 bool FenceSkippers(int32 config_id, const char* tenant) {
-  if (!Active()) return true;
-  const uint64 key = KeyOf(config_id, tenant);
+  if (!loaded_at_startup || state == nullptr) return true;
+  if (IsParallelWorker()) return false;  // (its transaction's end is the leader's)
+  const core::CoverKey key = KeyOf(config_id, tenant);
   Bucket& b = BucketOf(key);
-  if (nbuilding == kRoom) {
-    HoldBulk();  // every covering ends
-  } else {
-    SpinLockAcquire(&b.mutex);
-    core::StartBuild(&b.cover);
-    SpinLockRelease(&b.mutex);
-    building[nbuilding++] = key;
-  }
-  // This transaction's own registrations in the bucket (none but in a
-  // callback after PRE_COMMIT): its builds see its writes.
+  building.Add(key);  // (room first: nothing may fail once counted)
+  --building.count;
+  SpinLockAcquire(&b.mutex);
+  core::StartBuild(&b.cover);
+  ++building.count;
+  SpinLockRelease(&b.mutex);
+  // This transaction's own registrations (none but in a callback after its
+  // PRE_COMMIT): its builds see its writes.
   uint32 own = 0;
-  for (int i = 0; i < nskipped; ++i) own += skipped[i] % kBuckets == key % kBuckets ? 1 : 0;
+  for (int i = 0; i < skipped.count; ++i) own += skipped.items[i] == key ? 1 : 0;
   const TimestampTz start = GetCurrentTimestamp();
   for (;;) {
     SpinLockAcquire(&b.mutex);
-    const uint32 others = b.cover.skippers - own;
+    const uint32 others = core::SkippersOf(b.cover, key) - own;
     SpinLockRelease(&b.mutex);
     if (others == 0) return true;
     if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), kFenceWaitMs)) return false;
@@ -230,17 +254,21 @@ bool FenceSkippers(int32 config_id, const char* tenant) {
 }
 
 bool CoveredWriteMayBeUnseen(int32 config_id, const char* tenant, Snapshot snapshot) {
-  if (!Active()) return false;
+  if (!loaded_at_startup || state == nullptr) return false;
   Bucket& b = BucketOf(KeyOf(config_id, tenant));
   SpinLockAcquire(&b.mutex);
   const uint64 last = b.cover.last_skipper;
   SpinLockRelease(&b.mutex);
-  // Every skipper so far ended before the snapshot was taken, or maybe not.
+  // Every skipper of the bucket so far ended before the snapshot was taken,
+  // or maybe not.
   return last != 0 && !TransactionIdPrecedes(XidFromFullTransactionId(FullTransactionIdFromU64(last)), snapshot->xmin);
 }
 
 void FenceAllCoverings() {
-  if (Active()) HoldBulk();
+  if (!loaded_at_startup || state == nullptr) return;
+  ++bulk_held;
+  pg_atomic_fetch_add_u32(&state->bulk, 1);
+  pg_atomic_fetch_add_u64(&state->epoch, 1);
 }
 
 }  // namespace config_guard

@@ -377,6 +377,10 @@ CacheRelations CacheTables() {
   return cache_relations;
 }
 
+bool CacheTablesPresent() {
+  return OidIsValid(cache_relations.invalidations_key) || OidIsValid(get_extension_oid("config_guard", true));
+}
+
 void ValidateConfigName(const char* name) {
   const size_t len = strlen(name);
   if (len == 0 || len >= NAMEDATALEN)

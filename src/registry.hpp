@@ -63,6 +63,9 @@ struct CacheRelations {
 };
 // A copy: an invalidation may clear the cached oids at any catalog access.
 CacheRelations CacheTables();
+// Whether the extension (and with it the cache tables) is there: false once
+// DROP EXTENSION ran in this transaction. Cheap while CacheTables() is valid.
+bool CacheTablesPresent();
 
 // 55000 unless the extension's objects in this database are of the version
 // this library expects: after installing a new library, the SQL objects of an

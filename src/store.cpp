@@ -6,6 +6,8 @@
 #include "gateway.hpp"
 
 extern "C" {
+#include "access/xact.h"
+#include "utils/snapmgr.h"
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
@@ -114,11 +116,35 @@ bool StoreDocument(const ConfigDef& def, const char* tenant, Datum document, Dat
   return replaced_background;
 }
 
+bool TenantHasMarks(const ConfigDef& def, const char* tenant, Snapshot snapshot) {
+  const CacheRelations rels = CacheTables();
+  ScanKeyData keys[2];
+  ScanKeyInit(&keys[0], kConfigIdAttr, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(def.config_id));
+  ScanKeyInit(&keys[1], kTenantAttr, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(tenant));
+  keys[1].sk_collation = DEFAULT_COLLATION_OID;
+  Relation invalidations = table_open(rels.invalidations, AccessShareLock);
+  SysScanDesc scan = systable_beginscan(invalidations, rels.invalidations_key, true, snapshot, 2, keys);
+  const bool any = HeapTupleIsValid(systable_getnext(scan));
+  systable_endscan(scan);
+  table_close(invalidations, AccessShareLock);
+  return any;
+}
+
 int64 TenantGeneration(const ConfigDef& def, const char* tenant) {
+  // This transaction's own write counts: its mark written now, and read by
+  // a copy of the active snapshot that sees it.
+  const bool wrote = WritePendingMark(def.config_id, tenant);
+  if (wrote) {
+    CommandCounterIncrement();
+    PushCopiedSnapshot(GetActiveSnapshot());
+    UpdateActiveSnapshotCommandId();
+  }
   Datum values[2] = {Int32GetDatum(def.config_id), CStringGetTextDatum(tenant)};
   RunAsOwner(Stmt::kGeneration, values);
   bool isnull = false;
-  return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+  const int64 generation = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+  if (wrote) PopActiveSnapshot();
+  return generation;
 }
 
 void ForgetConfig(int32 config_id) {

@@ -49,6 +49,9 @@ bool StoreDocument(const ConfigDef& def, const char* tenant, Datum document, Dat
 // A number that changes whenever the tenant's configuration is invalidated
 // (compaction keeps it unchanged): export_page's change detection.
 int64 TenantGeneration(const ConfigDef& def, const char* tenant);
+// Whether a mark of the tenant (not a config-wide one) is visible under
+// `snapshot`: it is stale, and writes to it may be covered (mark_skip.hpp).
+bool TenantHasMarks(const ConfigDef& def, const char* tenant, Snapshot snapshot);
 
 // Removes a config's invalidation marks (undefine; its documents cascade).
 void ForgetConfig(int32 config_id);

@@ -3,19 +3,21 @@
 // A tenant's stored document is stale as soon as one committed mark exists
 // that its build did not see. Once such a mark is in, a later write of the
 // tenant adds nothing a reader needs, as long as no build has folded that
-// mark since: the write is "covered". Covering is kept per bucket of
-// (database, config, tenant) keys in shared memory (mark_skip.hpp has the
-// whole argument):
+// mark since: the write is "covered". Covering is kept per bucket of keys in
+// shared memory (mark_skip.hpp has the whole argument):
 //
 // - a durable mark, at its transaction's commit, covers its key if no build
 //   of the bucket ran at any time since the mark was written (`seq`
 //   unchanged, no build in progress) and no bulk deletion of marks did either
 //   (the global epoch unchanged, none in progress);
-// - a committing writer of a covered key registers as a skipper until its
-//   commit is visible, and writes no mark;
+// - a committing writer of a covered key registers as a skipper of that key
+//   until its commit is visible, and writes no mark;
 // - a build that will store what it reads fences the bucket before its
-//   snapshot (covering ends, and it waits for the skippers registered before)
-//   and again when it ends.
+//   snapshot (covering ends, and it waits for the skippers of its key
+//   registered before) and again when it ends.
+//
+// A key is the whole identity (database, config, and a 128-bit keyed digest
+// of the tenant): tenants never share a covering, whatever their names.
 //
 // Pure C++: no Postgres header may be included before this file.
 #pragma once
@@ -27,37 +29,81 @@
 
 namespace config_guard::core {
 
+struct CoverKey {
+  std::uint32_t database = 0;
+  std::int32_t config = 0;
+  std::uint64_t digest[2] = {0, 0};
+  bool operator==(const CoverKey& o) const {
+    return database == o.database && config == o.config && digest[0] == o.digest[0] && digest[1] == o.digest[1];
+  }
+};
+
 struct CoverBucket {
   // Keys covered, each with the global epoch it was covered under; a few,
   // so that tenants sharing the bucket do not take turns.
   static constexpr int kKeys = 4;
   struct Covered {
     bool valid = false;
-    std::uint64_t key = 0;
+    CoverKey key;
     std::uint64_t epoch = 0;
   };
+  // Writers committing without a mark, per key.
+  struct Skippers {
+    std::uint32_t count = 0;
+    CoverKey key;
+  };
   Covered covered[kKeys];
-  std::uint32_t next = 0;          // the slot a new key replaces when all are taken
+  std::uint32_t next = 0;  // the slot a new key replaces when all are taken
+  Skippers skippers[kKeys];
   std::uint64_t seq = 0;           // moved by every fence
   std::uint32_t builders = 0;      // builds between their two fences
-  std::uint32_t skippers = 0;      // writers committing without a mark
-  std::uint64_t last_skipper = 0;  // the newest transaction id that did, 0: none yet
+  std::uint64_t last_skipper = 0;  // the newest transaction id that skipped, 0: none yet
 };
 
-// Whether a writer of `key` may skip its mark, the global epoch being `epoch`.
-inline bool MaySkip(const CoverBucket& b, std::uint64_t key, std::uint64_t epoch) {
-  if (b.builders != 0) return false;
-  for (const CoverBucket::Covered& c : b.covered) {
-    if (c.valid && c.key == key && c.epoch == epoch) return true;
+// Whether a writer of `key` may skip its mark, the global epoch being
+// `epoch`; if so it is counted as a skipper of the key (false when the
+// bucket has no room to count it).
+inline bool TrySkip(CoverBucket* b, const CoverKey& key, std::uint64_t epoch) {
+  if (b->builders != 0) return false;
+  bool covered = false;
+  for (const CoverBucket::Covered& c : b->covered) covered |= c.valid && c.key == key && c.epoch == epoch;
+  if (!covered) return false;
+  CoverBucket::Skippers* slot = nullptr;
+  for (CoverBucket::Skippers& s : b->skippers) {
+    if (s.count > 0 && s.key == key) slot = &s;
   }
-  return false;
+  for (CoverBucket::Skippers& s : b->skippers) {
+    if (slot == nullptr && s.count == 0) slot = &s;
+  }
+  if (slot == nullptr) return false;
+  slot->key = key;
+  ++slot->count;
+  return true;
+}
+
+// A skipper's transaction ended.
+inline void EndSkip(CoverBucket* b, const CoverKey& key) {
+  for (CoverBucket::Skippers& s : b->skippers) {
+    if (s.count > 0 && s.key == key) {
+      --s.count;
+      return;
+    }
+  }
+}
+
+// Skippers of `key` in progress.
+inline std::uint32_t SkippersOf(const CoverBucket& b, const CoverKey& key) {
+  for (const CoverBucket::Skippers& s : b.skippers) {
+    if (s.count > 0 && s.key == key) return s.count;
+  }
+  return 0;
 }
 
 // At the commit of a durable mark of `key`, written when the bucket's
 // sequence was `seq_at_write` and the global epoch `epoch_at_write`: covers
 // the key if nothing moved since and nothing is moving (`bulk`: bulk
 // deletions in progress). Returns whether it does.
-inline bool CoverAtCommit(CoverBucket* b, std::uint64_t key, std::uint64_t seq_at_write, std::uint64_t epoch_at_write,
+inline bool CoverAtCommit(CoverBucket* b, const CoverKey& key, std::uint64_t seq_at_write, std::uint64_t epoch_at_write,
                           std::uint64_t epoch_now, std::uint32_t bulk) {
   if (b->seq != seq_at_write || epoch_at_write != epoch_now || b->builders != 0 || bulk != 0) return false;
   CoverBucket::Covered* slot = nullptr;
@@ -71,7 +117,9 @@ inline bool CoverAtCommit(CoverBucket* b, std::uint64_t key, std::uint64_t seq_a
     slot = &b->covered[b->next];
     b->next = (b->next + 1) % CoverBucket::kKeys;
   }
-  *slot = {true, key, epoch_now};
+  slot->valid = true;
+  slot->key = key;
+  slot->epoch = epoch_now;
   return true;
 }
 

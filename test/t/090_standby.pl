@@ -56,6 +56,20 @@ my $cursor = $primary->safe_psql('postgres',
 my $rest = qq{SELECT count(*) FROM config_guard.export_page('items', 3, '$cursor', 10)};
 is($standby->safe_psql('postgres', $rest), '3', 'a cursor of the primary continues on the standby');
 
+# A walk that detects changes, page by page on the standby: the standby
+# cannot fence the primary, where writes to a stale tenant leave no mark
+# (covered writes), so it starts only on a tenant without marks.
+# (Without export versions: the version the primary made would serve it.)
+my ($rc, $out, $err) = $standby->psql('postgres',
+  q{SET config_guard.export_versions = off; SELECT count(*) FROM config_guard.export_page('items', 3, NULL, 2)});
+isnt($rc, 0, 'a detecting walk of a stale tenant is refused on the standby');
+like($err, qr/while the tenant is stale/, 'and says why');
+is($standby->safe_psql('postgres', q{SET config_guard.export_versions = off;
+  SELECT count(*) FROM config_guard.export_page('items', 2, NULL, 2)}), '1', 'a tenant without marks is walked');
+is($standby->safe_psql('postgres', q{SET config_guard.export_versions = off; SET config_guard.export_detects_changes = off;
+  SELECT count(*) FROM config_guard.export_page('items', 3, NULL, 2)}), '2',
+  'without change detection the stale tenant is walked too');
+
 # failover
 $standby->promote;
 $standby->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()') or die 'promotion failed';

@@ -53,6 +53,17 @@ is($node->safe_psql('postgres', $get), 'covering', 'a rebuild after the restart 
 $node->safe_psql('postgres', q{COMMIT PREPARED 'cg_covered'});
 is($node->safe_psql('postgres', $get), 'prepared', 'the prepared write, covered when it was made, is seen after COMMIT PREPARED');
 
+# DROP EXTENSION in a transaction that wrote to a source: the marks waiting
+# for the commit go with the extension, and the commit succeeds.
+$node->safe_psql('postgres', q{
+  BEGIN;
+  UPDATE items SET v = 'last' WHERE tenant_id = 1;
+  DROP EXTENSION config_guard CASCADE;
+  COMMIT;
+});
+is($node->safe_psql('postgres', q{SELECT v FROM items WHERE tenant_id = 1}), 'last',
+  'a write and DROP EXTENSION in one transaction commit');
+
 $node->stop;
 unlike(slurp_file($node->logfile), qr/terminated by signal|PANIC/, 'no crash in the server log');
 done_testing();
