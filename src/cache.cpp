@@ -144,16 +144,16 @@ Datum AnswerFailure(const ConfigDef& def, const TenantKey& tenant, const StoredD
 // Runs the builder; on success stores (if asked) and returns the document.
 Datum Rebuild(ConfigDef* def, const TenantKey& tenant, const StoredDocument& stored, bool store, int64 max_stale_us) {
   const TenantSlotKey slot = {MyDatabaseId, def->config_id, tenant.hash};
+  // Before the builder's snapshot (and before taking a builder slot: the
+  // wait holds none): writes covered by a mark this build may fold are in it
+  // (mark_skip.hpp); a fence that cannot complete stores nothing.
+  if (store && !FenceSkippers(def->config_id, tenant.text)) store = false;
   // At most max_rebuilds_per_config builders of this config run at once.
   if (!AcquireBuilderSlot(def->config_id, rebuild_wait_timeout_ms)) {
     CountEvent(def->config_id, Counter::kWaitTimeout);
     if (stored.found && max_stale_us > 0) return stored.document;
     RefuseWaitTimeout(*def, tenant, "a builder slot");
   }
-  // Before the builder's snapshot: writes covered by a mark this build may
-  // fold are in it (mark_skip.hpp); a fence that cannot complete stores
-  // nothing.
-  if (store && !FenceSkippers(def->config_id, tenant.text)) store = false;
   if (store) HoldPruneFence();  // before the builder's snapshot (prune.hpp)
   BuildResult built = RunBuilder(def, tenant);
   ReleaseBuilderSlot();

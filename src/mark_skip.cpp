@@ -138,10 +138,13 @@ void EndTransaction(bool committed) {
   // marks ends it right after.
   if (committed) Cover();
   durable.count = 0;
+  // (Read after this transaction's completion was counted: at least its.)
+  const uint64 completed = skipped.count > 0 && committed ? compat::XactCompletionCount() : 0;
   for (int i = 0; i < skipped.count; ++i) {
     Bucket& b = BucketOf(skipped.items[i]);
     SpinLockAcquire(&b.mutex);
     core::EndSkip(&b.cover, skipped.items[i]);
+    b.cover.skips_seen_from = std::max(b.cover.skips_seen_from, completed);
     SpinLockRelease(&b.mutex);
   }
   skipped.count = 0;
@@ -195,7 +198,6 @@ bool TrySkipMark(int32 config_id, const char* tenant) {
   // reader of the document takes part in: always written.
   if (!Active() || !covered_writes || IsolationIsSerializable()) return false;
   const core::CoverKey key = KeyOf(config_id, tenant);
-  const uint64 xid = U64FromFullTransactionId(GetTopFullTransactionId());
   skipped.Add(key);  // (room first: nothing may fail once counted)
   --skipped.count;
   Bucket& b = BucketOf(key);
@@ -203,10 +205,7 @@ bool TrySkipMark(int32 config_id, const char* tenant) {
   // (The epoch read under the lock: a fence of the bucket, or a bulk
   // deletion that moved it before, is seen.)
   const bool skip = core::TrySkip(&b.cover, key, pg_atomic_read_u64(&state->epoch));
-  if (skip) {
-    b.cover.last_skipper = std::max(b.cover.last_skipper, xid);
-    ++skipped.count;
-  }
+  if (skip) ++skipped.count;
   SpinLockRelease(&b.mutex);
   return skip;
 }
@@ -255,13 +254,18 @@ bool FenceSkippers(int32 config_id, const char* tenant) {
 
 bool CoveredWriteMayBeUnseen(int32 config_id, const char* tenant, Snapshot snapshot) {
   if (!loaded_at_startup || state == nullptr) return false;
-  Bucket& b = BucketOf(KeyOf(config_id, tenant));
+  const core::CoverKey key = KeyOf(config_id, tenant);
+  Bucket& b = BucketOf(key);
   SpinLockAcquire(&b.mutex);
-  const uint64 last = b.cover.last_skipper;
+  const uint64 seen_from = b.cover.skips_seen_from;
+  const bool in_progress = core::SkippersOf(b.cover, key) > 0;
   SpinLockRelease(&b.mutex);
-  // Every skipper of the bucket so far ended before the snapshot was taken,
-  // or maybe not.
-  return last != 0 && !TransactionIdPrecedes(XidFromFullTransactionId(FullTransactionIdFromU64(last)), snapshot->xmin);
+  // Every skipper of the bucket that committed did so before the snapshot
+  // was taken (its count of completed transactions is at least theirs), or
+  // maybe not. (A snapshot without the count: maybe not.)
+  if (in_progress) return true;
+  if (seen_from == 0) return false;
+  return snapshot->snapXactCompletionCount == 0 || snapshot->snapXactCompletionCount < seen_from;
 }
 
 void FenceAllCoverings() {

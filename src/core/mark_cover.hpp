@@ -55,9 +55,12 @@ struct CoverBucket {
   Covered covered[kKeys];
   std::uint32_t next = 0;  // the slot a new key replaces when all are taken
   Skippers skippers[kKeys];
-  std::uint64_t seq = 0;           // moved by every fence
-  std::uint32_t builders = 0;      // builds between their two fences
-  std::uint64_t last_skipper = 0;  // the newest transaction id that skipped, 0: none yet
+  std::uint64_t seq = 0;       // moved by every fence
+  std::uint32_t builders = 0;  // builds between their two fences
+  // The server's count of completed transactions once the last skipper of
+  // the bucket had committed (0: none yet): a snapshot whose count is at
+  // least this sees every skipper that ended.
+  std::uint64_t skips_seen_from = 0;
 };
 
 // Whether a writer of `key` may skip its mark, the global epoch being
