@@ -22,6 +22,7 @@ extern "C" {
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 }
@@ -116,7 +117,11 @@ struct Durable {
   uint64 epoch;
   SubTransactionId subxact;  // a rollback to before it takes the mark away
 };
-List<core::CoverKey> skipped;
+struct Skipped {
+  core::CoverKey key;
+  uint64 xid;
+};
+List<Skipped> skipped;
 List<Durable> durable;
 List<core::CoverKey> building;
 int bulk_held = 0;  // bulk deletions of this transaction
@@ -138,13 +143,11 @@ void EndTransaction(bool committed) {
   // marks ends it right after.
   if (committed) Cover();
   durable.count = 0;
-  // (Read after this transaction's completion was counted: at least its.)
-  const uint64 completed = skipped.count > 0 && committed ? compat::XactCompletionCount() : 0;
   for (int i = 0; i < skipped.count; ++i) {
-    Bucket& b = BucketOf(skipped.items[i]);
+    Bucket& b = BucketOf(skipped.items[i].key);
     SpinLockAcquire(&b.mutex);
-    core::EndSkip(&b.cover, skipped.items[i]);
-    b.cover.skips_seen_from = std::max(b.cover.skips_seen_from, completed);
+    core::EndSkip(&b.cover, skipped.items[i].key);
+    if (committed) core::RememberSkip(&b.cover, skipped.items[i].xid);
     SpinLockRelease(&b.mutex);
   }
   skipped.count = 0;
@@ -198,7 +201,8 @@ bool TrySkipMark(int32 config_id, const char* tenant) {
   // reader of the document takes part in: always written.
   if (!Active() || !covered_writes || IsolationIsSerializable()) return false;
   const core::CoverKey key = KeyOf(config_id, tenant);
-  skipped.Add(key);  // (room first: nothing may fail once counted)
+  skipped.Add(
+      {key, U64FromFullTransactionId(GetTopFullTransactionId())});  // (room first: nothing may fail once counted)
   --skipped.count;
   Bucket& b = BucketOf(key);
   SpinLockAcquire(&b.mutex);
@@ -236,7 +240,7 @@ bool FenceSkippers(int32 config_id, const char* tenant) {
   // This transaction's own registrations (none but in a callback after its
   // PRE_COMMIT): its builds see its writes.
   uint32 own = 0;
-  for (int i = 0; i < skipped.count; ++i) own += skipped.items[i] == key ? 1 : 0;
+  for (int i = 0; i < skipped.count; ++i) own += skipped.items[i].key == key ? 1 : 0;
   const TimestampTz start = GetCurrentTimestamp();
   for (;;) {
     SpinLockAcquire(&b.mutex);
@@ -257,15 +261,18 @@ bool CoveredWriteMayBeUnseen(int32 config_id, const char* tenant, Snapshot snaps
   const core::CoverKey key = KeyOf(config_id, tenant);
   Bucket& b = BucketOf(key);
   SpinLockAcquire(&b.mutex);
-  const uint64 seen_from = b.cover.skips_seen_from;
-  const bool in_progress = core::SkippersOf(b.cover, key) > 0;
+  const core::CoverBucket cover = b.cover;
   SpinLockRelease(&b.mutex);
-  // Every skipper of the bucket that committed did so before the snapshot
-  // was taken (its count of completed transactions is at least theirs), or
-  // maybe not. (A snapshot without the count: maybe not.)
-  if (in_progress) return true;
-  if (seen_from == 0) return false;
-  return snapshot->snapXactCompletionCount == 0 || snapshot->snapXactCompletionCount < seen_from;
+  // A skipper in progress, or a recent one the snapshot does not see; of
+  // the older ones only the newest is known: one the snapshot's xmin may not
+  // be past.
+  if (core::SkippersOf(cover, key) > 0) return true;
+  for (const uint64 xid : cover.recent_skips) {
+    if (xid != 0 && XidInMVCCSnapshot(XidFromFullTransactionId(FullTransactionIdFromU64(xid)), snapshot)) return true;
+  }
+  return cover.older_skips_below != 0 &&
+         !TransactionIdPrecedes(XidFromFullTransactionId(FullTransactionIdFromU64(cover.older_skips_below)),
+                                snapshot->xmin);
 }
 
 void FenceAllCoverings() {

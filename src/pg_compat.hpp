@@ -7,7 +7,6 @@
 
 extern "C" {
 #include "access/genam.h"
-#include "access/transam.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "executor/executor.h"
@@ -133,15 +132,6 @@ inline struct config_generic** GucVariables(int* count) {
 #else
   *count = GetNumConfigOptions();
   return get_guc_variables();
-#endif
-}
-
-// The server's count of completed transactions (snapshots remember it).
-inline uint64 XactCompletionCount() {
-#if PG_VERSION_NUM >= 170000
-  return TransamVariables->xactCompletionCount;
-#else
-  return ShmemVariableCache->xactCompletionCount;
 #endif
 }
 

@@ -57,10 +57,12 @@ struct CoverBucket {
   Skippers skippers[kKeys];
   std::uint64_t seq = 0;       // moved by every fence
   std::uint32_t builders = 0;  // builds between their two fences
-  // The server's count of completed transactions once the last skipper of
-  // the bucket had committed (0: none yet): a snapshot whose count is at
-  // least this sees every skipper that ended.
-  std::uint64_t skips_seen_from = 0;
+  // The transaction ids (64-bit) of the bucket's last skippers that
+  // committed, and the newest of those pushed out (0: none).
+  static constexpr int kRecent = 8;
+  std::uint64_t recent_skips[kRecent] = {};
+  std::uint32_t recent_next = 0;
+  std::uint64_t older_skips_below = 0;
 };
 
 // Whether a writer of `key` may skip its mark, the global epoch being
@@ -92,6 +94,14 @@ inline void EndSkip(CoverBucket* b, const CoverKey& key) {
       return;
     }
   }
+}
+
+// A skipper committed: remembered among the recent ones.
+inline void RememberSkip(CoverBucket* b, std::uint64_t xid) {
+  std::uint64_t& slot = b->recent_skips[b->recent_next];
+  if (slot > b->older_skips_below) b->older_skips_below = slot;
+  slot = xid;
+  b->recent_next = (b->recent_next + 1) % CoverBucket::kRecent;
 }
 
 // Skippers of `key` in progress.

@@ -123,3 +123,16 @@ TEST(MarkCover, TenantsSharingABucketAreCoveredTogether) {
   EXPECT_FALSE(Skip(&b, 1, 0));
   EXPECT_TRUE(Skip(&b, 2, 0));
 }
+
+TEST(MarkCover, TheLastSkippersAreRemembered) {
+  CoverBucket b;
+  for (std::uint64_t xid = 100; xid < 100 + CoverBucket::kRecent; ++xid) RememberSkip(&b, xid);
+  EXPECT_EQ(b.older_skips_below, 0u);
+  RememberSkip(&b, 500);  // pushes out the oldest, 100
+  EXPECT_EQ(b.older_skips_below, 100u);
+  bool found = false;
+  for (std::uint64_t x : b.recent_skips) found |= x == 500;
+  EXPECT_TRUE(found);
+  RememberSkip(&b, 501);  // pushes out 101
+  EXPECT_EQ(b.older_skips_below, 101u);
+}
