@@ -82,6 +82,17 @@ UPDATE flags SET name = name || '?' WHERE flag_id > 100;
 COMMIT;
 SELECT count(*) AS marks_of_covered_writes FROM config_guard.invalidations WHERE xid = :'covered_xid';
 SELECT bool_and(config_guard.get('shop', t) -> 'flags' = build(t) -> 'flags') AS fresh FROM generate_series(1, 3) t;
+-- a transaction that writes, reads the tenant's generation (an export walk:
+-- its mark is written at once), stores the tenant's document (which folds
+-- that mark) and writes again: the second write is marked at the commit
+BEGIN;
+UPDATE flags SET name = name || '1' WHERE tenant_id = 2 AND flag_id > 100;
+SELECT count(*) > 0 AS walked FROM config_guard.export_page('shop', 2, NULL, 1);
+SELECT config_guard.get('shop', 2) -> 'flags' = build(2) -> 'flags' AS own_writes_seen;
+UPDATE flags SET name = name || '2' WHERE tenant_id = 2 AND flag_id > 100;
+SELECT config_guard.get('shop', 2) -> 'flags' = build(2) -> 'flags' AS second_write_seen;
+COMMIT;
+SELECT config_guard.get('shop', 2) -> 'flags' = build(2) -> 'flags' AS fresh_after_commit;
 -- the builds folded the marks: the next write marks again
 BEGIN;
 SELECT pg_current_xact_id() AS after_build_xid \gset

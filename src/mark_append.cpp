@@ -193,9 +193,14 @@ bool Defer(int32 config_id, const char* tenant, TransactionId xid) {
   if (written_xid != xid) StartWritten(xid);
   const WrittenKey key = {config_id, tenant};
   if (Written* w = pending.Find(key)) {
-    // Written after a store that folded it: due again. (Written already for
-    // a reader of the generation: the row stands for this write too.)
-    w->folded_in = InvalidSubTransactionId;
+    // Written after a store that folded it: due again, even if it was
+    // written once for a reader of the generation (the store folded that
+    // row too). Written for such a reader and not folded since: the row
+    // stands for this write too.
+    if (w->folded_in != InvalidSubTransactionId) {
+      w->folded_in = InvalidSubTransactionId;
+      w->flushed_in = InvalidSubTransactionId;
+    }
     return true;
   }
   if (pending.size() >= kMaxRemembered) return false;

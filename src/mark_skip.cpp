@@ -9,6 +9,7 @@
 #include "gucs.hpp"
 #include "module.hpp"
 #include "pg_compat.hpp"
+#include "registry.hpp"
 
 extern "C" {
 #include "access/parallel.h"
@@ -30,7 +31,7 @@ extern "C" {
 namespace config_guard {
 namespace {
 
-// Keys hash into this many buckets of a few covered keys each (2.7 MB).
+// Keys hash into this many buckets of a few covered keys each (4.3 MB).
 // Tenants that share one share its fences, which only costs marks.
 constexpr uint32 kBuckets = 8192;
 // How long a fence waits for the skippers of its key registered before it
@@ -42,8 +43,9 @@ struct Bucket {
   core::CoverBucket cover;
 };
 struct SkipState {
-  pg_atomic_uint64 epoch;  // moved at the start and at the end of every bulk deletion of marks
-  pg_atomic_uint32 bulk;   // bulk deletions in progress
+  pg_atomic_uint64 epoch;     // moved at the start and at the end of every bulk deletion of marks
+  pg_atomic_uint32 bulk;      // bulk deletions in progress
+  pg_atomic_uint32 skipping;  // writers committing without a mark, every key
   // The keys of the tenant digests, drawn at start: no role can choose a
   // tenant name whose digest is another's.
   uint8 digest_keys[2][core::kSipKeySize];
@@ -67,6 +69,7 @@ void ShmemStartup() {
   if (!found) {
     pg_atomic_init_u64(&state->epoch, 0);
     pg_atomic_init_u32(&state->bulk, 0);
+    pg_atomic_init_u32(&state->skipping, 0);
     if (!pg_strong_random(state->digest_keys, sizeof state->digest_keys))
       ereport(FATAL, (errmsg("config_guard could not generate random keys for covered writes")));
     for (Bucket& b : state->buckets) {
@@ -82,6 +85,7 @@ bool Active() { return loaded_at_startup && state != nullptr && !IsParallelWorke
 core::CoverKey KeyOf(int32 config_id, const char* tenant) {
   core::CoverKey key;
   key.database = MyDatabaseId;
+  key.marks_table = CacheTables().invalidations;
   key.config = config_id;
   for (int i = 0; i < 2; ++i) {
     core::SipHash24 h(state->digest_keys[i]);
@@ -143,12 +147,15 @@ void EndTransaction(bool committed) {
   // marks ends it right after.
   if (committed) Cover();
   durable.count = 0;
+  // (Remembered whatever the outcome: a commit reported as an abort, by
+  // another library's callback failing, must not be forgotten.)
   for (int i = 0; i < skipped.count; ++i) {
     Bucket& b = BucketOf(skipped.items[i].key);
     SpinLockAcquire(&b.mutex);
     core::EndSkip(&b.cover, skipped.items[i].key);
-    if (committed) core::RememberSkip(&b.cover, skipped.items[i].xid);
+    core::RememberSkip(&b.cover, skipped.items[i].key, skipped.items[i].xid);
     SpinLockRelease(&b.mutex);
+    pg_atomic_fetch_sub_u32(&state->skipping, 1);
   }
   skipped.count = 0;
   for (int i = 0; i < building.count; ++i) {
@@ -209,7 +216,10 @@ bool TrySkipMark(int32 config_id, const char* tenant) {
   // (The epoch read under the lock: a fence of the bucket, or a bulk
   // deletion that moved it before, is seen.)
   const bool skip = core::TrySkip(&b.cover, key, pg_atomic_read_u64(&state->epoch));
-  if (skip) ++skipped.count;
+  if (skip) {
+    ++skipped.count;
+    pg_atomic_fetch_add_u32(&state->skipping, 1);
+  }
   SpinLockRelease(&b.mutex);
   return skip;
 }
@@ -267,12 +277,15 @@ bool CoveredWriteMayBeUnseen(int32 config_id, const char* tenant, Snapshot snaps
   // the older ones only the newest is known: one the snapshot's xmin may not
   // be past.
   if (core::SkippersOf(cover, key) > 0) return true;
-  for (const uint64 xid : cover.recent_skips) {
-    if (xid != 0 && XidInMVCCSnapshot(XidFromFullTransactionId(FullTransactionIdFromU64(xid)), snapshot)) return true;
+  // (In 64 bits: the snapshot's xmin, in the epoch it belongs to.)
+  const FullTransactionId next = ReadNextFullTransactionId();
+  const uint64 xmin = U64FromFullTransactionId(FullTransactionIdFromEpochAndXid(
+      EpochFromFullTransactionId(next) - (snapshot->xmin > XidFromFullTransactionId(next) ? 1 : 0), snapshot->xmin));
+  for (const core::CoverBucket::Skip& s : cover.recent_skips) {
+    if (s.xid == 0 || s.xid < xmin || s.key_word != key.digest[0]) continue;
+    if (XidInMVCCSnapshot(XidFromFullTransactionId(FullTransactionIdFromU64(s.xid)), snapshot)) return true;
   }
-  return cover.older_skips_below != 0 &&
-         !TransactionIdPrecedes(XidFromFullTransactionId(FullTransactionIdFromU64(cover.older_skips_below)),
-                                snapshot->xmin);
+  return cover.older_skips_below >= xmin;
 }
 
 void FenceAllCoverings() {
@@ -280,6 +293,19 @@ void FenceAllCoverings() {
   ++bulk_held;
   pg_atomic_fetch_add_u32(&state->bulk, 1);
   pg_atomic_fetch_add_u64(&state->epoch, 1);
+  // The writers committing without a mark commit before the marks that
+  // covered them go (for a hot standby, which sees no skipper): a second at
+  // most, then the deletion goes on (a standby's walk of a tenant without a
+  // document could then start between the two).
+  const TimestampTz start = GetCurrentTimestamp();
+  while (pg_atomic_read_u32(&state->skipping) > static_cast<uint32>(skipped.count) &&
+         !TimestampDifferenceExceeds(start, GetCurrentTimestamp(), kFenceWaitMs)) {
+    static uint32 bulk_event = 0;
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1,
+                    compat::WaitEvent(&bulk_event, "ConfigGuardCoveredWrites"));
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
+  }
 }
 
 }  // namespace config_guard

@@ -31,10 +31,12 @@ namespace config_guard::core {
 
 struct CoverKey {
   std::uint32_t database = 0;
+  std::uint32_t marks_table = 0;  // a dropped and re-created extension starts anew
   std::int32_t config = 0;
   std::uint64_t digest[2] = {0, 0};
   bool operator==(const CoverKey& o) const {
-    return database == o.database && config == o.config && digest[0] == o.digest[0] && digest[1] == o.digest[1];
+    return database == o.database && marks_table == o.marks_table && config == o.config && digest[0] == o.digest[0] &&
+           digest[1] == o.digest[1];
   }
 };
 
@@ -59,8 +61,12 @@ struct CoverBucket {
   std::uint32_t builders = 0;  // builds between their two fences
   // The transaction ids (64-bit) of the bucket's last skippers that
   // committed, and the newest of those pushed out (0: none).
+  struct Skip {
+    std::uint64_t xid = 0;
+    std::uint64_t key_word = 0;  // the key's first digest word
+  };
   static constexpr int kRecent = 8;
-  std::uint64_t recent_skips[kRecent] = {};
+  Skip recent_skips[kRecent];
   std::uint32_t recent_next = 0;
   std::uint64_t older_skips_below = 0;
 };
@@ -97,10 +103,11 @@ inline void EndSkip(CoverBucket* b, const CoverKey& key) {
 }
 
 // A skipper committed: remembered among the recent ones.
-inline void RememberSkip(CoverBucket* b, std::uint64_t xid) {
-  std::uint64_t& slot = b->recent_skips[b->recent_next];
-  if (slot > b->older_skips_below) b->older_skips_below = slot;
-  slot = xid;
+inline void RememberSkip(CoverBucket* b, const CoverKey& key, std::uint64_t xid) {
+  CoverBucket::Skip& slot = b->recent_skips[b->recent_next];
+  if (slot.xid > b->older_skips_below) b->older_skips_below = slot.xid;
+  slot.xid = xid;
+  slot.key_word = key.digest[0];
   b->recent_next = (b->recent_next + 1) % CoverBucket::kRecent;
 }
 

@@ -126,13 +126,21 @@ TEST(MarkCover, TenantsSharingABucketAreCoveredTogether) {
 
 TEST(MarkCover, TheLastSkippersAreRemembered) {
   CoverBucket b;
-  for (std::uint64_t xid = 100; xid < 100 + CoverBucket::kRecent; ++xid) RememberSkip(&b, xid);
+  for (std::uint64_t xid = 100; xid < 100 + CoverBucket::kRecent; ++xid) RememberSkip(&b, Key(1), xid);
   EXPECT_EQ(b.older_skips_below, 0u);
-  RememberSkip(&b, 500);  // pushes out the oldest, 100
+  RememberSkip(&b, Key(2), 500);  // pushes out the oldest, 100
   EXPECT_EQ(b.older_skips_below, 100u);
   bool found = false;
-  for (std::uint64_t x : b.recent_skips) found |= x == 500;
+  for (const CoverBucket::Skip& s : b.recent_skips) found |= s.xid == 500 && s.key_word == Key(2).digest[0];
   EXPECT_TRUE(found);
-  RememberSkip(&b, 501);  // pushes out 101
+  RememberSkip(&b, Key(1), 501);  // pushes out 101
   EXPECT_EQ(b.older_skips_below, 101u);
+}
+
+TEST(MarkCover, AKeyIsOfOneMarksTable) {
+  CoverBucket b;
+  ASSERT_TRUE(CoverAtCommit(&b, Key(7), b.seq, 0, 0, 0));
+  CoverKey other = Key(7);
+  other.marks_table = 42;  // the extension dropped and created again
+  EXPECT_FALSE(TrySkip(&b, other, 0));
 }
