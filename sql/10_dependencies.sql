@@ -66,6 +66,23 @@ RESET ROLE;
 SELECT count(*) AS config_wide_marks FROM config_guard.invalidations i JOIN config_guard.configs c USING (config_id)
  WHERE c.name = 'moves' AND i.tenant IS NULL;
 SET ROLE cg_dep_owner;
+-- the triggers keep where the tenant column is: a write after the columns
+-- before it changed, or one of them was dropped, still finds its tenant
+CREATE TABLE dep.layout (pad int, tenant_id int NOT NULL, id int NOT NULL, v int NOT NULL, PRIMARY KEY (tenant_id, id));
+INSERT INTO dep.layout VALUES (10, 1, 1, 0), (20, 2, 1, 0);
+CREATE FUNCTION dep.build_layout(tenant int) RETURNS jsonb LANGUAGE sql AS
+$$ SELECT coalesce(jsonb_agg(v), '[]') FROM dep.layout WHERE tenant_id = tenant $$;
+SELECT config_guard.define('layout', 'dep.build_layout(int)', ARRAY['dep.layout']::regclass[]);
+UPDATE dep.layout SET v = 1 WHERE tenant_id = 1;
+SELECT config_guard.get('layout', 1) AS tenant_1, config_guard.get('layout', 2) AS tenant_2;
+ALTER TABLE dep.layout ALTER COLUMN pad TYPE text USING repeat('p', pad);
+SELECT config_guard.get('layout', 1) AS tenant_1, config_guard.get('layout', 2) AS tenant_2;
+UPDATE dep.layout SET v = 2 WHERE tenant_id = 2;
+SELECT config_guard.get('layout', 1) AS tenant_1, config_guard.get('layout', 2) AS tenant_2;
+ALTER TABLE dep.layout DROP COLUMN pad;
+SELECT config_guard.get('layout', 1) AS tenant_1, config_guard.get('layout', 2) AS tenant_2;
+DELETE FROM dep.layout WHERE tenant_id = 1;
+SELECT config_guard.get('layout', 1) AS tenant_1, config_guard.get('layout', 2) AS tenant_2;
 -- an enum tenant exports page by page
 CREATE TABLE dep.by_mood (tenant_id dep.mood NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));
 INSERT INTO dep.by_mood SELECT 'busy', g FROM generate_series(1, 3) g;
@@ -206,7 +223,7 @@ RESET ROLE;
 SELECT config_guard.undefine('tied');
 
 SET ROLE cg_dep_owner;
-SELECT config_guard.undefine(name) FROM config_guard.configs WHERE name IN ('typed', 'child', 'plain', 'moves', 'by_mood', 'deep')
+SELECT config_guard.undefine(name) FROM config_guard.configs WHERE name IN ('typed', 'child', 'plain', 'moves', 'layout', 'by_mood', 'deep')
  ORDER BY name;
 RESET ROLE;
 DROP SCHEMA dep CASCADE;

@@ -8,7 +8,6 @@
 #include "module.hpp"
 #include "registry.hpp"
 #include "mark_append.hpp"
-#include "mark_writers.hpp"
 #include "identity.hpp"
 #include "source_chain.hpp"
 #include "tenant.hpp"
@@ -74,7 +73,16 @@ struct VerifiedTrigger {
   // statement, source_chain.hpp).
   bool child;
   Oid child_source;
+  // The tenant column as last seen (TenantColumnOf): its number, its key
+  // type, and a slot for reading it from transition tables, made in
+  // verified_cxt for a copy of the table's row type.
+  AttrNumber attnum;
+  Oid type;
+  KeyType key;
+  TupleTableSlot* slot;
 };
+// The entries and what they keep, forgotten together.
+MemoryContext verified_cxt = nullptr;
 HTAB* verified = nullptr;
 uint64 verified_generation = 0;
 
@@ -87,30 +95,42 @@ uint64 verified_generation = 0;
                   errhint("Drop the trigger.")));
 }
 
+void DropSlot(VerifiedTrigger* entry) {
+  if (entry->slot == nullptr) return;
+  TupleDesc desc = entry->slot->tts_tupleDescriptor;
+  ExecDropSingleTupleTableSlot(entry->slot);
+  FreeTupleDesc(desc);
+  entry->slot = nullptr;
+}
+
 // nullptr when the config the trigger names no longer exists (nothing to
 // invalidate, and a write must not fail because of it); raises when the
 // trigger is not one config_guard installed on a source of that config.
-const VerifiedTrigger* VerifyTrigger(const TriggerData* data, int32 config_id) {
+VerifiedTrigger* VerifyTrigger(const TriggerData* data, int32 config_id) {
   const Trigger* trigger = data->tg_trigger;
   Relation rel = data->tg_relation;
   ConfigsTable();  // resolves the registry, so that its invalidations reach RegistryGeneration()
   // Entries of another generation are never used again (those of dropped
   // triggers never even looked up): all go at once.
   if (verified != nullptr && verified_generation != RegistryGeneration()) {
-    hash_destroy(verified);
+    MemoryContextDelete(verified_cxt);  // (the hash's own context is its child)
+    verified_cxt = nullptr;
     verified = nullptr;
   }
   verified_generation = RegistryGeneration();
   if (verified == nullptr) {
+    verified_cxt = AllocSetContextCreate(CacheMemoryContext, "config_guard verified triggers", ALLOCSET_SMALL_SIZES);
     HASHCTL ctl = {};
     ctl.keysize = sizeof(Oid);
     ctl.entrysize = sizeof(VerifiedTrigger);
-    verified = hash_create("config_guard verified triggers", 16, &ctl, HASH_ELEM | HASH_BLOBS);
+    ctl.hcxt = verified_cxt;
+    verified = hash_create("config_guard verified triggers", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
   }
   bool found = false;
   auto* entry = static_cast<VerifiedTrigger*>(hash_search(verified, &trigger->tgoid, HASH_ENTER, &found));
   if (found && entry->relid == RelationGetRelid(rel) && entry->generation == RegistryGeneration())
     return entry->config_exists ? entry : nullptr;
+  if (found) DropSlot(entry);
   hash_search(verified, &trigger->tgoid, HASH_REMOVE, nullptr);
 
   if (strcmp(trigger->tgname, TriggerName(config_id, EventSuffix(data->tg_event))) != 0)
@@ -141,7 +161,50 @@ const VerifiedTrigger* VerifyTrigger(const TriggerData* data, int32 config_id) {
   entry->config_exists = config_exists;
   entry->child = trigger->tgnargs == 3;
   entry->child_source = child_source;
+  entry->attnum = InvalidAttrNumber;
+  entry->type = InvalidOid;
+  entry->slot = nullptr;
   return config_exists ? entry : nullptr;
+}
+
+// Whether tuples of `now` deform like those of `before` up to attribute
+// `upto`: the same storage of every attribute before it and of it.
+bool SameLayoutUpTo(TupleDesc before, TupleDesc now, AttrNumber upto) {
+  if (before->natts != now->natts) return false;
+  for (int a = 0; a < upto; ++a) {
+    const Form_pg_attribute x = TupleDescAttr(before, a);
+    const Form_pg_attribute y = TupleDescAttr(now, a);
+    if (x->atttypid != y->atttypid || x->attlen != y->attlen || x->attbyval != y->attbyval ||
+        x->attalign != y->attalign || x->attisdropped != y->attisdropped)
+      return false;
+  }
+  return true;
+}
+
+// The trigger's tenant column in the table as it is now (a column renamed,
+// dropped or retyped since is looked up again): false if it has none, which
+// dependencies.cpp prevents short of a temporary schema's cleanup.
+bool TenantColumnOf(VerifiedTrigger* entry, Relation rel, const char* tenant_column, bool with_slot) {
+  TupleDesc desc = RelationGetDescr(rel);
+  const bool same = entry->attnum != InvalidAttrNumber && entry->attnum <= desc->natts &&
+                    !TupleDescAttr(desc, entry->attnum - 1)->attisdropped &&
+                    TupleDescAttr(desc, entry->attnum - 1)->atttypid == entry->type &&
+                    strcmp(NameStr(TupleDescAttr(desc, entry->attnum - 1)->attname), tenant_column) == 0;
+  if (!same) {
+    DropSlot(entry);
+    entry->attnum = get_attnum(RelationGetRelid(rel), tenant_column);
+    if (entry->attnum == InvalidAttrNumber) return false;
+    entry->type = TupleDescAttr(desc, entry->attnum - 1)->atttypid;
+    DescribeKeyType(entry->type, &entry->key, verified_cxt);
+  }
+  if (with_slot && (entry->slot == nullptr || !SameLayoutUpTo(entry->slot->tts_tupleDescriptor, desc, entry->attnum))) {
+    DropSlot(entry);
+    MemoryContext old = MemoryContextSwitchTo(verified_cxt);
+    // (A copy: not reference-counted, so the slot pins nothing.)
+    entry->slot = MakeSingleTupleTableSlot(CreateTupleDescCopy(desc), &TTSOpsMinimalTuple);
+    MemoryContextSwitchTo(old);
+  }
+  return true;
 }
 
 // -- The tenants a statement touched ----------------------------------------------------
@@ -156,16 +219,36 @@ int CompareKeyText(const void* a, const void* b, Size) {
   return strcmp(*static_cast<const char* const*>(a), *static_cast<const char* const*>(b));
 }
 
+// The tenants to mark (nullptr: every tenant).
+struct Tenants {
+  const char** keys;
+  int count;
+};
+
+const char* const kEveryTenant[1] = {nullptr};
+Tenants EveryTenant() { return {const_cast<const char**>(kEveryTenant), 1}; }
+
 struct TenantSet {
   HTAB* seen;  // made at the second distinct tenant: most statements touch one
   const char* first;
-  Datum* keys;
+  const char** keys;
   int count;
   int capacity;
   const char* last;  // a run of rows of one tenant costs one comparison each
+  const char* inline_keys[4];
+  // The image of the last row's tenant (canonical_key.hpp: equal images,
+  // equal keys), when short: a run of rows of one tenant (an UPDATE's old
+  // and new row) computes its key once.
+  int last_image_len;  // -1: none
+  char last_image[32];
 };
 
-TenantSet NewTenantSet() { return {nullptr, nullptr, static_cast<Datum*>(palloc(sizeof(Datum) * 16)), 0, 16, nullptr}; }
+void InitTenantSet(TenantSet* set) {
+  *set = {};
+  set->last_image_len = -1;
+  set->keys = set->inline_keys;
+  set->capacity = lengthof(set->inline_keys);
+}
 
 // Whether `text` was in the set already; enters it.
 bool Seen(TenantSet* set, const char* text) {
@@ -199,46 +282,62 @@ void AddTenant(TenantSet* set, char* text) {
     return;
   }
   if (set->count == set->capacity) {
+    auto* grown = static_cast<const char**>(palloc(sizeof(char*) * set->capacity * 2));
+    memcpy(grown, set->keys, sizeof(char*) * set->count);
+    if (set->keys != set->inline_keys) pfree(set->keys);
+    set->keys = grown;
     set->capacity *= 2;
-    set->keys = static_cast<Datum*>(repalloc(set->keys, sizeof(Datum) * set->capacity));
   }
-  set->keys[set->count++] = CStringGetTextDatum(text);
+  set->keys[set->count++] = text;
   set->last = text;
+}
+
+// Whether the value's image is the last row's; remembers it.
+bool SameAsLast(TenantSet* set, const KeyType& key, Datum value) {
+  if (key.typbyval) {
+    // (The image of a by-value datum is its bytes: the datum compares.)
+    static_assert(sizeof(Datum) <= sizeof(TenantSet::last_image));
+    const bool same =
+        set->last_image_len == static_cast<int>(sizeof(Datum)) && memcmp(set->last_image, &value, sizeof(Datum)) == 0;
+    memcpy(set->last_image, &value, sizeof(Datum));
+    set->last_image_len = sizeof(Datum);
+    return same;
+  }
+  const KeyImage image = ImageOf(key, value);
+  const bool same =
+      set->last_image_len == static_cast<int>(image.len) && memcmp(set->last_image, image.data, image.len) == 0;
+  set->last_image_len = -1;
+  if (image.len <= sizeof set->last_image) {
+    memcpy(set->last_image, image.data, image.len);
+    set->last_image_len = static_cast<int>(image.len);
+  }
+  return same;
 }
 
 // Reads a transition table through a read pointer of its own, as a
 // NamedTuplestoreScan does, so that other triggers' reads are undisturbed.
-void CollectTenants(Tuplestorestate* store, TupleDesc desc, AttrNumber attnum, KeyType* key, TenantSet* set) {
+void CollectTenants(Tuplestorestate* store, TupleTableSlot* slot, AttrNumber attnum, KeyType* key, TenantSet* set) {
   if (store == nullptr) return;
   const int pointer = tuplestore_alloc_read_pointer(store, EXEC_FLAG_REWIND);
   tuplestore_select_read_pointer(store, pointer);
   tuplestore_rescan(store);
-  TupleTableSlot* slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
   while (tuplestore_gettupleslot(store, true, false, slot)) {
     bool isnull = false;
     const Datum value = slot_getattr(slot, attnum, &isnull);
     CHECK_FOR_INTERRUPTS();
     if (isnull) continue;  // a NULL tenant is no tenant (a NULL mark would mean every tenant)
+    if (SameAsLast(set, *key, value)) continue;
     char* text = TenantKeyText(key, value);
     // A key get() refuses as too long has no document to invalidate.
     if (strlen(text) <= static_cast<size_t>(kMaxTenantKeyBytes)) AddTenant(set, text);
   }
-  ExecDropSingleTupleTableSlot(slot);
+  ExecClearTuple(slot);  // (it pointed into the store)
   tuplestore_select_read_pointer(store, 0);
-}
-
-// The one-element array that stands for every tenant.
-ArrayType* EveryTenant() {
-  Datum value = 0;
-  bool isnull = true;
-  int dims[1] = {1};
-  int lbs[1] = {1};
-  return construct_md_array(&value, &isnull, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT);
 }
 
 // The tenant of one row, canonical, or nullptr (a NULL tenant, a key too
 // long for get()).
-char* RowTenant(HeapTuple tuple, TupleDesc desc, AttrNumber attnum, KeyType* key) {
+const char* RowTenant(HeapTuple tuple, TupleDesc desc, AttrNumber attnum, KeyType* key) {
   if (tuple == nullptr) return nullptr;
   bool isnull = false;
   const Datum value = heap_getattr(tuple, attnum, desc, &isnull);
@@ -247,60 +346,46 @@ char* RowTenant(HeapTuple tuple, TupleDesc desc, AttrNumber attnum, KeyType* key
   return strlen(text) <= static_cast<size_t>(kMaxTenantKeyBytes) ? text : nullptr;
 }
 
-void AppendMarks(int32 config_id, ArrayType* tenants) {
-  NoteMarkWriter(config_id);
-  AppendMarkRows(config_id, tenants);
-}
-
-// invalidate(): the mark is written now, even where another would cover it.
-void AppendMarksNow(int32 config_id, ArrayType* tenants) {
-  NoteMarkWriter(config_id);
-  AppendMarkRowsNow(config_id, tenants);
-}
+void AppendMarks(int32 config_id, Tenants tenants) { AppendMarkRows(config_id, tenants.keys, tenants.count); }
 
 // A row trigger: the tenants of the old and new row.
-void MarkRowTenants(const TriggerData* data, int32 config_id, const char* tenant_column) {
+void MarkRowTenants(const TriggerData* data, int32 config_id, VerifiedTrigger* verified_trigger) {
   Relation rel = data->tg_relation;
-  // (On a shared source, tenant_column is '': every tenant.)
-  const AttrNumber attnum = get_attnum(RelationGetRelid(rel), tenant_column);
-  if (attnum == InvalidAttrNumber) return AppendMarks(config_id, EveryTenant());
-  KeyType key;
-  DescribeKeyType(TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid, &key, CurrentMemoryContext);
+  // (On a shared source, the tenant column is '': every tenant.)
+  if (!TenantColumnOf(verified_trigger, rel, data->tg_trigger->tgargs[1], false))
+    return AppendMarks(config_id, EveryTenant());
   HeapTuple rows[2] = {data->tg_trigtuple, TRIGGER_FIRED_BY_UPDATE(data->tg_event) ? data->tg_newtuple : nullptr};
   for (HeapTuple row : rows) {
-    char* tenant = RowTenant(row, RelationGetDescr(rel), attnum, &key);
+    const char* tenant = RowTenant(row, RelationGetDescr(rel), verified_trigger->attnum, &verified_trigger->key);
     // Every row marks (the mark's unique key keeps one per transaction): a
     // get() in between may have folded the transaction's marks into a
     // stored document, so no earlier mark can be trusted to still be there.
-    if (tenant == nullptr) continue;
-    Datum text = CStringGetTextDatum(tenant);
-    AppendMarks(config_id, construct_array(&text, 1, TEXTOID, -1, false, TYPALIGN_INT));
+    if (tenant != nullptr) AppendMarks(config_id, {&tenant, 1});
   }
 }
 
 bool HasRows(Tuplestorestate* store) { return store != nullptr && tuplestore_tuple_count(store) > 0; }
 
-ArrayType* ChangedTenants(const TriggerData* data, const char* tenant_column) {
+// Marks the tenants of the statement's transition tables.
+void MarkChangedTenants(const TriggerData* data, int32 config_id, VerifiedTrigger* verified_trigger) {
+  const char* tenant_column = data->tg_trigger->tgargs[1];
   // A shared source: a statement that changed any row invalidates every
   // tenant (one that changed none, nothing).
-  if (tenant_column[0] == '\0')
-    return HasRows(data->tg_newtable) || HasRows(data->tg_oldtable) ? EveryTenant() : nullptr;
-  Relation rel = data->tg_relation;
-  // Without its tenant column (which dependencies.cpp refuses to let go,
-  // short of a temporary schema's cleanup) the statement invalidates every
-  // tenant: a write never fails because of config_guard.
-  const AttrNumber attnum = get_attnum(RelationGetRelid(rel), tenant_column);
-  if (attnum == InvalidAttrNumber) return EveryTenant();
+  if (tenant_column[0] == '\0') {
+    if (HasRows(data->tg_newtable) || HasRows(data->tg_oldtable)) AppendMarks(config_id, EveryTenant());
+    return;
+  }
+  // Without its tenant column the statement invalidates every tenant: a
+  // write never fails because of config_guard.
+  if (!TenantColumnOf(verified_trigger, data->tg_relation, tenant_column, true))
+    return AppendMarks(config_id, EveryTenant());
   // The same canonical key get() computes (canonical_key.hpp), whatever the
   // writer's settings.
-  KeyType key;
-  DescribeKeyType(TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid, &key, CurrentMemoryContext);
-
-  TenantSet set = NewTenantSet();
-  CollectTenants(data->tg_newtable, RelationGetDescr(rel), attnum, &key, &set);
-  CollectTenants(data->tg_oldtable, RelationGetDescr(rel), attnum, &key, &set);
-  if (set.count == 0) return nullptr;
-  return construct_array(set.keys, set.count, TEXTOID, -1, false, TYPALIGN_INT);
+  TenantSet set;
+  InitTenantSet(&set);
+  CollectTenants(data->tg_newtable, verified_trigger->slot, verified_trigger->attnum, &verified_trigger->key, &set);
+  CollectTenants(data->tg_oldtable, verified_trigger->slot, verified_trigger->attnum, &verified_trigger->key, &set);
+  AppendMarks(config_id, {set.keys, set.count});
 }
 
 // -- The tenants of a child source's changed rows ---------------------------------------
@@ -322,7 +407,9 @@ void AddChildTenant(void* arg, Datum tenant, Oid type) {
   if (strlen(text) <= static_cast<size_t>(kMaxTenantKeyBytes)) AddTenant(&found->set, text);
 }
 
-ArrayType* ChildTenants(const TriggerData* data, int32 config_id, const VerifiedTrigger* trigger) {
+// (In the caller's memory context.)
+Tenants ChildTenants(const TriggerData* data, int32 config_id, const VerifiedTrigger* trigger) {
+  MemoryContext caller = CurrentMemoryContext;
   Datum chain_args[2] = {Int32GetDatum(config_id), ObjectIdGetDatum(trigger->child_source)};
   List* chain = NIL;
   SPI_connect();
@@ -332,7 +419,8 @@ ArrayType* ChildTenants(const TriggerData* data, int32 config_id, const Verified
     chain =
         lappend_oid(chain, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
   }
-  ChildTenantsFound found = {NewTenantSet(), {}, InvalidOid};
+  ChildTenantsFound found = {};
+  InitTenantSet(&found.set);
   const char* broken = nullptr;
   const bool complete = FindChildTenants(data, chain, data->tg_trigger->tgargs[1], AddChildTenant, &found, &broken);
   if (broken != nullptr)
@@ -340,18 +428,16 @@ ArrayType* ChildTenants(const TriggerData* data, int32 config_id, const Verified
                              RelationGetRelationName(data->tg_relation)),
                       errdetail("%s; every tenant of the config is invalidated instead.", broken),
                       errhint("Undefine the config and define it again.")));
-  ArrayType* result = nullptr;
-  if (!complete) {
-    // A new row whose chain was not found in full (a deferred foreign key, a
-    // parent the transaction does not see) could belong to any tenant.
-    result = EveryTenant();
-  } else if (found.set.count > 0) {
-    result = construct_array(found.set.keys, found.set.count, TEXTOID, -1, false, TYPALIGN_INT);
+  // A new row whose chain was not found in full (a deferred foreign key, a
+  // parent the transaction does not see) could belong to any tenant.
+  Tenants result = EveryTenant();
+  if (complete) {
+    result = {static_cast<const char**>(MemoryContextAlloc(caller, sizeof(char*) * Max(found.set.count, 1))),
+              found.set.count};
+    for (int i = 0; i < found.set.count; ++i) result.keys[i] = MemoryContextStrdup(caller, found.set.keys[i]);
   }
-  ArrayType* copy = result != nullptr ? static_cast<ArrayType*>(SPI_palloc(VARSIZE(result))) : nullptr;
-  if (copy != nullptr) memcpy(copy, result, VARSIZE(result));
   SPI_finish();
-  return copy;
+  return result;
 }
 
 CommandFlag internal_trigger_ddl;
@@ -486,20 +572,19 @@ CG_FUNCTION(config_guard_invalidation_trigger) {
                            "arguments")));
   const int32 config_id = pg_strtoint32(trigger->tgargs[0]);
 
-  if (const VerifiedTrigger* verified_trigger = VerifyTrigger(data, config_id)) {
+  if (VerifiedTrigger* verified_trigger = VerifyTrigger(data, config_id)) {
     if (verified_trigger->child) {
       // (A logical replication subscriber's row trigger, and TRUNCATE, mark
       // every tenant: the rows' parents are not looked up there.)
-      ArrayType* tenants = TRIGGER_FIRED_FOR_ROW(data->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(data->tg_event)
-                               ? EveryTenant()
-                               : ChildTenants(data, config_id, verified_trigger);
-      if (tenants != nullptr) AppendMarks(config_id, tenants);
+      AppendMarks(config_id, TRIGGER_FIRED_FOR_ROW(data->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(data->tg_event)
+                                 ? EveryTenant()
+                                 : ChildTenants(data, config_id, verified_trigger));
     } else if (TRIGGER_FIRED_FOR_ROW(data->tg_event)) {
-      MarkRowTenants(data, config_id, trigger->tgargs[1]);
+      MarkRowTenants(data, config_id, verified_trigger);
+    } else if (TRIGGER_FIRED_BY_TRUNCATE(data->tg_event)) {
+      AppendMarks(config_id, EveryTenant());
     } else {
-      ArrayType* tenants =
-          TRIGGER_FIRED_BY_TRUNCATE(data->tg_event) ? EveryTenant() : ChangedTenants(data, trigger->tgargs[1]);
-      if (tenants != nullptr) AppendMarks(config_id, tenants);
+      MarkChangedTenants(data, config_id, verified_trigger);
     }
     NoteSourceWrite(config_id);
   }
@@ -520,12 +605,8 @@ static void InvalidateFromSql(FunctionCallInfo fcinfo, bool one_tenant) {
   // statement has passed these checks already).
   PreventCommandIfReadOnly(psprintf("config_guard.%s()", function));
   PreventCommandIfParallelMode(psprintf("config_guard.%s()", function));
-  ArrayType* tenants = EveryTenant();
-  if (one_tenant) {
-    Datum key = CStringGetTextDatum(TenantFromArgument(fcinfo, 1, *def).text);
-    tenants = construct_array(&key, 1, TEXTOID, -1, false, TYPALIGN_INT);
-  }
-  AppendMarksNow(def->config_id, tenants);
+  const char* tenant = one_tenant ? TenantFromArgument(fcinfo, 1, *def).text : nullptr;
+  AppendMarkRowsNow(def->config_id, &tenant, 1);
   ReleaseConfig();
   SPI_finish();
 }

@@ -4,6 +4,7 @@
 #include "pg_compat.hpp"
 
 #include "mark_skip.hpp"
+#include "mark_writers.hpp"
 
 #include <algorithm>
 #include "registry.hpp"
@@ -355,11 +356,7 @@ namespace {
 
 enum class Write { kAtCommit, kNow };
 
-void AppendMarks(int32 config_id, ArrayType* tenants, Write when) {
-  Datum* values = nullptr;
-  bool* nulls = nullptr;
-  int n = 0;
-  deconstruct_array(tenants, TEXTOID, -1, false, TYPALIGN_INT, &values, &nulls, &n);
+void AppendMarks(int32 config_id, const char* const* tenants, int n, Write when) {
   if (n == 0) return;
   const FullTransactionId xid = GetTopFullTransactionId();
 
@@ -367,21 +364,25 @@ void AppendMarks(int32 config_id, ArrayType* tenants, Write when) {
   // then another may cover it (mark_skip.hpp). Config-wide marks, marks
   // past kMaxRemembered tenants and those asked for by invalidate() are
   // written now. `probe`: the transaction may hold the mark already.
-  const char** names = static_cast<const char**>(palloc(sizeof(char*) * n));
-  bool* probe = static_cast<bool*>(palloc(sizeof(bool) * n));
+  const char** names = nullptr;
+  bool* probe = nullptr;
   int remaining = 0;
   for (int i = 0; i < n; ++i) {
-    names[i] = nulls[i] ? nullptr : TextDatumGetCString(values[i]);
-    probe[i] = false;
-    if (when == Write::kAtCommit && defer_to_commit && names[i] != nullptr &&
-        Defer(config_id, names[i], XidFromFullTransactionId(xid))) {
-      values[i] = static_cast<Datum>(0);
+    if (when == Write::kAtCommit && defer_to_commit && tenants[i] != nullptr &&
+        Defer(config_id, tenants[i], XidFromFullTransactionId(xid)))
       continue;
+    if (names == nullptr) {
+      names = static_cast<const char**>(palloc(sizeof(char*) * (n - i)));
+      probe = static_cast<bool*>(palloc(sizeof(bool) * (n - i)));
     }
-    probe[i] = MayBeWritten(config_id, names[i], XidFromFullTransactionId(xid));
+    names[remaining] = tenants[i];
+    probe[remaining] = MayBeWritten(config_id, tenants[i], XidFromFullTransactionId(xid));
     ++remaining;
   }
   if (remaining == 0) return;
+  // Counted before the first row exists (mark_writers.hpp): a mark deferred
+  // to the commit is counted then, and a covered one never.
+  NoteMarkWriter(config_id);
 
   const CacheRelations tables = CacheTables();
   Relation rel = table_open(tables.invalidations, RowExclusiveLock);
@@ -398,17 +399,18 @@ void AppendMarks(int32 config_id, ArrayType* tenants, Write when) {
   TupleTableSlot* slot = table_slot_create(rel, nullptr);
   const CommandId cid = GetCurrentCommandId(true);
 
-  for (int i = 0; i < n; ++i) {
+  for (int i = 0; i < remaining; ++i) {
     CHECK_FOR_INTERRUPTS();
-    if (!nulls[i] && values[i] == static_cast<Datum>(0)) continue;  // left out above
     const char* tenant = names[i];
-    if (probe[i] && AlreadyMarked(rel, key_index, config_id, values[i], nulls[i], xid)) continue;
+    const bool null = tenant == nullptr;
+    const Datum value = null ? static_cast<Datum>(0) : CStringGetTextDatum(tenant);
+    if (probe[i] && AlreadyMarked(rel, key_index, config_id, value, null, xid)) continue;
     ExecClearTuple(slot);
     for (int a = 0; a < slot->tts_tupleDescriptor->natts; ++a) slot->tts_isnull[a] = true;
     slot->tts_values[cols.config_id - 1] = Int32GetDatum(config_id);
     slot->tts_isnull[cols.config_id - 1] = false;
-    slot->tts_values[cols.tenant - 1] = values[i];
-    slot->tts_isnull[cols.tenant - 1] = nulls[i];
+    slot->tts_values[cols.tenant - 1] = value;
+    slot->tts_isnull[cols.tenant - 1] = null;
     slot->tts_values[cols.xid - 1] = FullTransactionIdGetDatum(xid);
     slot->tts_isnull[cols.xid - 1] = false;
     slot->tts_values[cols.at - 1] = TimestampTzGetDatum(at);
@@ -431,11 +433,10 @@ void AppendMarks(int32 config_id, ArrayType* tenants, Write when) {
     // tenant) prefix and steps right across every mark of the tenant, dead
     // ones included; unchecked, it descends straight to its place, as the
     // newest xid of the prefix.
-    Datum key_values[3] = {Int32GetDatum(config_id), values[i], FullTransactionIdGetDatum(xid)};
-    bool key_nulls[3] = {false, nulls[i], false};
+    Datum key_values[3] = {Int32GetDatum(config_id), value, FullTransactionIdGetDatum(xid)};
+    bool key_nulls[3] = {false, null, false};
     index_insert(key_index, key_values, key_nulls, &slot->tts_tid, rel, UNIQUE_CHECK_NO, false, key_info);
-    if (nulls[i])
-      index_insert(wide_index, key_values, key_nulls, &slot->tts_tid, rel, UNIQUE_CHECK_NO, false, wide_info);
+    if (null) index_insert(wide_index, key_values, key_nulls, &slot->tts_tid, rel, UNIQUE_CHECK_NO, false, wide_info);
   }
 
   ExecDropSingleTupleTableSlot(slot);
@@ -460,30 +461,33 @@ void FlushPending(bool may_skip) {
   });
   pending.Reset();  // (written from here on as the triggers' are past the limit)
   std::sort(keys, keys + n, [](const WrittenKey& a, const WrittenKey& b) { return a.config_id < b.config_id; });
-  Datum* texts = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+  const char** due = static_cast<const char**>(palloc(sizeof(char*) * n));
   for (long start = 0; start < n;) {
     const int32 config_id = keys[start].config_id;
     int count = 0;
     long end = start;
     for (; end < n && keys[end].config_id == config_id; ++end) {
       if (may_skip && TrySkipMark(config_id, keys[end].tenant)) continue;
-      texts[count++] = CStringGetTextDatum(keys[end].tenant);
+      due[count++] = keys[end].tenant;
     }
-    if (count > 0) AppendMarks(config_id, construct_array(texts, count, TEXTOID, -1, false, TYPALIGN_INT), Write::kNow);
+    AppendMarks(config_id, due, count, Write::kNow);
     start = end;
   }
 }
 
 }  // namespace
 
-void AppendMarkRows(int32 config_id, ArrayType* tenants) { AppendMarks(config_id, tenants, Write::kAtCommit); }
+void AppendMarkRows(int32 config_id, const char* const* tenants, int n) {
+  AppendMarks(config_id, tenants, n, Write::kAtCommit);
+}
 
-void AppendMarkRowsNow(int32 config_id, ArrayType* tenants) { AppendMarks(config_id, tenants, Write::kNow); }
+void AppendMarkRowsNow(int32 config_id, const char* const* tenants, int n) {
+  AppendMarks(config_id, tenants, n, Write::kNow);
+}
 
 bool WritePendingMark(int32 config_id, const char* tenant) {
   if (!MarkPending(config_id, tenant)) return false;
-  Datum text = CStringGetTextDatum(tenant);
-  AppendMarks(config_id, construct_array(&text, 1, TEXTOID, -1, false, TYPALIGN_INT), Write::kNow);
+  AppendMarks(config_id, &tenant, 1, Write::kNow);
   pending.Find({config_id, tenant})->flushed_in = GetCurrentSubTransactionId();
   return true;
 }

@@ -14,19 +14,15 @@
 
 #include "pg.hpp"
 
-extern "C" {
-#include "utils/array.h"
-}
-
 namespace config_guard {
 
 // Its transaction callback (it remembers the marks of the transaction).
 void InitMarkAppend();
 
-// `tenants`: text[] of canonical tenant keys, a NULL element for every tenant.
+// `tenants`: `n` canonical tenant keys, nullptr for every tenant.
 // A trigger's marks of tenants are written when the transaction commits,
 // unless another mark covers them then (mark_skip.hpp), or when it prepares.
-void AppendMarkRows(int32 config_id, ArrayType* tenants);
+void AppendMarkRows(int32 config_id, const char* const* tenants, int n);
 // A build of this transaction stored the tenant's document, folding the
 // transaction's marks of it (its writes are in the document): a trigger's
 // mark of it waiting for the commit is not written unless a later write asks
@@ -42,7 +38,7 @@ bool MarkPending(int32 config_id, const char* tenant);
 // Returns whether it wrote one (not yet visible to the current command).
 bool WritePendingMark(int32 config_id, const char* tenant);
 // Written now, covered or not (invalidate()).
-void AppendMarkRowsNow(int32 config_id, ArrayType* tenants);
+void AppendMarkRowsNow(int32 config_id, const char* const* tenants, int n);
 
 // Whether this transaction may have written a mark of the tenant or of the
 // whole config (true when in doubt: past the remembered marks). A rebuild

@@ -46,9 +46,9 @@ struct SkipState {
   pg_atomic_uint64 epoch;     // moved at the start and at the end of every bulk deletion of marks
   pg_atomic_uint32 bulk;      // bulk deletions in progress
   pg_atomic_uint32 skipping;  // writers committing without a mark, every key
-  // The keys of the tenant digests, drawn at start: no role can choose a
+  // The key of the tenant digests, drawn at start: no role can choose a
   // tenant name whose digest is another's.
-  uint8 digest_keys[2][core::kSipKeySize];
+  uint8 digest_key[core::kSipKeySize];
   Bucket buckets[kBuckets];
 };
 SkipState* state = nullptr;
@@ -70,7 +70,7 @@ void ShmemStartup() {
     pg_atomic_init_u64(&state->epoch, 0);
     pg_atomic_init_u32(&state->bulk, 0);
     pg_atomic_init_u32(&state->skipping, 0);
-    if (!pg_strong_random(state->digest_keys, sizeof state->digest_keys))
+    if (!pg_strong_random(state->digest_key, sizeof state->digest_key))
       ereport(FATAL, (errmsg("config_guard could not generate random keys for covered writes")));
     for (Bucket& b : state->buckets) {
       SpinLockInit(&b.mutex);
@@ -87,11 +87,11 @@ core::CoverKey KeyOf(int32 config_id, const char* tenant) {
   key.database = MyDatabaseId;
   key.marks_table = CacheTables().invalidations;
   key.config = config_id;
-  for (int i = 0; i < 2; ++i) {
-    core::SipHash24 h(state->digest_keys[i]);
-    h.Update(tenant, strlen(tenant));
-    key.digest[i] = h.Final();
-  }
+  core::SipHash24 h(state->digest_key, true);
+  h.Update(tenant, strlen(tenant));
+  const core::Sip128 digest = h.Final128();
+  key.digest[0] = digest.low;
+  key.digest[1] = digest.high;
   return key;
 }
 

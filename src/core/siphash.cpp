@@ -13,13 +13,14 @@ std::uint64_t Load64(const std::uint8_t* p) {
 
 }  // namespace
 
-SipHash24::SipHash24(const std::uint8_t (&key)[kSipKeySize]) {
+SipHash24::SipHash24(const std::uint8_t (&key)[kSipKeySize], bool wide) : wide_(wide) {
   const std::uint64_t k0 = Load64(key);
   const std::uint64_t k1 = Load64(key + 8);
   v0_ = k0 ^ 0x736f6d6570736575ULL;
   v1_ = k1 ^ 0x646f72616e646f6dULL;
   v2_ = k0 ^ 0x6c7967656e657261ULL;
   v3_ = k1 ^ 0x7465646279746573ULL;
+  if (wide_) v1_ ^= 0xee;
 }
 
 void SipHash24::Round() {
@@ -60,9 +61,18 @@ void SipHash24::Update(const void* data, std::size_t len) {
 
 std::uint64_t SipHash24::Final() {
   Compress(pending_ | (static_cast<std::uint64_t>(total_ & 0xff) << 56));
-  v2_ ^= 0xff;
+  v2_ ^= wide_ ? 0xee : 0xff;
   for (int i = 0; i < 4; ++i) Round();
   return v0_ ^ v1_ ^ v2_ ^ v3_;
+}
+
+Sip128 SipHash24::Final128() {
+  Sip128 out;
+  out.low = Final();
+  v1_ ^= 0xdd;
+  for (int i = 0; i < 4; ++i) Round();
+  out.high = v0_ ^ v1_ ^ v2_ ^ v3_;
+  return out;
 }
 
 }  // namespace config_guard::core
