@@ -4,8 +4,8 @@
 #     ordinary table, pgbench at the same client count, 2 KB and 1 MB documents;
 #  2. a stampede: 64 clients ask for one tenant right after an invalidation,
 #     builder runs with config_guard against the naive way (every client builds);
-#  3. the invalidation triggers' cost on a 100,000-row UPDATE;
-#  4. and on single-row UPDATEs by primary key (pgbench), with and without a config.
+#  3. the invalidation triggers' cost on a 100,000-row UPDATE
+#     (single-row writes: write_overhead_bench.sh).
 #
 #   test/bench/cache_bench.sh [SECONDS_PER_RUN] [CLIENTS]   (defaults: 10 8)
 set -euo pipefail
@@ -107,48 +107,3 @@ SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY with_triggers)::numeric
          WHERE c.name = 'big') AS marks_left
   FROM t;
 SQL
-
-echo
-echo "Single-row UPDATE by primary key with and without a config (pgbench, $CLIENTS clients, ${SECS} s per run, 5 interleaved rounds, each pair in alternating order):"
-echo "  churn: 1,000 tenants, every document stored first: after its first write a tenant's document is stale, and the writes that follow until its next rebuild are covered (no mark)"
-echo "  first writes: 1,000,000 tenants: almost every write is its tenant's first, and appends a mark"
-printf '%-14s %12s %12s %8s %8s\n' "" with_config plain median mean
-single_row() {  # single_row NAME TENANTS STORE_DOCUMENTS
-  cat >"$WORK/one_cfg.sql" <<PGB
-\\set t random(1, $2)
-UPDATE one SET v = v + 1 WHERE tenant_id = :t AND id = 1;
-PGB
-  sed 's/UPDATE one /UPDATE one_plain /' "$WORK/one_cfg.sql" >"$WORK/one_plain.sql"
-  chmod 644 "$WORK"/one_*.sql
-  cg_psql -v tenants="$2" -v store="$3" >/dev/null <<'SQL'
-SET client_min_messages = error;
-SELECT config_guard.undefine('one') FROM config_guard.configs WHERE name = 'one';
-DROP TABLE IF EXISTS one, one_plain;
-CREATE TABLE one (tenant_id int NOT NULL, id int NOT NULL, v int NOT NULL, PRIMARY KEY (tenant_id, id));
-INSERT INTO one SELECT g, 1, 0 FROM generate_series(1, :tenants) g;
-CREATE TABLE one_plain (LIKE one INCLUDING ALL);
-INSERT INTO one_plain SELECT * FROM one;
-CREATE OR REPLACE FUNCTION build_one(tenant int) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
-SELECT config_guard.define('one', 'build_one(int)', ARRAY['one']::regclass[]);
-SELECT count(config_guard.get('one', g)) FROM generate_series(1, :tenants) g WHERE :store;
-VACUUM ANALYZE one, one_plain;
-SQL
-  local ratios="" w=0 p=0 a b
-  for round in 1 2 3 4 5; do
-    if [ $((round % 2)) = 1 ]; then
-      a=$(pgbench_tps "$WORK/one_cfg.sql" "$CLIENTS" "$SECS")
-      b=$(pgbench_tps "$WORK/one_plain.sql" "$CLIENTS" "$SECS")
-    else
-      b=$(pgbench_tps "$WORK/one_plain.sql" "$CLIENTS" "$SECS")
-      a=$(pgbench_tps "$WORK/one_cfg.sql" "$CLIENTS" "$SECS")
-    fi
-    w=$(calc "$w + $a")
-    p=$(calc "$p + $b")
-    ratios="$ratios $(calc "$a / $b")"
-  done
-  local median
-  median=$(printf '%s\n' $ratios | sort -g | sed -n 3p)
-  printf '%-14s %12.0f %12.0f %8.2f %8.2f\n' "$1" "$(calc "$w / 5")" "$(calc "$p / 5")" "$median" "$(calc "$w / $p")"
-}
-single_row churn 1000 true
-single_row "first writes" 1000000 false

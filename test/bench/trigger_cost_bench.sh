@@ -5,7 +5,7 @@
 # tables (what any such trigger costs), and on a config's source. The figure
 # is the difference between a run of 2,500 updates and one of 500, each after
 # every tenant was written once, divided by 2,000: deterministic, unlike
-# throughput on a shared machine (cache_bench.sh measures that).
+# throughput on a shared machine (write_overhead_bench.sh measures that).
 #
 #   test/bench/trigger_cost_bench.sh [TENANTS]   (default: 1000)
 set -euo pipefail
