@@ -83,6 +83,33 @@ ALTER TABLE dep.layout DROP COLUMN pad;
 SELECT config_guard.get('layout', 1) AS tenant_1, config_guard.get('layout', 2) AS tenant_2;
 DELETE FROM dep.layout WHERE tenant_id = 1;
 SELECT config_guard.get('layout', 1) AS tenant_1, config_guard.get('layout', 2) AS tenant_2;
+-- a tenant column added with a default to rows already there: the rows
+-- stored before read the default, through the parent and straight into a
+-- partition
+CREATE TABLE dep.late (id int NOT NULL, v text NOT NULL);
+INSERT INTO dep.late VALUES (1, 'a'), (2, 'b');
+ALTER TABLE dep.late ADD COLUMN tenant_id int NOT NULL DEFAULT 7;
+ALTER TABLE dep.late ADD PRIMARY KEY (tenant_id, id);
+CREATE FUNCTION dep.build_late(tenant int) RETURNS jsonb LANGUAGE sql AS
+$$ SELECT coalesce(jsonb_agg(v ORDER BY id), '[]') FROM dep.late WHERE tenant_id = tenant $$;
+SELECT config_guard.define('late', 'dep.build_late(int)', ARRAY['dep.late']::regclass[]);
+SELECT config_guard.get('late', 7) AS tenant_7;
+DELETE FROM dep.late WHERE id = 1;
+SELECT config_guard.get('late', 7) AS tenant_7, dep.build_late(7) AS builder_7;
+UPDATE dep.late SET tenant_id = 8 WHERE id = 2;
+SELECT config_guard.get('late', 7) AS tenant_7, config_guard.get('late', 8) AS tenant_8;
+CREATE TABLE dep.late_parts (tenant_id int NOT NULL, id int NOT NULL, v text NOT NULL, PRIMARY KEY (tenant_id, id))
+  PARTITION BY LIST (tenant_id);
+CREATE TABLE dep.late_one (id int NOT NULL, v text NOT NULL);
+INSERT INTO dep.late_one VALUES (1, 'x'), (2, 'y');
+ALTER TABLE dep.late_one ADD COLUMN tenant_id int NOT NULL DEFAULT 1;
+ALTER TABLE dep.late_parts ATTACH PARTITION dep.late_one FOR VALUES IN (1);
+CREATE FUNCTION dep.build_late_parts(tenant int) RETURNS jsonb LANGUAGE sql AS
+$$ SELECT coalesce(jsonb_agg(v ORDER BY id), '[]') FROM dep.late_parts WHERE tenant_id = tenant $$;
+SELECT config_guard.define('late_parts', 'dep.build_late_parts(int)', ARRAY['dep.late_parts']::regclass[]);
+SELECT config_guard.get('late_parts', 1) AS tenant_1;
+DELETE FROM dep.late_one WHERE id = 1;
+SELECT config_guard.get('late_parts', 1) AS tenant_1, dep.build_late_parts(1) AS builder_1;
 -- an enum tenant exports page by page
 CREATE TABLE dep.by_mood (tenant_id dep.mood NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));
 INSERT INTO dep.by_mood SELECT 'busy', g FROM generate_series(1, 3) g;
@@ -223,7 +250,7 @@ RESET ROLE;
 SELECT config_guard.undefine('tied');
 
 SET ROLE cg_dep_owner;
-SELECT config_guard.undefine(name) FROM config_guard.configs WHERE name IN ('typed', 'child', 'plain', 'moves', 'layout', 'by_mood', 'deep')
+SELECT config_guard.undefine(name) FROM config_guard.configs WHERE name IN ('typed', 'child', 'plain', 'moves', 'layout', 'late', 'late_parts', 'by_mood', 'deep')
  ORDER BY name;
 RESET ROLE;
 DROP SCHEMA dep CASCADE;

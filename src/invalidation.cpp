@@ -175,7 +175,7 @@ bool SameLayoutUpTo(TupleDesc before, TupleDesc now, AttrNumber upto) {
     const Form_pg_attribute x = TupleDescAttr(before, a);
     const Form_pg_attribute y = TupleDescAttr(now, a);
     if (x->atttypid != y->atttypid || x->attlen != y->attlen || x->attbyval != y->attbyval ||
-        x->attalign != y->attalign || x->attisdropped != y->attisdropped)
+        x->attalign != y->attalign || x->attisdropped != y->attisdropped || x->atthasmissing != y->atthasmissing)
       return false;
   }
   return true;
@@ -192,16 +192,20 @@ bool TenantColumnOf(VerifiedTrigger* entry, Relation rel, const char* tenant_col
                     strcmp(NameStr(TupleDescAttr(desc, entry->attnum - 1)->attname), tenant_column) == 0;
   if (!same) {
     DropSlot(entry);
-    entry->attnum = get_attnum(RelationGetRelid(rel), tenant_column);
-    if (entry->attnum == InvalidAttrNumber) return false;
-    entry->type = TupleDescAttr(desc, entry->attnum - 1)->atttypid;
+    entry->attnum = InvalidAttrNumber;  // (until the key type is described)
+    const AttrNumber attnum = get_attnum(RelationGetRelid(rel), tenant_column);
+    if (attnum == InvalidAttrNumber) return false;
+    entry->type = TupleDescAttr(desc, attnum - 1)->atttypid;
     DescribeKeyType(entry->type, &entry->key, verified_cxt);
+    entry->attnum = attnum;
   }
   if (with_slot && (entry->slot == nullptr || !SameLayoutUpTo(entry->slot->tts_tupleDescriptor, desc, entry->attnum))) {
     DropSlot(entry);
     MemoryContext old = MemoryContextSwitchTo(verified_cxt);
-    // (A copy: not reference-counted, so the slot pins nothing.)
-    entry->slot = MakeSingleTupleTableSlot(CreateTupleDescCopy(desc), &TTSOpsMinimalTuple);
+    // (A copy: not reference-counted, so the slot pins nothing. With the
+    // columns' missing values: a row stored before its tenant column was
+    // added with a default reads that default, as through the table.)
+    entry->slot = MakeSingleTupleTableSlot(CreateTupleDescCopyConstr(desc), &TTSOpsMinimalTuple);
     MemoryContextSwitchTo(old);
   }
   return true;
