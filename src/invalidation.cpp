@@ -8,6 +8,7 @@
 #include "module.hpp"
 #include "registry.hpp"
 #include "mark_append.hpp"
+#include "mark_writers.hpp"
 #include "identity.hpp"
 #include "source_chain.hpp"
 #include "tenant.hpp"
@@ -350,7 +351,13 @@ const char* RowTenant(HeapTuple tuple, TupleDesc desc, AttrNumber attnum, KeyTyp
   return strlen(text) <= static_cast<size_t>(kMaxTenantKeyBytes) ? text : nullptr;
 }
 
-void AppendMarks(int32 config_id, Tenants tenants) { AppendMarkRows(config_id, tenants.keys, tenants.count); }
+// The transaction is counted as a mark writer of the config before its first
+// mark (mark_writers.hpp), here in the statement: the count may need to look
+// up the registry, which the commit, where deferred marks are written, cannot.
+void AppendMarks(int32 config_id, Tenants tenants) {
+  NoteMarkWriter(config_id);
+  AppendMarkRows(config_id, tenants.keys, tenants.count);
+}
 
 // A row trigger: the tenants of the old and new row.
 void MarkRowTenants(const TriggerData* data, int32 config_id, VerifiedTrigger* verified_trigger) {
@@ -610,6 +617,7 @@ static void InvalidateFromSql(FunctionCallInfo fcinfo, bool one_tenant) {
   PreventCommandIfReadOnly(psprintf("config_guard.%s()", function));
   PreventCommandIfParallelMode(psprintf("config_guard.%s()", function));
   const char* tenant = one_tenant ? TenantFromArgument(fcinfo, 1, *def).text : nullptr;
+  NoteMarkWriter(def->config_id);
   AppendMarkRowsNow(def->config_id, &tenant, 1);
   ReleaseConfig();
   SPI_finish();

@@ -4,7 +4,6 @@
 #include "pg_compat.hpp"
 
 #include "mark_skip.hpp"
-#include "mark_writers.hpp"
 
 #include <algorithm>
 #include "registry.hpp"
@@ -380,9 +379,6 @@ void AppendMarks(int32 config_id, const char* const* tenants, int n, Write when)
     ++remaining;
   }
   if (remaining == 0) return;
-  // Counted before the first row exists (mark_writers.hpp): a mark deferred
-  // to the commit is counted then, and a covered one never.
-  NoteMarkWriter(config_id);
 
   const CacheRelations tables = CacheTables();
   Relation rel = table_open(tables.invalidations, RowExclusiveLock);

@@ -19,7 +19,9 @@ namespace config_guard {
 // Its transaction callback (it remembers the marks of the transaction).
 void InitMarkAppend();
 
-// `tenants`: `n` canonical tenant keys, nullptr for every tenant.
+// `tenants`: `n` canonical tenant keys, nullptr for every tenant. The caller
+// has counted the transaction as a mark writer of the config
+// (NoteMarkWriter(), mark_writers.hpp).
 // A trigger's marks of tenants are written when the transaction commits,
 // unless another mark covers them then (mark_skip.hpp), or when it prepares.
 void AppendMarkRows(int32 config_id, const char* const* tenants, int n);
